@@ -1,0 +1,1 @@
+"""kpanim.blender_addon (see README)."""

@@ -1,0 +1,213 @@
+"""The representation R of MODA as a frozen dataclass, and its versioned ``.npz`` format.
+
+See docs/FORMAT.md for the file layout. Coordinates are metres, right-handed, +Y up, +Z towards
+the viewer. ``lip``, ``eye`` and ``dense`` live in the canonical face frame (head pose removed);
+``head_pose`` maps that frame to the camera frame; ``torso`` lives in the camera frame.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.spatial.transform import Rotation, Slerp
+
+from .constants import N_DENSE, N_EYE, N_LIP, N_TORSO, POSE_DIM, eye_index, lip_index
+from .errors import FormatError, KpanimError
+
+FORMAT_VERSION = 1
+KIND = "animation"
+
+# field name → per-frame trailing shape
+STREAMS: dict[str, tuple[int, ...]] = {
+    "lip": (N_LIP, 3),
+    "eye": (N_EYE, 3),
+    "dense": (N_DENSE, 3),
+    "head_pose": (POSE_DIM,),
+    "torso": (N_TORSO, 3),
+}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Animation:
+    """Per-frame keypoint animation at ``fps`` frames per second.
+
+    Attributes:
+        lip: (T, 40, 3) FACEMESH_LIPS points (sorted indices), canonical frame, metres.
+        eye: (T, 60, 3) eye/eyebrow/iris points in MODA's order, canonical frame.
+        dense: (T, 478, 3) all face-mesh points, canonical frame.
+        head_pose: (T, 6) rotation vector (rad) + translation (m), canonical → camera frame.
+        torso: (T, 18, 3) 9 left then 9 right shoulder points (subject's left), camera frame.
+        fps: frames per second (> 0).
+        meta: JSON-serialisable provenance (kpanim version, model, seed, audio, subject, ...).
+    """
+
+    lip: np.ndarray
+    eye: np.ndarray
+    dense: np.ndarray
+    head_pose: np.ndarray
+    torso: np.ndarray
+    fps: float = 25.0
+    meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n_frames = None
+        for name, tail in STREAMS.items():
+            arr = np.asarray(getattr(self, name), dtype=np.float32)
+            if arr.ndim != len(tail) + 1 or arr.shape[1:] != tail:
+                raise FormatError(f"animation field '{name}': expected shape (T, {', '.join(map(str, tail))}), "
+                                  f"got {tuple(arr.shape)}")
+            if n_frames is None:
+                n_frames = arr.shape[0]
+            elif arr.shape[0] != n_frames:
+                raise FormatError(f"animation field '{name}' has {arr.shape[0]} frames but 'lip' has {n_frames}; "
+                                  "all streams need the same frame count")
+            if not np.all(np.isfinite(arr)):
+                raise FormatError(f"animation field '{name}' contains NaN or infinite values")
+            arr.setflags(write=False)
+            object.__setattr__(self, name, arr)
+        if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
+            raise FormatError(f"animation fps must be a positive number, got {self.fps!r}")
+        object.__setattr__(self, "fps", float(self.fps))
+        try:
+            json.dumps(self.meta)
+        except TypeError as err:
+            raise FormatError(f"animation meta must be JSON-serialisable: {err}") from None
+
+    # ------------------------------------------------------------------ basics
+    @property
+    def n_frames(self) -> int:
+        return int(self.lip.shape[0])
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds (frames / fps)."""
+        return self.n_frames / self.fps
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def replace(self, **changes: Any) -> "Animation":
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dense(cls, dense: np.ndarray, head_pose: np.ndarray, torso: np.ndarray, fps: float = 25.0,
+                   meta: dict | None = None) -> "Animation":
+        """Build an animation whose lip/eye streams are the matching subsets of ``dense`` (T, 478, 3)."""
+        dense = np.asarray(dense, dtype=np.float32)
+        return cls(lip=dense[:, lip_index()], eye=dense[:, eye_index()], dense=dense,
+                   head_pose=head_pose, torso=torso, fps=fps, meta=dict(meta or {}))
+
+    # ------------------------------------------------------------ time editing
+    def __getitem__(self, frames: slice) -> "Animation":
+        """Frame slice, e.g. ``anim[10:60]`` (steps other than 1 are refused: use :meth:`resample`)."""
+        if not isinstance(frames, slice) or frames.step not in (None, 1):
+            raise TypeError("index an Animation with a frame slice like anim[10:60]")
+        return self.replace(**{k: getattr(self, k)[frames] for k in STREAMS})
+
+    def clip(self, start: float = 0.0, end: float | None = None) -> "Animation":
+        """The frames whose time ``i / fps`` lies in [start, end) seconds."""
+        first = max(0, math.ceil(start * self.fps - 1e-9))
+        last = self.n_frames if end is None else min(self.n_frames, math.ceil(end * self.fps - 1e-9))
+        return self[first:last]
+
+    def resample(self, fps: float) -> "Animation":
+        """Same motion at another frame rate: linear in points, slerp in head rotation.
+
+        Frame i of the result shows time ``i / fps``; the result covers the same duration.
+        """
+        if not (fps > 0 and math.isfinite(fps)):
+            raise KpanimError(f"--fps must be a positive number, got {fps}")
+        if fps == self.fps or self.n_frames < 2:
+            return self.replace(fps=float(fps))
+        n_out = max(1, int(round(self.duration * fps)))
+        t_out = np.clip(np.arange(n_out) / fps * self.fps, 0, self.n_frames - 1)
+        i0 = np.floor(t_out).astype(int)
+        i1 = np.minimum(i0 + 1, self.n_frames - 1)
+        w = (t_out - i0).astype(np.float32)
+
+        def lerp(arr: np.ndarray) -> np.ndarray:
+            wb = w.reshape((-1,) + (1,) * (arr.ndim - 1))
+            return arr[i0] * (1 - wb) + arr[i1] * wb
+
+        rot = Slerp(np.arange(self.n_frames), Rotation.from_rotvec(self.head_pose[:, :3].astype(np.float64)))
+        pose = np.concatenate([rot(t_out).as_rotvec(), lerp(self.head_pose[:, 3:])], axis=1)
+        fields = {k: lerp(getattr(self, k)) for k in ("lip", "eye", "dense", "torso")}
+        return self.replace(head_pose=pose, fps=float(fps), **fields)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the v1 ``.npz`` atomically (temp file in the same folder, then rename)."""
+        arrays = {k: getattr(self, k) for k in STREAMS}
+        arrays.update(
+            kind=np.array(KIND),
+            format_version=np.array(FORMAT_VERSION, dtype=np.int32),
+            fps=np.array(self.fps, dtype=np.float64),
+            meta=np.array(json.dumps(self.meta, sort_keys=True)),
+        )
+        return save_npz_atomic(path, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Animation":
+        """Read a kpanim animation ``.npz``; every problem is a one-line :class:`FormatError`."""
+        z = load_npz_checked(path, KIND)
+        missing = [k for k in (*STREAMS, "fps", "meta") if k not in z]
+        if missing:
+            raise FormatError(f"{path}: missing array(s) {', '.join(missing)}; the file is damaged or not "
+                              "written by kpanim: re-create it with 'kpanim predict'")
+        try:
+            meta = json.loads(str(z["meta"]))
+        except json.JSONDecodeError:
+            raise FormatError(f"{path}: 'meta' is not valid JSON; re-create the file with 'kpanim predict'") from None
+        try:
+            return cls(**{k: z[k] for k in STREAMS}, fps=float(z["fps"]), meta=meta)
+        except FormatError as err:
+            raise FormatError(f"{path}: {err}") from None
+
+
+def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """``np.savez_compressed`` to a temp file next to ``path``, then an atomic rename."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
+    """Open a kpanim ``.npz`` of the given kind and check its version; returns its arrays."""
+    path = Path(path)
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file")
+    if not zipfile.is_zipfile(path):
+        raise FormatError(f"{path}: not a kpanim .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise FormatError(f"{path}: cannot read the .npz ({err}); the file is damaged") from None
+    found = str(arrays.get("kind", "")) or "unknown"
+    if found != kind:
+        raise FormatError(f"{path}: this is a kpanim '{found}' file, expected a '{kind}' file")
+    version = int(arrays.get("format_version", -1))
+    if version > FORMAT_VERSION:
+        raise FormatError(f"{path}: format version {version} is newer than this kpanim reads "
+                          f"({FORMAT_VERSION}); upgrade kpanim (pip install -U kpanim)")
+    if version < 1:
+        raise FormatError(f"{path}: missing or invalid format_version; not a kpanim file")
+    return arrays

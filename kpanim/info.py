@@ -1,0 +1,58 @@
+"""``kpanim info FILE``: what a kpanim .npz (animation or subject) or .glb holds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .errors import FormatError
+
+
+def describe_npz(path: Path) -> str:
+    with np.load(path, allow_pickle=False) as z:
+        kind = str(z["kind"]) if "kind" in z.files else "unknown"
+    if kind == "animation":
+        from .animation import Animation
+
+        anim = Animation.load(path)
+        lines = [f"{path}: kpanim animation (format v{int(np.load(path)['format_version'])})",
+                 f"  frames {anim.n_frames} at {anim.fps:g} fps = {anim.duration:.2f} s"]
+        for name in ("lip", "eye", "dense", "head_pose", "torso"):
+            arr = getattr(anim, name)
+            lines.append(f"  {name:<9} {str(arr.shape):<16} motion std {float(arr.std(0).mean()):.4g}")
+        lines.append("  meta " + json.dumps(anim.meta, sort_keys=True))
+        return "\n".join(lines)
+    if kind == "subject":
+        from .subject import Subject
+
+        subj = Subject.load(path)
+        c = subj.camera
+        return "\n".join([
+            f"{path}: kpanim subject {subj.subject_id}",
+            f"  image {c.width}x{c.height}, focal {c.focal:g} px, sha256 {subj.image_sha256[:16]}...",
+            f"  head pose {np.round(subj.head_pose, 4).tolist()}",
+            f"  neutral mesh (478, 3), torso (18, 3)",
+        ])
+    raise FormatError(f"{path}: not a kpanim file (kind '{kind}')")
+
+
+@click.command("info")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def info_command(path: Path) -> None:
+    """Show what a kpanim .npz (animation or subject) or .glb file holds."""
+    if not path.is_file():
+        raise FormatError(f"{path}: no such file")
+    if path.suffix.lower() == ".glb":
+        from .gltf_info import describe_glb  # added with the glTF exporter
+
+        click.echo(describe_glb(path))
+        return
+    from .animation import load_npz_checked  # noqa: F401  (validates zip/kind/version with clear errors)
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        raise FormatError(f"{path}: not a kpanim .npz or .glb file")
+    click.echo(describe_npz(path))

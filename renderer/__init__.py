@@ -1,0 +1,1 @@
+"""kpanim.renderer (see README)."""

@@ -1,0 +1,1 @@
+"""kpanim.training (see README)."""
