@@ -9,6 +9,7 @@ exit status 1, never a traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 import click
@@ -18,24 +19,42 @@ from .errors import KpanimError
 
 # name → ("module:attribute" of a click.Command, one-line help); in pipeline order.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("kpanim.demo:demo_command", "Run the whole pipeline on the embedded default (speech + astronaut photo)."),
     "subject": ("kpanim.subject:subject_command", "Make a subject (neutral face, camera, shoulders) from a portrait."),
+    "predict": ("kpanim.predict:predict_command", "Speech → animation (.npz or .glb) for a subject."),
+    "export": ("kpanim.gltf_export:export_command", "Convert an animation .npz to a glTF .glb with morph targets."),
+    "view": ("kpanim.viewer:view_command", "Play an animation (.glb/.npz) with its audio in the browser."),
+    "render": ("kpanim.renderer.cli:render_command", "Render a talking-portrait MP4 from an animation and a photo."),
+    "preview": ("kpanim.preview:preview_command", "Draw an animation's keypoints as a sketch video (quick look)."),
+    "prepare": ("kpanim.prepare:prepare_command", "Build a training dataset from talking-face videos."),
+    "eval": ("kpanim.evaluate:eval_command", "Score predicted animations against real ones (LMD, sync, ...)."),
+    "train": ("kpanim.train_cli:train_command", "Train the networks (moda, faco, renderer)."),
+    "blender-addon": ("kpanim.blender_cli:blender_addon_command", "Build the Blender add-on zip."),
     "info": ("kpanim.info:info_command", "Show what a kpanim .npz or .glb file holds."),
 }
 
 
+def _available(name: str) -> bool:
+    """A command is offered once its module exists in this installation."""
+    try:
+        return importlib.util.find_spec(COMMANDS[name][0].split(":")[0]) is not None
+    except ModuleNotFoundError:  # parent package missing
+        return False
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS) + sorted(super().list_commands(ctx))
+        return [n for n in COMMANDS if _available(n)] + sorted(super().list_commands(ctx))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in COMMANDS:
+        if name in COMMANDS and _available(name):
             module, attr = COMMANDS[name][0].split(":")
             return getattr(importlib.import_module(module), attr)
         return super().get_command(ctx, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Uses the registry's help lines so that --help imports no command module.
-        rows = [(name, help_) for name, (_, help_) in COMMANDS.items()]
+        rows = [(name, help_) for name, (_, help_) in COMMANDS.items() if _available(name)]
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
