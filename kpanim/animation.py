@@ -105,6 +105,13 @@ class Animation:
         return cls(lip=dense[:, lip_index()], eye=dense[:, eye_index()], dense=dense,
                    head_pose=head_pose, torso=torso, fps=fps, meta=dict(meta or {}))
 
+    @classmethod
+    def still(cls, dense: np.ndarray, head_pose: np.ndarray, torso: np.ndarray, n_frames: int, fps: float = 25.0,
+              meta: dict | None = None) -> "Animation":
+        """A motionless animation: one face (478, 3), pose (6,) and torso (18, 3) held for ``n_frames``."""
+        rep = lambda a: np.repeat(np.asarray(a, dtype=np.float32)[None], n_frames, axis=0)  # noqa: E731
+        return cls.from_dense(rep(dense), rep(head_pose), rep(torso), fps=fps, meta=meta)
+
     # ------------------------------------------------------------ time editing
     def __getitem__(self, frames: slice) -> "Animation":
         """Frame slice, e.g. ``anim[10:60]`` (steps other than 1 are refused: use :meth:`resample`)."""

@@ -42,16 +42,18 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
         if not container.streams.audio:
             raise KpanimError(f"{path}: has no audio track; give a speech recording (wav, flac, mp3, ...)")
         stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        # keep the channels through resampling and average them ourselves: FFmpeg's mono downmix
+        # of stereo is (L + R) / sqrt(2), which would change the level
+        resampler = av.AudioResampler(format="fltp", rate=sample_rate)
         try:
             for frame in container.decode(stream):
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    chunks.append(out.to_ndarray().mean(axis=0))
                     n_samples += chunks[-1].size
                 if n_samples > limit:
                     raise KpanimError(f"{path}: longer than {max_seconds / 3600:g} h; split it into shorter files")
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                chunks.append(out.to_ndarray().mean(axis=0))
         except av.error.FFmpegError as err:
             if not chunks:
                 raise KpanimError(f"{path}: cannot decode the audio ({_short(err)}); the file is damaged") from None

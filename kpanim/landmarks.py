@@ -58,8 +58,7 @@ def face_area(points_px: np.ndarray) -> float:
     return float(np.prod(maxs - mins))
 
 
-def detect_faces(image_rgb: np.ndarray, max_faces: int = 4, min_confidence: float = 0.5) -> list[np.ndarray]:
-    """All faces in one RGB uint8 image (H, W, 3), largest first, each (478, 3) in pixel units."""
+def _mesh_faces(image_rgb: np.ndarray, max_faces: int, min_confidence: float) -> list[np.ndarray]:
     face_mesh = _face_mesh_module()
     h, w = image_rgb.shape[:2]
     with quiet_native_stderr(), face_mesh.FaceMesh(
@@ -69,8 +68,49 @@ def detect_faces(image_rgb: np.ndarray, max_faces: int = 4, min_confidence: floa
         min_detection_confidence=min_confidence,
     ) as fm:
         result = fm.process(np.ascontiguousarray(image_rgb))
-    faces = [_to_array(f, w, h) for f in (result.multi_face_landmarks or [])]
-    return sorted(faces, key=face_area, reverse=True)
+    return [_to_array(f, w, h) for f in (result.multi_face_landmarks or [])]
+
+
+def _full_range_boxes(image_rgb: np.ndarray, min_confidence: float) -> list[tuple[float, float, float, float]]:
+    """Face boxes (x0, y0, x1, y1) in pixels from MediaPipe's full-range (up to ~5 m) detector."""
+    from mediapipe.python.solutions import face_detection
+
+    h, w = image_rgb.shape[:2]
+    with quiet_native_stderr(), face_detection.FaceDetection(model_selection=1,
+                                                             min_detection_confidence=min_confidence) as fd:
+        result = fd.process(np.ascontiguousarray(image_rgb))
+    boxes = []
+    for det in result.detections or []:
+        b = det.location_data.relative_bounding_box
+        boxes.append((b.xmin * w, b.ymin * h, (b.xmin + b.width) * w, (b.ymin + b.height) * h))
+    return boxes
+
+
+def detect_faces(image_rgb: np.ndarray, max_faces: int = 4, min_confidence: float = 0.5) -> list[np.ndarray]:
+    """All faces in one RGB uint8 image (H, W, 3), largest first, each (478, 3) in pixel units.
+
+    FaceMesh's own detector is short-range (faces filling a good part of the frame). Faces it
+    misses, e.g. small faces in a full-body shot or a second person, are found with the full-range
+    detector and meshed on a square crop around them.
+    """
+    faces = _mesh_faces(image_rgb, max_faces, min_confidence)
+    h, w = image_rgb.shape[:2]
+    for x0, y0, x1, y1 in _full_range_boxes(image_rgb, min_confidence):
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        if any(f[:, 0].min() <= cx <= f[:, 0].max() and f[:, 1].min() <= cy <= f[:, 1].max() for f in faces):
+            continue
+        half = 1.1 * max(x1 - x0, y1 - y0)
+        cx0, cy0 = int(max(0, cx - half)), int(max(0, cy - half))
+        cx1, cy1 = int(min(w, cx + half)), int(min(h, cy + half))
+        if min(cx1 - cx0, cy1 - cy0) < 16:
+            continue
+        for face in _mesh_faces(image_rgb[cy0:cy1, cx0:cx1], 1, min_confidence):
+            face[:, 0] += cx0  # crop pixels are image pixels: only shift (z keeps its pixel unit)
+            face[:, 1] += cy0
+            faces.append(face)
+        if len(faces) >= max_faces:
+            break
+    return sorted(faces, key=face_area, reverse=True)[:max_faces]
 
 
 class FaceTracker:

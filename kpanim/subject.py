@@ -57,6 +57,13 @@ class Subject:
         head_pose = self.head_pose if head_pose is None else head_pose
         return self.project(camera_points(dense, head_pose))
 
+    def still_animation(self, n_frames: int, fps: float = 25.0, meta: dict | None = None):
+        """The subject's own neutral face, photo pose and shoulders held still for ``n_frames``."""
+        from .animation import Animation
+
+        meta = {"subject_id": self.subject_id, "subject_sha256": self.image_sha256, **(meta or {})}
+        return Animation.still(self.neutral, self.head_pose, self.torso, n_frames, fps, meta)
+
     @property
     def torso_px(self) -> np.ndarray:
         return self.project(self.torso)

@@ -1,0 +1,70 @@
+"""Shared fixtures. Everything is made here: no test needs ../shared or the network."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+# MediaPipe / TFLite chatter would drown pytest's output.
+os.environ.setdefault("GLOG_minloglevel", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+IN_CI = bool(os.environ.get("CI"))
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip locally when a test tool is missing, but fail loudly in CI, where it must be installed."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"required in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(tmp_path_factory) -> str:
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path_factory.mktemp("img") / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(path)
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def astronaut_subject(astronaut_png):
+    from kpanim.subject import make_subject
+
+    return make_subject(astronaut_png)
+
+
+def make_animation(n_frames: int = 50, fps: float = 25.0, seed: int = 0):
+    """A synthetic but plausible animation: template face, jaw opening, head nod, shoulder sway."""
+    from kpanim import constants
+    from kpanim.animation import Animation
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(n_frames) / fps
+    base = constants.template()
+    lower = base[:, 1] < base[1, 1]  # below the nose tip
+    opening = 0.006 * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))  # metres
+    dense = np.repeat(base[None], n_frames, 0).copy()
+    dense[:, lower, 1] -= opening[:, None] * (base[lower, 1] - base[1, 1])[None] / (base[:, 1].min() - base[1, 1])
+    dense += rng.normal(scale=1e-5, size=dense.shape)
+    pose = np.zeros((n_frames, 6))
+    pose[:, 0] = 0.1 * np.sin(2 * np.pi * 0.5 * t)
+    pose[:, 1] = 0.05 * np.cos(2 * np.pi * 0.3 * t)
+    pose[:, 5] = -0.5
+    torso = np.zeros((n_frames, 18, 3))
+    torso[:, :9, 0] = np.linspace(0.06, 0.2, 9)
+    torso[:, 9:, 0] = -np.linspace(0.06, 0.2, 9)
+    torso[..., 1] = -0.15 + 0.002 * np.sin(2 * np.pi * 0.2 * t)[:, None]
+    torso[..., 2] = -0.5
+    return Animation.from_dense(dense, pose, torso, fps=fps, meta={"test": True})
+
+
+@pytest.fixture
+def animation():
+    return make_animation()
