@@ -1,0 +1,39 @@
+"""Figures for the README, made from public-domain inputs only (scikit-image's astronaut photo).
+
+Usage: python scripts/make_readme_figures.py   → docs/img/subject_astronaut.jpg
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from skimage import data
+
+from kpanim import constants
+from kpanim.subject import make_subject
+
+OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    tmp = OUT / "_astronaut.png"
+    Image.fromarray(data.astronaut()).save(tmp)
+    subj = make_subject(tmp)
+    tmp.unlink()
+    img = cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR)
+    px = subj.project_face()
+    for tri in constants.triangles():
+        cv2.polylines(img, [np.round(px[tri] * 4).astype(np.int32)], True, (200, 200, 200), 1, cv2.LINE_AA, shift=2)
+    for idx, colour in ((constants.lip_index(), (60, 60, 255)), (constants.eye_index(), (255, 160, 40))):
+        for p in px[idx]:
+            cv2.circle(img, tuple(np.round(p * 4).astype(int)), 6, colour, -1, cv2.LINE_AA, shift=2)
+    for p in subj.torso_px:
+        cv2.circle(img, tuple(np.round(p * 4).astype(int)), 14, (60, 220, 60), -1, cv2.LINE_AA, shift=2)
+    crop = img[20:420, 56:456]
+    cv2.imwrite(str(OUT / "subject_astronaut.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
+
+
+if __name__ == "__main__":
+    main()
