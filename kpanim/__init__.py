@@ -1,8 +1,38 @@
-"""kpanim: speech → MODA facial keypoint animation (.npz/.glb) and talking-portrait video, on the CPU."""
+"""kpanim: speech → MODA facial keypoint animation (.npz/.glb) and talking-portrait video, on the CPU.
+
+The package root stays light (numpy + scipy); the heavier entry points load on first use:
+
+    import kpanim
+    subject = kpanim.make_subject("face.png")
+    anim = kpanim.predict("speech.wav", subject=subject)   # once the speech model is installed
+    anim.save("anim.npz")
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
 from .animation import Animation  # noqa: E402
 from .errors import KpanimError  # noqa: E402
 
-__all__ = ["Animation", "KpanimError", "__version__"]
+# public name → module that defines it (imported on first access). Inference lives in
+# kpanim.inference, not kpanim.predict, so that importing the module never shadows the function.
+_LAZY = {
+    "Subject": "kpanim.subject",
+    "make_subject": "kpanim.subject",
+    "load_audio": "kpanim.audio",
+    "predict": "kpanim.inference",
+    "export_glb": "kpanim.gltf_export",
+}
+
+__all__ = ["Animation", "KpanimError", "__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kpanim' has no attribute '{name}'")

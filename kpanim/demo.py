@@ -56,8 +56,8 @@ def demo_command(out_dir: Path, text: str, seed: int) -> None:
     made.append(subject.save(out_dir / "astronaut.subject.npz"))
 
     anim_npz = out_dir / "anim.npz"
-    if _has("kpanim.predict"):
-        from .predict import predict
+    if _has("kpanim.inference"):
+        from .inference import predict
 
         step("predicting the animation from the speech")
         anim = predict(speech, subject=subject, seed=seed)
