@@ -8,6 +8,7 @@ viewer test to load a page, collect console messages with their level and take a
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -27,6 +28,12 @@ def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
+def _high_fd(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
 class Chromium:
     """``with Chromium() as browser: page = browser.open(url)``; messages land in ``browser.console``."""
 
@@ -37,13 +44,17 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="kpanim-chromium-")
         cmd_r, cmd_w = os.pipe()  # we write commands → chromium reads on fd 3
         out_r, out_w = os.pipe()  # chromium writes on fd 4 → we read
+        # Move the child's ends above 4 so that placing them on fds 3 and 4 cannot clobber either.
+        cmd_r, out_w = (_high_fd(fd) for fd in (cmd_r, out_w))
+
+        def child_fds() -> None:  # runs in the child between fork and exec
+            os.dup2(cmd_r, 3)  # dup2 makes 3 and 4 inheritable; every other fd is close-on-exec
+            os.dup2(out_w, 4)
 
         args = [*FLAGS, "--remote-debugging-pipe", f"--user-data-dir={self.profile}",
                 f"--window-size={width},{height}", "about:blank"]
-        # The shell maps our pipe ends onto fds 3/4, where chromium expects them, then execs it.
-        self.proc = subprocess.Popen(["sh", "-c", f'exec "$0" "$@" 3<&{cmd_r} 4>&{out_w}', exe, *args],
-                                     pass_fds=(cmd_r, out_w), stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen([exe, *args], preexec_fn=child_fds, close_fds=False,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(cmd_r)
         os.close(out_w)
         self._w, self._r = cmd_w, out_r

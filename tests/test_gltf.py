@@ -302,6 +302,9 @@ def test_khronos_validator_zero_errors_and_warnings(anim, glb, tmp_path):
     export_glb(anim[:1], tmp_path / "one_frame.glb")
     export_glb(Animation.from_dense(np.repeat(template()[None], 4, 0), anim.head_pose[:4], anim.torso[:4]),
                tmp_path / "static.glb")
+    noisy = anim[:60].dense + np.random.default_rng(3).normal(0, 0.001, (60, 478, 3))  # high rank: many targets
+    report = export_glb(Animation.from_dense(noisy, anim.head_pose[:60], anim.torso[:60]), tmp_path / "noisy.glb")
+    assert report.n_targets > 40 and report.within_bound
     paths += sorted(tmp_path.glob("*.glb"))
     reports = validate(paths)
     assert len(reports) == len(paths)

@@ -162,3 +162,31 @@ def test_threejs_viewer_plays_the_glb(exported, tmp_path):
     assert skin.mean() > 0.05, f"no face visible in {shot}"
     print(f"viewer screenshot: {shot} ({status})")
     assert math.isfinite(played)
+
+
+@pytest.mark.browser
+def test_threejs_viewer_follows_the_audio_clock(exported, tmp_path):
+    import soundfile as sf
+    from chromium_cdp import Chromium, chromium_path
+
+    from kpanim.viewer import ViewerServer
+
+    require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
+    anim, path, _ = exported
+    sr = 16000
+    t = np.arange(int(anim.duration * sr)) / sr
+    sf.write(tmp_path / "anim.wav", 0.2 * np.sin(2 * np.pi * 220 * t), sr)
+    with ViewerServer(path.read_bytes(), audio=tmp_path / "anim.wav") as server, Chromium() as browser:
+        browser.open(server.url)
+        assert server.loaded.wait(60)
+        browser.pump(0.5)
+        js = "[document.getElementById('time').textContent, document.getElementById('audio').currentTime]"
+        assert browser.evaluate("document.getElementById('play').textContent") == "Play", "waits for a click"
+        assert browser.evaluate(js)[0] == "0.00 s"
+        browser.evaluate("document.getElementById('play').click()")
+        browser.pump(1.2)
+        shown, audio_time = browser.evaluate(js)
+        console = list(browser.console)
+    assert audio_time > 0.5, "the audio plays"
+    assert float(shown.split()[0]) == pytest.approx(audio_time, abs=0.1), "animation time follows the audio"
+    assert not [m for m in console if m["level"] == "error"] and server.errors() == []
