@@ -98,6 +98,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._file(target)
         self.send_error(HTTPStatus.NOT_FOUND)
 
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._head_only = True
+        self.do_GET()
+
     def do_POST(self) -> None:  # noqa: N802
         if self.path != "/log":
             return self.send_error(HTTPStatus.NOT_FOUND)
@@ -141,6 +145,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Cache-Control", "no-store")
         self.end_headers()
+        if getattr(self, "_head_only", False):
+            return
         try:
             self.wfile.write(data[start:end])
         except (BrokenPipeError, ConnectionResetError):  # the browser cancelled (e.g. audio seek)
