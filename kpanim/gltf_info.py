@@ -160,7 +160,7 @@ def describe_glb(path: str | Path) -> str:
     for a in gltf.animations:
         paths = sorted({c.target.path for c in a.channels})
         lines.append(f"  animation '{a.name}': {len(a.channels)} channels ({', '.join(paths)}), "
-                     f"{sorted({s.interpolation for s in a.samplers})[0]} interpolation")
+                     f"{min({s.interpolation for s in a.samplers})} interpolation")
     lines.append("  sources " + json.dumps(ex.get("sources", {}), sort_keys=True))
     lines.append("  meta " + json.dumps(ex.get("meta", {}), sort_keys=True))
     return "\n".join(lines)

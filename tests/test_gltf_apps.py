@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +18,7 @@ from scipy.spatial import cKDTree
 from kpanim.gltf_export import export_glb
 from kpanim.gltf_info import read_glb_motion
 
-from test_gltf import BOUND, require_tool, synthetic_animation
+from gltf_testlib import BOUND, require_tool, synthetic_animation
 
 # glTF (+Y up) → Blender (+Z up): x stays, glTF y becomes Blender z, glTF z becomes Blender -y.
 Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
