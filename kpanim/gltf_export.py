@@ -27,6 +27,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
@@ -38,6 +39,9 @@ from .animation import STREAMS, Animation
 from .constants import TORSO_NAMES, triangles
 from .errors import KpanimError
 from .morph_basis import MorphBasis, fit_morph_basis
+
+if TYPE_CHECKING:
+    from .subject import Subject
 
 GLB_FORMAT = "kpanim-glb"
 GLB_FORMAT_VERSION = 1
@@ -131,7 +135,7 @@ def animation_sha256(anim: Animation) -> str:
     return h.hexdigest()
 
 
-def _camera(subject) -> gl.Camera:
+def _camera(subject: Subject | None) -> gl.Camera:
     if subject is None:
         persp = gl.Perspective(yfov=DEFAULT_YFOV, znear=0.01, zfar=100.0)
     else:
@@ -141,7 +145,7 @@ def _camera(subject) -> gl.Camera:
     return gl.Camera(type="perspective", perspective=persp, name="photo_camera")
 
 
-def build_gltf(anim: Animation, fps: float | None = None, subject=None,
+def build_gltf(anim: Animation, fps: float | None = None, subject: Subject | None = None,
                max_error_m: float = DEFAULT_MAX_ERROR_M, sources: dict[str, str] | None = None,
                ) -> tuple[gl.GLTF2, MorphBasis, Animation]:
     """Assemble the glTF document (with its binary blob) for ``anim``.
@@ -206,7 +210,7 @@ def build_gltf(anim: Animation, fps: float | None = None, subject=None,
     return gltf, basis, anim
 
 
-def _extras(anim: Animation, basis: MorphBasis, subject, sources: dict[str, str] | None) -> dict:
+def _extras(anim: Animation, basis: MorphBasis, subject: Subject | None, sources: dict[str, str] | None) -> dict:
     hashes = {"animation_sha256": animation_sha256(anim)}
     if subject is not None:
         hashes["subject_id"] = subject.subject_id
@@ -223,7 +227,8 @@ def _extras(anim: Animation, basis: MorphBasis, subject, sources: dict[str, str]
     }
 
 
-def glb_bytes(anim: Animation, fps: float | None = None, subject=None, max_error_m: float = DEFAULT_MAX_ERROR_M,
+def glb_bytes(anim: Animation, fps: float | None = None, subject: Subject | None = None,
+              max_error_m: float = DEFAULT_MAX_ERROR_M,
               sources: dict[str, str] | None = None) -> tuple[bytes, ExportReport]:
     """The .glb file's bytes, in memory (what ``kpanim view`` serves for an .npz)."""
     start = time.perf_counter()
@@ -233,7 +238,7 @@ def glb_bytes(anim: Animation, fps: float | None = None, subject=None, max_error
                               basis.error_bound_m, len(data), time.perf_counter() - start)
 
 
-def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = None, subject=None,
+def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = None, subject: Subject | None = None,
                max_error_m: float = DEFAULT_MAX_ERROR_M, sources: dict[str, str] | None = None) -> ExportReport:
     """Write ``anim`` as a glTF binary to ``path`` atomically (temp file + rename).
 

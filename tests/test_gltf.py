@@ -81,7 +81,8 @@ def test_quaternions_are_continuous_and_unit():
     quat = head_quaternions(rotvec)
     assert np.all(np.sum(quat[1:] * quat[:-1], axis=1) >= 0)
     np.testing.assert_allclose(np.linalg.norm(quat, axis=1), 1, atol=1e-6)
-    np.testing.assert_allclose(Rotation.from_quat(quat).as_matrix(), Rotation.from_rotvec(rotvec).as_matrix(), atol=1e-5)
+    want = Rotation.from_rotvec(rotvec).as_matrix()
+    np.testing.assert_allclose(Rotation.from_quat(quat).as_matrix(), want, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------ file layout
