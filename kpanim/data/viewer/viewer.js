@@ -1,0 +1,137 @@
+// kpanim's local preview: loads the served .glb with three.js' GLTFLoader and plays its animation,
+// in sync with the clip's audio when the server has one (the audio clock drives the mixer).
+// Problems are reported back to the server (POST /log) so `kpanim view` prints them in the terminal.
+import * as THREE from "three";
+import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
+import { OrbitControls } from "three/addons/controls/OrbitControls.js";
+
+function report(level, text) {
+  fetch("./log", { method: "POST", headers: { "Content-Type": "application/json" },
+                   body: JSON.stringify({ level, text: String(text) }) }).catch(() => {});
+}
+for (const level of ["error", "warn"]) {
+  const original = console[level].bind(console);
+  console[level] = (...args) => { original(...args); report(level, args.join(" ")); };
+}
+window.addEventListener("error", (e) => report("error", `${e.message} (${e.filename}:${e.lineno})`));
+window.addEventListener("unhandledrejection", (e) => report("error", `unhandled: ${e.reason}`));
+
+const canvas = document.getElementById("view");
+const playButton = document.getElementById("play");
+const seek = document.getElementById("seek");
+const timeLabel = document.getElementById("time");
+const statusLabel = document.getElementById("status");
+const audio = document.getElementById("audio");
+
+const renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
+renderer.setPixelRatio(window.devicePixelRatio);
+const scene = new THREE.Scene();
+scene.background = new THREE.Color(0xd9dde3);
+scene.add(new THREE.HemisphereLight(0xffffff, 0x8d7f77, 2.0));
+const key = new THREE.DirectionalLight(0xffffff, 2.0);
+key.position.set(0.5, 1.0, 1.0);  // above and in front: the face (+Z towards the viewer) is lit
+scene.add(key);
+
+const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 100);
+const controls = new OrbitControls(camera, canvas);
+const mixer = new THREE.AnimationMixer(scene);
+const timer = new THREE.Timer();
+let action = null, duration = 0, playing = true, useAudio = false;
+
+function resize() {
+  const w = canvas.clientWidth, h = canvas.clientHeight;
+  renderer.setSize(w, h, false);
+  camera.aspect = w / Math.max(h, 1);
+  camera.updateProjectionMatrix();
+}
+window.addEventListener("resize", resize);
+
+// Frame the face and shoulders from the photo's viewpoint (the glTF camera at the origin).
+function frameView(root) {
+  root.updateMatrixWorld(true);
+  const box = new THREE.Box3().setFromObject(root);
+  const centre = box.getCenter(new THREE.Vector3());
+  const radius = box.getBoundingSphere(new THREE.Sphere()).radius;
+  const photoCam = root.getObjectByName("camera");
+  const eye = photoCam ? photoCam.getWorldPosition(new THREE.Vector3()) : new THREE.Vector3(0, 0, 0);
+  camera.position.copy(eye);
+  const dist = eye.distanceTo(centre);
+  camera.fov = THREE.MathUtils.radToDeg(2 * Math.atan(1.15 * radius / Math.max(dist, 1e-3)));
+  camera.near = Math.max(dist / 100, 0.001);
+  camera.far = dist * 100;
+  controls.target.copy(centre);
+  controls.update();
+  resize();
+}
+
+// The 18 torso nodes are transforms only; show them as small spheres.
+function addTorsoMarkers(root) {
+  const geometry = new THREE.SphereGeometry(0.006, 12, 8);
+  const material = new THREE.MeshStandardMaterial({ color: 0x3b6ea8 });
+  root.traverse((obj) => { if (obj.name.startsWith("shoulder_")) obj.add(new THREE.Mesh(geometry, material)); });
+}
+
+function setTime(t) {
+  if (!action) return;
+  mixer.setTime(Math.min(Math.max(t, 0), duration));
+}
+
+function setPlaying(on) {
+  playing = on;
+  playButton.textContent = on ? "Pause" : "Play";
+  if (useAudio) {
+    if (on) audio.play().catch((e) => { statusLabel.textContent = `audio blocked: click Play (${e.name})`; });
+    else audio.pause();
+  }
+}
+playButton.addEventListener("click", () => setPlaying(!playing));
+seek.addEventListener("input", () => {
+  const t = Number(seek.value) * duration;
+  if (useAudio) audio.currentTime = t;
+  setTime(t);
+});
+
+async function main() {
+  const config = await (await fetch("./config.json")).json();
+  document.title = `kpanim view: ${config.title}`;
+  const gltf = await new GLTFLoader().loadAsync("./animation.glb");
+  const root = gltf.scene;
+  scene.add(root);
+  addTorsoMarkers(root);
+  frameView(root);
+  if (gltf.animations.length) {
+    const clip = gltf.animations[0];
+    duration = clip.duration;
+    action = mixer.clipAction(clip);
+    action.play();
+  }
+  if (config.audio) {
+    audio.src = "./audio";
+    useAudio = true;
+    playing = false;  // browsers only start sound after a click
+    playButton.textContent = "Play";
+    audio.addEventListener("ended", () => setPlaying(false));
+  }
+  const face = root.getObjectByName("face");
+  const targets = face ? (face.morphTargetInfluences ?? face.children[0]?.morphTargetInfluences ?? []).length : 0;
+  const extras = gltf.asset.extras ?? {};
+  statusLabel.textContent = `${extras.n_frames ?? "?"} frames @ ${extras.fps ?? "?"} fps, ${targets} morph targets` +
+    (config.audio ? ", with audio" : "");
+  window.kpanimStatus = { loaded: true, duration, targets, tracks: gltf.animations[0]?.tracks.length ?? 0 };
+  report("info", `loaded: ${JSON.stringify(window.kpanimStatus)}`);
+  renderer.setAnimationLoop(tick);
+}
+
+function tick(timestamp) {
+  timer.update(timestamp);
+  if (action && playing) {
+    if (useAudio) setTime(audio.currentTime);
+    else setTime((mixer.time + timer.getDelta()) % Math.max(duration, 1e-6));
+  }
+  seek.value = duration ? String(mixer.time / duration) : "0";
+  timeLabel.textContent = `${mixer.time.toFixed(2)} s`;
+  controls.update();
+  renderer.render(scene, camera);
+}
+
+main().catch((e) => { statusLabel.textContent = `failed: ${e.message ?? e}`; report("error", `load failed: ${e.stack ?? e}`); });

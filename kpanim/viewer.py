@@ -1,0 +1,227 @@
+"""``kpanim view``: a local preview that plays an animation (.glb, or an .npz converted on the fly)
+with its audio in the browser.
+
+A small HTTP server on 127.0.0.1 serves the page in ``kpanim/data/viewer/`` (three.js vendored,
+so no internet is needed), the .glb from memory and the audio file. The page posts its load status
+and any console error to ``/log``; the server keeps them (``ViewerServer.messages``) and prints
+warnings and errors in the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import re
+import sys
+import threading
+import webbrowser
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from .errors import KpanimError
+
+AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac", ".m4a", ".opus", ".aac")
+AUDIO_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg", ".ogg": "audio/ogg", ".flac": "audio/flac",
+               ".m4a": "audio/mp4", ".opus": "audio/ogg", ".aac": "audio/aac"}
+
+
+def viewer_root() -> Path:
+    """Folder of the page (index.html, viewer.js, vendor/three)."""
+    return Path(str(resources.files("kpanim.data").joinpath("viewer")))
+
+
+class ViewerServer(ThreadingHTTPServer):
+    """Serves the viewer page for one animation. Use as a context manager (runs in a thread).
+
+    Args:
+        glb: the .glb file's bytes.
+        audio: an audio file to play with it, or None.
+        title: shown in the page's title.
+        port: TCP port on 127.0.0.1 (0: any free port).
+        echo: print the page's warnings/errors to stderr.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, glb: bytes, audio: Path | None = None, title: str = "animation", port: int = 0,
+                 echo: bool = False) -> None:
+        self.glb, self.audio, self.title, self.echo = glb, audio, title, echo
+        self.messages: list[dict] = []
+        self.loaded = threading.Event()
+        self._thread: threading.Thread | None = None
+        try:
+            super().__init__(("127.0.0.1", port), _Handler)
+        except OSError as err:
+            raise KpanimError(f"cannot listen on 127.0.0.1:{port} ({err.strerror}); choose another --port") from None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+    def errors(self) -> list[str]:
+        return [m["text"] for m in self.messages if m.get("level") in ("error", "warn")]
+
+    def __enter__(self) -> "ViewerServer":
+        self._thread = threading.Thread(target=self.serve_forever, name="kpanim-viewer", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ViewerServer
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 (quiet: no access log)
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        path = self.path.split("?", 1)[0]
+        if path in ("/", "/index.html"):
+            return self._file(viewer_root() / "index.html")
+        if path == "/animation.glb":
+            return self._bytes(self.server.glb, "model/gltf-binary")
+        if path == "/config.json":
+            config = {"title": self.server.title, "audio": self.server.audio is not None}
+            return self._bytes(json.dumps(config).encode(), "application/json")
+        if path == "/audio" and self.server.audio is not None:
+            return self._file(self.server.audio, AUDIO_TYPES.get(self.server.audio.suffix.lower()))
+        root = viewer_root().resolve()
+        target = (root / path.lstrip("/")).resolve()
+        if target.is_file() and root in target.parents:  # static files only from the page folder
+            return self._file(target)
+        self.send_error(HTTPStatus.NOT_FOUND)
+
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._head_only = True
+        self.do_GET()
+
+    def do_POST(self) -> None:  # noqa: N802
+        if self.path != "/log":
+            return self.send_error(HTTPStatus.NOT_FOUND)
+        try:
+            message = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+        except (ValueError, json.JSONDecodeError):
+            return self.send_error(HTTPStatus.BAD_REQUEST)
+        self.server.messages.append(message)
+        if str(message.get("text", "")).startswith("loaded:"):
+            self.server.loaded.set()
+        if self.server.echo and message.get("level") in ("error", "warn"):
+            print(f"viewer {message['level']}: {message.get('text')}", file=sys.stderr)
+        self.send_response(HTTPStatus.NO_CONTENT)
+        self.end_headers()
+
+    def _file(self, path: Path, content_type: str | None = None) -> None:
+        ctype = content_type or _content_type(path)
+        self._bytes(path.read_bytes(), ctype)
+
+    def _bytes(self, data: bytes, content_type: str) -> None:
+        # Range requests let the <audio> element seek.
+        start, end = 0, len(data)
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", ""))
+        if match and data and (match[1] or match[2]):
+            if match[1]:
+                start, end = int(match[1]), (int(match[2]) + 1 if match[2] else len(data))
+            else:
+                start = max(0, len(data) - int(match[2]))
+            end = min(end, len(data))
+            if start >= end:
+                self.send_response(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE)
+                self.send_header("Content-Range", f"bytes */{len(data)}")
+                self.end_headers()
+                return
+            self.send_response(HTTPStatus.PARTIAL_CONTENT)
+            self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(data)}")
+        else:
+            self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(end - start))
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        if getattr(self, "_head_only", False):
+            return
+        try:
+            self.wfile.write(data[start:end])
+        except (BrokenPipeError, ConnectionResetError):  # the browser cancelled (e.g. audio seek)
+            pass
+
+
+def _content_type(path: Path) -> str:
+    if path.suffix in (".js", ".mjs"):
+        return "text/javascript"  # module scripts need a JavaScript MIME type
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def find_audio(anim_path: Path, meta: dict) -> Path | None:
+    """The clip's audio: ``meta['audio']`` if that file exists, else a same-named audio file next to it."""
+    for key in ("audio", "audio_path"):
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            candidate = Path(value)
+            for path in (candidate, anim_path.parent / candidate):
+                if path.is_file():
+                    return path
+    for suffix in AUDIO_SUFFIXES:
+        path = anim_path.with_suffix(suffix)
+        if path.is_file():
+            return path
+    return None
+
+
+def load_for_view(path: Path, subject: Path | None = None, fps: float | None = None) -> tuple[bytes, dict]:
+    """(.glb bytes, animation meta) for a .glb, or for an animation .npz converted in memory."""
+    if not path.is_file():
+        raise KpanimError(f"{path}: no such file")
+    if path.suffix.lower() == ".glb":
+        if subject is not None or fps is not None:
+            raise KpanimError("--subject and --fps apply to an .npz; re-export the .glb with 'kpanim export' instead")
+        from .gltf_info import kpanim_extras, read_glb
+
+        meta = kpanim_extras(read_glb(path)).get("meta", {})
+        return path.read_bytes(), meta
+    from .animation import Animation
+    from .gltf_export import glb_bytes
+
+    anim = Animation.load(path)
+    subj = None
+    if subject is not None:
+        from .subject import load_or_make_subject
+
+        subj = load_or_make_subject(subject)
+    data, _ = glb_bytes(anim, fps=fps, subject=subj)
+    return data, anim.meta
+
+
+@click.command("view")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Audio to play along (default: the animation's own, or a same-named .wav/.mp3/... next to it).")
+@click.option("--subject", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="For an .npz: the subject whose neutral face is the base shape.")
+@click.option("--fps", type=float, default=None, help="For an .npz: resample to this frame rate.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: any free port).")
+@click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
+def view_command(path: Path, audio: Path | None, subject: Path | None, fps: float | None, port: int,
+                 no_browser: bool) -> None:
+    """Play an animation (.glb, or .npz converted on the fly) with its audio in the browser."""
+    data, meta = load_for_view(path, subject, fps)
+    if audio is not None and not audio.is_file():
+        raise KpanimError(f"{audio}: no such audio file")
+    audio = audio or find_audio(path, meta)
+    with ViewerServer(data, audio, title=path.name, port=port, echo=True) as server:
+        click.echo(f"Serving {path.name}" + (f" with audio {audio}" if audio else " (no audio found)") +
+                   f" at {server.url}  (Ctrl+C to stop)")
+        if not no_browser:
+            webbrowser.open(server.url)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Copies the three.js module files that kpanim's viewer (kpanim/data/viewer/) needs from the npm
+# `three` package (version pinned in package.json) into kpanim/data/viewer/vendor/three/, keeping
+# three's relative imports working (see the file map below). The viewer must work offline, so
+# three.js is shipped inside the Python package rather than loaded from a CDN.
+# Usage: bash scripts/vendor_three.sh   (runs `npm install` first if node_modules/three is missing)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -d node_modules/three ] || npm install --no-audit --no-fund --silent
+src=node_modules/three
+dst=kpanim/data/viewer/vendor/three
+# source file in the npm package → destination under vendor/three (build/ is flattened: the repo
+# ignores folders named build/; three's relative imports still resolve).
+files=(
+  "build/three.module.js:three.module.js"    # re-exports three.core.js + the WebGL renderer
+  "build/three.core.js:three.core.js"
+  "examples/jsm/loaders/GLTFLoader.js:addons/loaders/GLTFLoader.js"
+  "examples/jsm/utils/BufferGeometryUtils.js:addons/utils/BufferGeometryUtils.js"  # imported by GLTFLoader
+  "examples/jsm/utils/SkeletonUtils.js:addons/utils/SkeletonUtils.js"              # imported by GLTFLoader
+  "examples/jsm/controls/OrbitControls.js:addons/controls/OrbitControls.js"
+  "LICENSE:LICENSE"
+)
+rm -rf "$dst"
+for pair in "${files[@]}"; do
+  from=${pair%%:*}; to=${pair#*:}
+  mkdir -p "$dst/$(dirname "$to")"
+  cp "$src/$from" "$dst/$to"
+done
+version=$(node -p "require('./$src/package.json').version")
+echo "$version" > "$dst/VERSION"
+echo "vendored three.js $version into $dst ($(du -sh "$dst" | cut -f1))"
