@@ -105,7 +105,9 @@ class KPANIM_OT_generate(bpy.types.Operator):
             return {"CANCELLED"}
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        context.window_manager.progress_update(int(100 * self._job.progress))
+        percent = int(100 * self._job.progress)
+        context.window_manager.progress_update(percent)
+        context.workspace.status_text_set(f"kpanim: generating animation… {percent}% (Esc to cancel)")
         if self._job.poll() is None:
             return {"RUNNING_MODAL"}
         self._cleanup(context)
