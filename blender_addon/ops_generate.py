@@ -88,6 +88,8 @@ class KPANIM_OT_generate(bpy.types.Operator):
 
     # ------------------------------------------------------------------ interactive: modal
     def invoke(self, context, event):
+        if context.window is None:  # no UI (blender --background): nothing to draw a progress bar in
+            return self.execute(context)
         if not self._start(context):
             return {"CANCELLED"}
         wm = context.window_manager

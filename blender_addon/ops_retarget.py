@@ -8,8 +8,11 @@
    - *Shape-key weights*: when the target has shape keys (e.g. ARKit ``jawOpen``...), their
      weights are solved per frame by non-negative least squares on the target points tied to the
      fitted face (:func:`~.retarget.solve_key_weights`) and keyframed.
+   With "Follow Head Motion", a Child Of constraint also moves the target with the kpanim head,
+   relative to the head's pose at that neutral frame.
 3. **Bake**: the Surface Deform result becomes plain shape keys + keys (principal components of
-   the evaluated motion); the helper object goes, so the file plays without the add-on.
+   the evaluated motion), the head constraint becomes object keys, the helper object goes: the
+   file plays without the add-on (and without the kpanim rig).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from .motion import shape_basis
 from .retarget import bind_points, fit_from_bounds, interpolate, region_weights, solve_key_weights
 
 MODIFIER = "kpanim"
+CONSTRAINT = "kpanim_head"
 REGION_GROUP = "kpanim_region"
 INNER_LIPS = (13, 14)  # face-mesh points in the middle of the upper and lower inner lip
 
@@ -116,9 +120,9 @@ def fitted_motion(context, target, fit) -> tuple[np.ndarray, np.ndarray, int]:
     return motion, motion[rest], rest
 
 
-def retarget_shape_keys(context, target, fit, region: float) -> np.ndarray:
-    """Solve and key the target's shape-key weights; returns them (T, K)."""
-    motion, rest, _ = fitted_motion(context, target, fit)
+def retarget_shape_keys(context, target, fit, region: float) -> tuple[np.ndarray, int]:
+    """Solve and key the target's shape-key weights; returns them (T, K) and the rest frame index."""
+    motion, rest, rest_index = fitted_motion(context, target, fit)
     points = bl_scene.mesh_vertices(target)
     tris = _triangles(fit.data)
     width = np.ptp(rest[:, 0])
@@ -143,11 +147,11 @@ def retarget_shape_keys(context, target, fit, region: float) -> np.ndarray:
         values = np.clip(solved[:, k], block.slider_min, block.slider_max)
         bl_scene.keyframe_curve(key, f'key_blocks["{block.name}"].value', values, group="kpanim",
                                 first_frame=context.scene.frame_start)
-    return solved
+    return solved, rest_index
 
 
-def retarget_surface_deform(context, target, fit, region: float) -> bpy.types.Modifier:
-    """Bind a Surface Deform modifier (limited to the face region) to the fitted face."""
+def retarget_surface_deform(context, target, fit, region: float) -> int:
+    """Bind a Surface Deform modifier (limited to the face region) to the fitted face; returns the rest frame index."""
     motion, rest, rest_index = fitted_motion(context, target, fit)
     tris = _triangles(fit.data)
     binding = bind_points(bl_scene.mesh_vertices(target), rest, tris)
@@ -169,7 +173,58 @@ def retarget_surface_deform(context, target, fit, region: float) -> bpy.types.Mo
     context.evaluated_depsgraph_get().update()  # the binding happens on the next evaluation
     if not mod.is_bound:
         raise ValueError("Surface Deform could not bind; check that the fitted face overlaps the target mesh")
-    return mod
+    return rest_index
+
+
+def head_of(face: bpy.types.Object) -> bpy.types.Object | None:
+    parent = face.parent
+    return parent if parent is not None and parent.get("kpanim_role") == "head" else None
+
+
+def follow_head(context, target, rest_index: int) -> bpy.types.Constraint | None:
+    """Make the target move with the kpanim head, relative to the head's pose at the rest frame.
+
+    A Child Of constraint whose inverse is the head's rest transform: at the rest frame the target
+    stays where the user modelled it; at frame t it is moved by head(t) @ head(rest)^-1.
+    """
+    head = head_of(source_face(context))
+    old = target.constraints.get(CONSTRAINT)
+    if old is not None:
+        target.constraints.remove(old)
+    if head is None:
+        return None
+    scene = context.scene
+    scene.frame_set(scene.frame_start + rest_index)
+    constraint = target.constraints.new("CHILD_OF")
+    constraint.name = CONSTRAINT
+    constraint.target = head
+    constraint.inverse_matrix = head.matrix_world.inverted()
+    return constraint
+
+
+def bake_head_follow(context, target) -> None:
+    """Replace the Child Of constraint by location/rotation/scale keys of the target."""
+    constraint = target.constraints.get(CONSTRAINT)
+    if constraint is None:
+        return
+    scene = context.scene
+    frames = scene_frames(scene)
+    mats = []
+    for frame in frames:
+        scene.frame_set(int(frame))
+        mats.append(target.matrix_world.copy())
+    target.constraints.remove(constraint)
+    target.rotation_mode = "QUATERNION"
+    loc, rot, scale = zip(*(m.decompose() for m in mats))
+    quats = [np.array(q) for q in rot]
+    for i in range(1, len(quats)):  # keep neighbouring quaternions on the same side
+        if np.dot(quats[i], quats[i - 1]) < 0:
+            quats[i] = -quats[i]
+    for path, values, n in (("location", np.array(loc), 3), ("rotation_quaternion", np.array(quats), 4),
+                            ("scale", np.array(scale), 3)):
+        for i in range(n):
+            bl_scene.keyframe_curve(target, path, values[:, i], index=i, group="kpanim",
+                                    first_frame=scene.frame_start)
 
 
 def bake(context, target) -> int:
@@ -197,6 +252,7 @@ def bake(context, target) -> int:
             bl_scene.keyframe_curve(target.data.shape_keys, f'key_blocks["{block.name}"].value', full[:, i],
                                     group="kpanim", first_frame=scene.frame_start)
         n_keys = len(blocks)
+    bake_head_follow(context, target)
     fit = fit_object(target)
     if fit is not None:
         bpy.data.objects.remove(fit)
@@ -242,14 +298,16 @@ class KPANIM_OT_retarget(bpy.types.Operator):
             if mode == "SHAPE_KEYS":
                 if not has_keys:
                     raise ValueError(f"{target.name} has no shape keys to solve for; use Surface Deform")
-                solved = retarget_shape_keys(context, target, fit, settings.region)
+                solved, rest_index = retarget_shape_keys(context, target, fit, settings.region)
                 self.report({"INFO"}, f"Keyed {solved.shape[1]} shape keys over {solved.shape[0]} frames")
             else:
-                retarget_surface_deform(context, target, fit, settings.region)
+                rest_index = retarget_surface_deform(context, target, fit, settings.region)
                 self.report({"INFO"}, f"Bound {target.name} to the kpanim face (Surface Deform); Bake to keep it")
         except ValueError as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
+        if settings.follow_head:
+            follow_head(context, target, rest_index)
         return {"FINISHED"}
 
 
@@ -262,7 +320,8 @@ class KPANIM_OT_bake(bpy.types.Operator):
 
     def execute(self, context):
         target = context.active_object
-        if target is None or target.type != "MESH" or not (target.modifiers.get(MODIFIER) or fit_object(target)):
+        if target is None or target.type != "MESH" or not (target.modifiers.get(MODIFIER) or fit_object(target)
+                                                           or target.constraints.get(CONSTRAINT)):
             self.report({"ERROR"}, "Select a mesh retargeted with kpanim (Retarget first)")
             return {"CANCELLED"}
         n_keys = bake(context, target)

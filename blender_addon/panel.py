@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, FloatProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, PointerProperty, StringProperty
 
 ADDON_ID = __package__  # "bl_ext.<repo>.kpanim" as an extension, "kpanim.blender_addon" in the kpanim package
 
@@ -39,6 +39,8 @@ class KpanimSettings(bpy.types.PropertyGroup):
     region: FloatProperty(name="Region", default=0.15, min=0.01, max=2.0,
                           description="Target points this far (fraction of the face width) from the fitted face "
                                       "follow it fully; twice as far, not at all")
+    follow_head: BoolProperty(name="Follow Head Motion", default=True,
+                              description="Move the target with the kpanim head pose (relative to the rest frame)")
     mode: EnumProperty(name="Method", default="AUTO", items=(
         ("AUTO", "Automatic", "Shape-key weights when the target has shape keys, else Surface Deform"),
         ("SURFACE_DEFORM", "Surface Deform", "Bind a Surface Deform modifier to the fitted kpanim face"),
@@ -71,6 +73,7 @@ class VIEW3D_PT_kpanim(bpy.types.Panel):
         box.operator("kpanim.fit_face", text="Fit Face to Selected")
         box.prop(settings, "mode")
         box.prop(settings, "region")
+        box.prop(settings, "follow_head")
         box.operator("kpanim.retarget", text="Retarget")
         box.operator("kpanim.bake", text="Bake")
 

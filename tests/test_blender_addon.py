@@ -292,7 +292,9 @@ def test_generate_runs_kpanim_and_imports_the_result(addon, bpy, tmp_path):
     assert scene.frame_end == 30 and bpy.data.objects["hello.face"].data.shape_keys is not None
     assert Path(scene.sequence_editor.strips["kpanim_speech"].sound.filepath) == wav
     assert scene.kpanim.subject_path == str(tmp_path / "me.png")  # kept: the next run reuses the subject
-    assert bpy.ops.kpanim.generate(audio_path=str(wav)) == {"FINISHED"}
+    # As from the panel's button (INVOKE); without a window (background) it waits instead of going modal.
+    assert bpy.ops.kpanim.generate("INVOKE_DEFAULT", audio_path=str(wav)) == {"FINISHED"}
+    assert len([o for o in bpy.data.objects if o.get("kpanim_role") == "face"]) == 2
 
 
 def test_generate_failure_is_reported(addon, bpy, tmp_path):
@@ -362,6 +364,17 @@ def test_retarget_surface_deform_then_bake_reopens_without_addon(addon, bpy, imp
     assert bpy.ops.kpanim.fit_face() == {"FINISHED"}
     assert bpy.ops.kpanim.retarget() == {"FINISHED"}
     assert head.modifiers["kpanim"].type == "SURFACE_DEFORM" and head.modifiers["kpanim"].is_bound
+    # Follow Head Motion: the target moves by head(t) @ head(rest)^-1, rest = frame 1 (the neutral frame).
+    kp_head = bpy.data.objects["talk.head"]
+    assert head.constraints["kpanim_head"].target == kp_head
+    scene.frame_set(1)
+    head_rest_inv = np.linalg.inv(np.array(kp_head.matrix_world))
+    world = {}
+    for frame in (1, 5, 17, 33):
+        scene.frame_set(frame)
+        world[frame] = np.array(head.matrix_world)
+        np.testing.assert_allclose(world[frame], np.array(kp_head.matrix_world) @ head_rest_inv, atol=1e-5)
+    assert not np.allclose(world[17], np.eye(4), atol=1e-3)  # the clip turns the head
 
     def expected(frame):
         return verts + addon.motion.to_blender(on_remesh(np.einsum("k,knc->nc", weights[frame - 1], fields))) * SCALE
@@ -371,7 +384,10 @@ def test_retarget_surface_deform_then_bake_reopens_without_addon(addon, bpy, imp
         assert moved.max() > 0.03  # the source really moves (3 cm at this scale)
         assert err.max() < 0.1 * moved.max() and err.mean() < 0.01 * moved.max()
     assert bpy.ops.kpanim.bake() == {"FINISHED"}
-    assert not head.modifiers and "head.kpanim_fit" not in bpy.data.objects
+    assert not head.modifiers and not head.constraints and "head.kpanim_fit" not in bpy.data.objects
+    for frame, matrix in world.items():  # the head motion is now plain object keys
+        scene.frame_set(frame)
+        np.testing.assert_allclose(np.array(head.matrix_world), matrix, atol=1e-5)
     assert [b.name for b in head.data.shape_keys.key_blocks][:2] == ["Basis", "kpanim_bake_mean"]
     baked = {}
     for frame in frames:
@@ -389,6 +405,7 @@ def test_retarget_surface_deform_then_bake_reopens_without_addon(addon, bpy, imp
             bpy.context.scene.frame_set(f)
             ev = head.evaluated_get(bpy.context.evaluated_depsgraph_get()); m = ev.to_mesh()
             co = np.empty(3 * len(m.vertices)); m.vertices.foreach_get("co", co); out[f] = co.tolist()
+            out[f"matrix{{f}}"] = [list(r) for r in head.matrix_world]
         print(json.dumps(out))
     """)
     env = {**os.environ, "BLENDER_USER_RESOURCES": str(tmp_path / "clean_profile")}
@@ -398,6 +415,7 @@ def test_retarget_surface_deform_then_bake_reopens_without_addon(addon, bpy, imp
     for frame in frames:
         got = np.array(reopened[str(frame)]).reshape(-1, 3)
         np.testing.assert_allclose(got, baked[frame], atol=1e-5)
+        np.testing.assert_allclose(reopened[f"matrix{frame}"], world[frame], atol=1e-5)
         moved = np.linalg.norm(expected(frame) - verts, axis=1).max()
         assert np.linalg.norm(got - expected(frame), axis=1).max() < 0.1 * moved
 
@@ -451,3 +469,34 @@ def test_smoke_render_of_an_imported_animation(addon, tmp_path):
         face = np.abs(tile - background).sum(-1) > 30
         assert 0.03 < face.mean() < 0.8  # a face is in view, not an empty or filled frame
     assert np.abs(tiles[0] - tiles[1]).mean() > 1.0  # it moves
+
+
+# -------------------------------------------------------------------------------------------- UI
+def test_panel_draws_existing_operators_and_settings(addon, bpy):
+    """Draw the sidebar panel into a recording layout: every button names a real operator/setting."""
+    calls = []
+
+    class Layout:
+        def box(self):
+            return self
+
+        def label(self, **kw):
+            calls.append(("label", kw.get("text")))
+
+        def operator(self, idname, **kw):
+            calls.append(("operator", idname))
+
+        def prop(self, data, name, **kw):
+            calls.append(("prop", name))
+            assert name in data.bl_rna.properties, name
+
+    panel = bpy.types.VIEW3D_PT_kpanim
+    assert (panel.bl_space_type, panel.bl_region_type, panel.bl_category) == ("VIEW_3D", "UI", "kpanim")
+    panel.draw(type("P", (), {"layout": Layout()})(), bpy.context)
+    ops = [c[1] for c in calls if c[0] == "operator"]
+    assert ops == ["kpanim.import_animation", "kpanim.generate", "kpanim.fit_face", "kpanim.retarget", "kpanim.bake"]
+    for idname in ops:
+        category, name = idname.split(".")
+        assert getattr(getattr(bpy.ops, category), name).get_rna_type()
+    prefs = bpy.context.preferences.addons[MODULE].preferences
+    assert prefs.bl_rna.properties["kpanim_path"].default == "kpanim"
