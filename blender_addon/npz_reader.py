@@ -92,7 +92,7 @@ def read_clip(path: str | Path) -> Clip:
         if not np.all(np.isfinite(arr)):
             raise ReadError(f"{path}: '{name}' contains NaN or infinite values")
     if not n_frames:
-        raise ReadError(f"{path}: the animation has no frames")
+        raise ReadError(f"{path}: the animation has no frames; nothing to import")
     fps = float(arrays["fps"])
     if not (math.isfinite(fps) and fps > 0):
         raise ReadError(f"{path}: fps must be a positive number, got {fps}")
