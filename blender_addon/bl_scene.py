@@ -23,7 +23,11 @@ def keyframe_curve(id_block, data_path: str, values: np.ndarray, index: int = 0,
     anim = id_block.animation_data or id_block.animation_data_create()
     if anim.action is None:
         anim.action = bpy.data.actions.new(f"{id_block.name}_kpanim")
-    fcurve = anim.action.fcurve_ensure_for_datablock(id_block, data_path, index=index, group_name=group)
+    if hasattr(anim.action, "fcurve_ensure_for_datablock"):  # Blender 4.4+: layered actions
+        fcurve = anim.action.fcurve_ensure_for_datablock(id_block, data_path, index=index, group_name=group)
+    else:  # Blender 4.2/4.3
+        fcurve = (anim.action.fcurves.find(data_path, index=index)
+                  or anim.action.fcurves.new(data_path, index=index, action_group=group))
     points = fcurve.keyframe_points
     if len(points):
         points.clear()
@@ -43,14 +47,26 @@ def fcurve_values(id_block, data_path: str, index: int, frames: np.ndarray) -> n
     anim = id_block.animation_data
     fcurve = None
     if anim is not None and anim.action is not None:
-        from bpy_extras import anim_utils
-
-        bag = anim_utils.action_get_channelbag_for_slot(anim.action, anim.action_slot)
-        fcurve = bag.fcurves.find(data_path, index=index) if bag is not None else None
+        fcurve = next((fc for fc in action_fcurves(anim.action) if fc.data_path == data_path and fc.array_index == index),
+                      None)
     if fcurve is None:
         value = id_block.path_resolve(data_path)
         return np.full(len(frames), value[index] if hasattr(value, "__len__") else value, dtype=np.float64)
     return np.array([fcurve.evaluate(float(f)) for f in frames], dtype=np.float64)
+
+
+def action_fcurves(action):
+    """All F-curves of an action: its layers' channelbags (Blender 4.4+) or ``action.fcurves`` (4.2/4.3).
+
+    kpanim's actions have one slot each, so the channelbags of every slot are searched.
+    """
+    if not hasattr(action, "layers"):
+        yield from action.fcurves
+        return
+    for layer in action.layers:
+        for strip in layer.strips:
+            for bag in getattr(strip, "channelbags", []):
+                yield from bag.fcurves
 
 
 def set_scene_timing(scene: bpy.types.Scene, fps: float, n_frames: int) -> None:

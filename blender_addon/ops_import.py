@@ -102,7 +102,7 @@ def import_glb(context, path: Path) -> tuple[float, int, dict]:
     # fps / fps_base): remap every new key so that time t lands on FIRST_FRAME + t * fps.
     used = scene.render.fps * scene.render.fps_base
     for action in set(bpy.data.actions) - before:
-        for fcurve in _action_fcurves(action):
+        for fcurve in bl_scene.action_fcurves(action):
             for attr in ("co", "handle_left", "handle_right"):
                 co = np.empty(2 * len(fcurve.keyframe_points))
                 fcurve.keyframe_points.foreach_get(attr, co)
@@ -112,13 +112,6 @@ def import_glb(context, path: Path) -> tuple[float, int, dict]:
     n_frames = int(round(duration * fps)) + 1
     bl_scene.set_scene_timing(scene, fps, n_frames)
     return fps, n_frames, extras
-
-
-def _action_fcurves(action):
-    for layer in action.layers:
-        for strip in layer.strips:
-            for bag in getattr(strip, "channelbags", []):
-                yield from bag.fcurves
 
 
 def import_animation(context, path: str | Path, sound: str | Path | None = None, use_sound: bool = True) -> dict:

@@ -342,6 +342,10 @@ def test_retarget_solves_the_targets_own_shape_keys(addon, bpy, imported):
     assert np.abs(key_values(addon, key, "jawOpen", frames) - weights[:, 0]).max() < 0.01
     assert np.abs(key_values(addon, key, "mouthSmileLeftRight", frames) - weights[:, 1]).max() < 0.01
     assert np.abs(key_values(addon, key, "browInnerUp", frames)).max() < 0.01  # not in the motion
+    jaw = key_values(addon, key, "jawOpen", frames)
+    assert bpy.ops.kpanim.retarget() == {"FINISHED"}  # again (e.g. after moving the fit): keys replaced
+    np.testing.assert_allclose(key_values(addon, key, "jawOpen", frames), jaw, atol=1e-6)
+    assert len(key.animation_data.action.layers[0].strips[0].channelbags[0].fcurves) == 3
     assert bpy.ops.kpanim.bake() == {"FINISHED"} and "kpanim_fit" not in head
 
 
