@@ -23,7 +23,7 @@ from mathutils import Matrix
 
 from . import bl_scene
 from .motion import shape_basis
-from .retarget import bind_points, fit_from_bounds, interpolate, region_weights, solve_key_weights
+from .retarget import Binding, bind_points, fit_from_bounds, interpolate, region_weights, solve_key_weights
 
 MODIFIER = "kpanim"
 CONSTRAINT = "kpanim_head"
@@ -140,7 +140,7 @@ def retarget_shape_keys(context, target, fit, region: float) -> tuple[np.ndarray
         co = np.empty(points.size)
         block.data.foreach_get("co", co)
         offsets.append((co - basis).reshape(-1, 3)[used])
-    sub = type(binding)(binding.triangle[used], binding.bary[used], binding.distance[used])
+    sub = Binding(binding.triangle[used], binding.bary[used], binding.distance[used])
     wanted = interpolate(sub, motion - rest, tris)
     solved = solve_key_weights(np.stack(offsets), wanted, weights[used])
     for k, block in enumerate(blocks):
