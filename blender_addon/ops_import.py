@@ -89,12 +89,15 @@ def build_clip(context, clip: Clip, name: str | None = None, camera: bool = True
     return root
 
 
+_GLB_ROLES = {"kpanim": "root", "head": "head", "face": "face", "camera": "camera"}
+
+
 def import_glb(context, path: Path) -> tuple[float, int, dict]:
     """Import a .glb with Blender's importer at the clip's frame rate; returns (fps, frames, extras)."""
     fps, duration, extras = glb_timing(path)
     scene = context.scene
     scene.render.fps, scene.render.fps_base = bl_scene.blender_fps(fps)
-    before = set(bpy.data.actions)
+    before, objects_before = set(bpy.data.actions), set(bpy.data.objects)
     result = bpy.ops.import_scene.gltf(filepath=str(path))
     if "FINISHED" not in result:
         raise ReadError(f"{path}: Blender's glTF importer failed; check the file with 'kpanim info {path.name}'")
@@ -109,7 +112,15 @@ def import_glb(context, path: Path) -> tuple[float, int, dict]:
                 co[0::2] = co[0::2] / used * fps + bl_scene.FIRST_FRAME
                 fcurve.keyframe_points.foreach_set(attr, co)
             fcurve.update()
-    n_frames = int(round(duration * fps)) + 1
+    for obj in set(bpy.data.objects) - objects_before:
+        role = _GLB_ROLES.get(obj.name.split(".")[0]) or ("torso" if obj.name.startswith("shoulder_") else None)
+        if role:  # kpanim's node names (docs/GLTF.md): lets Retarget find the face of a .glb too
+            obj["kpanim_role"] = role
+            if role == "camera" and scene.camera is None:
+                scene.camera = obj
+    n_frames = extras.get("n_frames")
+    if not (isinstance(n_frames, int) and n_frames > 0):
+        n_frames = int(round(duration * fps)) + 1
     bl_scene.set_scene_timing(scene, fps, n_frames)
     return fps, n_frames, extras
 
@@ -128,7 +139,8 @@ def import_animation(context, path: str | Path, sound: str | Path | None = None,
         info = {"root": root, "fps": clip.fps, "frames": clip.n_frames, "meta": clip.meta}
     elif suffix in (".glb", ".gltf"):
         fps, n_frames, extras = import_glb(context, path)
-        info = {"root": None, "fps": fps, "frames": n_frames, "meta": extras}
+        meta = extras.get("meta")  # kpanim's .glb keeps the animation's meta (with the audio) here
+        info = {"root": None, "fps": fps, "frames": n_frames, "meta": meta if isinstance(meta, dict) else extras}
     else:
         raise ReadError(f"{path.name}: unknown file type '{suffix}'; import a kpanim .npz or .glb")
     sound_path = None

@@ -247,12 +247,32 @@ def test_import_glb_from_kpanim_gltf_export(addon, bpy, tmp_path):
         from kpanim.gltf_export import export_glb
     except ImportError:
         pytest.skip("needs kpanim.gltf_export (the glTF export part, not merged into this branch yet)")
-    anim, _, _ = talking_face(n_frames=25)
+    anim, fields, weights = talking_face(n_frames=40, fps=30.0)
+    anim = anim.replace(meta={"audio": {"path": "speech.wav", "sha256": "0", "duration": anim.duration}})
     export_glb(anim, tmp_path / "talk.glb")
-    assert bpy.ops.kpanim.import_animation(filepath=str(tmp_path / "talk.glb"), use_sound=False) == {"FINISHED"}
+    write_wav(tmp_path / "speech.wav", anim.duration)
+    assert bpy.ops.kpanim.import_animation(filepath=str(tmp_path / "talk.glb")) == {"FINISHED"}
     scene = bpy.context.scene
-    assert (scene.render.fps, scene.frame_start, scene.frame_end) == (25, 1, 25)
-    assert any(o.type == "MESH" and o.data.shape_keys for o in bpy.data.objects)
+    assert (scene.render.fps, scene.frame_start, scene.frame_end) == (30, 1, 40)
+    assert Path(scene.sequence_editor.strips["kpanim_speech"].sound.filepath) == tmp_path / "speech.wav"
+    face = next(o for o in bpy.data.objects if o.get("kpanim_role") == "face")
+    mo = addon.motion
+    for frame in (1, 13, 40):  # the same world-space face as the .npz import: frame i+1 shows time i / fps
+        scene.frame_set(frame)
+        local = addon.bl_scene.evaluated_vertices(face)
+        world = local @ np.array(face.matrix_world)[:3, :3].T + np.array(face.matrix_world)[:3, 3]
+        expected = mo.to_blender(apply_pose(anim.head_pose[frame - 1], anim.dense[frame - 1]))
+        assert np.abs(world - expected).max() < 5e-4  # the .glb's morph error bound
+    # and it retargets like an imported .npz
+    verts, faces, on_remesh = remeshed_face(SCALE, OFFSET)
+    head = mesh_from(bpy, "head_target", verts, faces)
+    head.shape_key_add(name="Basis")
+    block = head.shape_key_add(name="jawOpen")
+    block.data.foreach_set("co", (verts + mo.to_blender(on_remesh(fields[0])) * SCALE).ravel())
+    scene.kpanim.width_ratio = 1.0
+    assert bpy.ops.kpanim.retarget() == {"FINISHED"}
+    jaw = key_values(addon, head.data.shape_keys, "jawOpen", np.arange(1, 41))
+    assert np.corrcoef(jaw, weights[:, 0])[0, 1] > 0.95
 
 
 # --------------------------------------------------------------------------------------- generate
