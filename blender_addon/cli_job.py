@@ -25,13 +25,15 @@ def predict_command(kpanim: str, audio: str | Path, subject: str | Path, output:
     ``kpanim`` is the executable's path or name, or a command line such as
     ``"/path/python -m kpanim"`` (split with shell rules).
     """
-    argv = shlex.split(kpanim) if kpanim.strip() else ["kpanim"]
+    text = kpanim.strip() or "kpanim"
+    # A plain existing path is taken whole (it may contain spaces or Windows backslashes).
+    argv = [text] if Path(text).is_file() else shlex.split(text, posix=os.name != "nt")
     exe = argv[0]
-    if os.sep not in exe and shutil.which(exe) is None:
+    if not Path(exe).is_file() and shutil.which(exe) is None:
+        if Path(exe).name != exe:  # looks like a path
+            raise FileNotFoundError(f"kpanim executable {exe} does not exist; fix the path in the add-on preferences")
         raise FileNotFoundError(f"'{exe}' is not on PATH; set the kpanim executable in the add-on preferences "
                                 "(e.g. /home/me/.venv/bin/kpanim)")
-    if os.sep in exe and not Path(exe).is_file():
-        raise FileNotFoundError(f"kpanim executable {exe} does not exist; fix the path in the add-on preferences")
     return [*argv, "predict", str(audio), "--subject", str(subject), "-o", str(output)]
 
 

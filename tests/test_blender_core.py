@@ -256,6 +256,10 @@ def test_predict_command(tmp_path):
     assert argv == [str(exe), "predict", "a.wav", "--subject", "face.png", "-o", "out.npz"]
     assert cli_job.predict_command(f"{sys.executable} -m kpanim", "a.wav", "f.png", "o.npz")[:3] == \
         [sys.executable, "-m", "kpanim"]
+    spaced = tmp_path / "my tools" / "kpanim"
+    spaced.parent.mkdir()
+    spaced.write_text("")
+    assert cli_job.predict_command(str(spaced), "a.wav", "f.png", "o.npz")[0] == str(spaced)
     with pytest.raises(FileNotFoundError, match="does not exist; fix the path in the add-on preferences"):
         cli_job.predict_command(str(tmp_path / "missing"), "a.wav", "f.png", "o.npz")
     with pytest.raises(FileNotFoundError, match="not on PATH"):
