@@ -95,8 +95,8 @@ def blender_fps(fps: float) -> tuple[int, float]:
     return whole, whole / fps
 
 
-def shape_basis(frames: np.ndarray, max_keys: int = 48, tolerance: float = 1e-4
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def shape_basis(frames: np.ndarray, max_keys: int = 128, tolerance: float = 5e-4
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
     """Compress per-frame vertex positions into a few shape keys (principal components).
 
     Blender animates a mesh through shape keys with keyframed weights; one key per frame would be
@@ -108,7 +108,8 @@ def shape_basis(frames: np.ndarray, max_keys: int = 48, tolerance: float = 1e-4
         frames: (T, N, 3) vertex positions.
     Returns:
         mean (N, 3), keys (K, N, 3) offsets from the mean, weights (T, K) in [-1, 1] such that
-        ``frames[t] ≈ mean + Σ_k weights[t, k] * keys[k]``.
+        ``frames[t] ≈ mean + Σ_k weights[t, k] * keys[k]``, and the largest error of that
+        approximation (above ``tolerance`` only when ``max_keys`` was reached first).
     """
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 3 or frames.shape[-1] != 3:
@@ -117,24 +118,23 @@ def shape_basis(frames: np.ndarray, max_keys: int = 48, tolerance: float = 1e-4
     mean = frames.mean(axis=0)
     centred = (frames - mean).reshape(n_frames, -1)
     if n_frames < 2 or not np.any(centred):
-        return mean, np.zeros((0, n_points, 3)), np.zeros((n_frames, 0))
+        return mean, np.zeros((0, n_points, 3)), np.zeros((n_frames, 0)), float(np.abs(centred).max(initial=0.0))
     u, sig, vt = _principal_components(centred, max_keys)
     # Add components until the worst point of the worst frame is within tolerance (residual updated
     # one rank-1 term at a time: T x 3N work per component, not T x 3N x K).
     residual = centred.copy()
-    k = 0
-    while k < len(sig):
+    k, error = 0, float(np.abs(residual).max())
+    while k < len(sig) and error > tolerance:
         residual -= np.outer(u[:, k] * sig[k], vt[k])
         k += 1
-        if np.abs(residual).max() <= tolerance:
-            break
+        error = float(np.abs(residual).max())
     coef = u[:, :k] * sig[:k]  # (T, K)
     # Normalise each key so its weight spans at most [-1, 1]: friendly sliders, far from Blender's ±10 limit.
     amp = np.abs(coef).max(axis=0)
     amp[amp == 0] = 1.0
     weights = coef / amp
     keys = (vt[:k] * amp[:, None]).reshape(k, n_points, 3)
-    return mean, keys, weights
+    return mean, keys, weights, error
 
 
 def _principal_components(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

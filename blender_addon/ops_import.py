@@ -28,8 +28,10 @@ from .motion import head_pose_to_blender, shape_basis, to_blender
 from .npz_reader import Clip, ReadError, face_topology, find_audio, read_clip
 
 TORSO_NAMES = tuple(f"shoulder_{side}_{i}" for side in ("left", "right") for i in range(9))
-SHAPE_TOLERANCE_M = 1e-4  # max error of the shape-key compression (0.1 mm)
-MAX_SHAPE_KEYS = 48
+# Shape-key compression: the bound and cap of kpanim's .glb export (docs/GLTF.md), so both imports
+# carry the same motion; talking clips tracked from video need ~65 keys for 0.5 mm.
+SHAPE_TOLERANCE_M = 5e-4
+MAX_SHAPE_KEYS = 128
 CAMERA_FOV = 2 * math.atan(0.5)  # kpanim's camera: focal length = the image's larger side
 
 
@@ -61,10 +63,11 @@ def build_clip(context, clip: Clip, name: str | None = None, camera: bool = True
         bl_scene.keyframe_curve(head, "rotation_quaternion", quat[:, i], index=i, group="head")
 
     frames = to_blender(clip.dense)
-    mean, keys, weights = shape_basis(frames, MAX_SHAPE_KEYS, SHAPE_TOLERANCE_M)
+    mean, keys, weights, error = shape_basis(frames, MAX_SHAPE_KEYS, SHAPE_TOLERANCE_M)
     face = bl_scene.mesh_object(f"{name}.face", mean, face_topology()["triangles"], collection)
     face.parent = head
     face["kpanim_role"] = "face"
+    face["kpanim_max_error_m"] = error  # of the shape keys against the file's points
     bl_scene.add_shape_keys(face, keys, [f"kpanim_{k:02d}" for k in range(len(keys))], weights, slider_min=-1.0)
 
     torso = to_blender(clip.torso)
@@ -136,7 +139,9 @@ def import_animation(context, path: str | Path, sound: str | Path | None = None,
     if suffix == ".npz":
         clip = read_clip(path)
         root = build_clip(context, clip)
-        info = {"root": root, "fps": clip.fps, "frames": clip.n_frames, "meta": clip.meta}
+        face = next(o for o in root.children_recursive if o.get("kpanim_role") == "face")
+        info = {"root": root, "fps": clip.fps, "frames": clip.n_frames, "meta": clip.meta,
+                "error_m": face["kpanim_max_error_m"], "keys": len(face.data.shape_keys.key_blocks) - 1}
     elif suffix in (".glb", ".gltf"):
         fps, n_frames, extras = import_glb(context, path)
         meta = extras.get("meta")  # kpanim's .glb keeps the animation's meta (with the audio) here
@@ -169,6 +174,9 @@ class KPANIM_OT_import_animation(bpy.types.Operator, ImportHelper):
         except (ReadError, FileNotFoundError, ValueError) as err:
             self.report({"ERROR"}, str(err))
             return {"CANCELLED"}
+        if info.get("error_m", 0.0) > SHAPE_TOLERANCE_M:
+            self.report({"WARNING"}, f"The face's {info['keys']} shape keys reproduce the file within "
+                                     f"{1000 * info['error_m']:.2f} mm (cap reached; bound {1000 * SHAPE_TOLERANCE_M:g} mm)")
         if self.use_sound and info["sound"] is None:
             self.report({"WARNING"}, f"Imported {info['frames']} frames at {info['fps']:g} fps; no speech found next "
                                      "to the file: set Sound to play it along")

@@ -241,7 +241,7 @@ def bake(context, target) -> int:
         target.modifiers.remove(mod)
         rest = bl_scene.mesh_vertices(target)
         # Compression tolerance: 0.1 % of the target's width (0.2 mm on a 20 cm head).
-        mean, keys, weights = shape_basis(np.stack(baked) - rest, tolerance=1e-3 * np.ptp(rest[:, 0]))
+        mean, keys, weights, _ = shape_basis(np.stack(baked) - rest, tolerance=1e-3 * np.ptp(rest[:, 0]))
         if target.data.shape_keys is None:
             target.shape_key_add(name="Basis", from_mix=False)
         # Key offsets: the mean deformation becomes a key held at 1, each component a keyed key.

@@ -158,12 +158,16 @@ def test_shape_basis_error_bound_and_weight_range():
     t = np.arange(200) / 25
     fields = rng.normal(0, 1e-3, (3, 478, 3))
     frames = constants.template() + np.einsum("tk,knc->tnc", np.stack([np.sin(t), np.cos(3 * t), t / 8], 1), fields)
-    mean, keys, weights = motion.shape_basis(frames, tolerance=1e-5)
+    mean, keys, weights, error = motion.shape_basis(frames, tolerance=1e-5)
     assert len(keys) == 3 and np.abs(weights).max() == pytest.approx(1.0)
     approx = mean + np.einsum("tk,knc->tnc", weights, keys)
-    assert np.abs(approx - frames).max() <= 1e-5
-    _, keys, _ = motion.shape_basis(frames[:1])  # a still clip needs no keys
-    assert len(keys) == 0
+    assert np.abs(approx - frames).max() == pytest.approx(error) and error <= 1e-5
+    noisy = frames + rng.normal(0, 1e-4, frames.shape)
+    mean, keys, weights, error = motion.shape_basis(noisy, max_keys=5, tolerance=1e-6)  # cap before bound
+    assert len(keys) == 5 and error > 1e-6
+    assert np.abs(mean + np.einsum("tk,knc->tnc", weights, keys) - noisy).max() == pytest.approx(error)
+    _, keys, _, error = motion.shape_basis(frames[:1])  # a still clip needs no keys
+    assert len(keys) == 0 and error == 0
 
 
 # --------------------------------------------------------------------------------- retargeting
