@@ -56,6 +56,8 @@ def _accessor(doc: dict, binary: bytes, index: int) -> np.ndarray:
     width = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4}[acc["type"]]
     start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
     stride = view.get("byteStride", dtype.itemsize * width)
+    if stride == dtype.itemsize * width:  # tightly packed (kpanim's and most files)
+        return np.frombuffer(binary, dtype, width * acc["count"], start).reshape(acc["count"], width)
     rows = [np.frombuffer(binary, dtype, width, start + i * stride) for i in range(acc["count"])]
     return np.array(rows).reshape(acc["count"], width)
 
