@@ -6,7 +6,8 @@ drives the progress bar in Blender's status bar, Esc cancels. Called from a scri
 last stderr line (kpanim's ``Error: ...``) becomes an ERROR report, never a silent failure.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Blender reads bpy.props definitions from real
+# (evaluated) class annotations.
 
 import tempfile
 import time
@@ -41,7 +42,7 @@ class KPANIM_OT_generate(bpy.types.Operator):
     audio_path: StringProperty(name="Speech", subtype="FILE_PATH", description="Default: the panel's Speech")
     subject_path: StringProperty(name="Portrait", subtype="FILE_PATH", description="Default: the panel's Portrait")
 
-    _job: CliJob | None = None
+    _job = None  # CliJob while running (plain attributes: annotations would be read as properties)
     _timer = None
 
     def _start(self, context) -> bool:

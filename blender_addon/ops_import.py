@@ -12,7 +12,8 @@ A .glb goes through Blender's own glTF importer; the add-on sets the frame rate 
 the keys so that both kinds of file start at frame 1, where the sound strip starts.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Blender reads bpy.props definitions from real
+# (evaluated) class annotations.
 
 import math
 from pathlib import Path

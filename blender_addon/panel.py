@@ -1,6 +1,7 @@
 """The "kpanim" tab in the 3D viewport's sidebar, the add-on preferences and the scene settings."""
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Blender reads bpy.props definitions from real
+# (evaluated) class annotations.
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, FloatProperty, PointerProperty, StringProperty
