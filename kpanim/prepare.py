@@ -263,7 +263,8 @@ def _run_job(job: tuple) -> ClipResult:
         res.status, res.reason, res.detail = "skipped", skip.reason, skip.detail
     except Exception as err:  # a bug or an exotic file: report it, keep going
         res.status, res.reason = "skipped", ERROR
-        res.detail = f"{type(err).__name__}: {err} | {traceback.format_exc(limit=-2).strip().splitlines()[-3:]}"
+        where = " / ".join(line.strip() for line in traceback.format_exc(limit=-2).strip().splitlines()[1:-1])
+        res.detail = f"{type(err).__name__}: {err} (at {where})"
     res.process_seconds = time.perf_counter() - t0
     return res
 
@@ -350,6 +351,12 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
         "seconds_per_minute_of_video": wall / new_minutes if new_minutes > 0 else None,
         "config": dataclasses.asdict(cfg), "kpanim_version": __version__,
     }
+    # Keep every run's speed: a resumed run that prepares nothing must not hide the first run's numbers.
+    runs = _previous_runs(out_dir / "report.json")
+    runs.append({k: report[k] for k in ("inputs", "prepared_now", "resumed", "wall_seconds", "workers",
+                                        "seconds_per_minute_of_video")}
+                | {"minutes_prepared": new_minutes, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    report["runs"] = runs
     write_json(out_dir / "report.json", report)
     return report
 
@@ -362,6 +369,13 @@ def _av_stats(npz: Path, meta: dict) -> dict:
     env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
     lag, corr = metrics.av_sync(opening, env)
     return {"av_lag": int(lag), "av_corr": float(corr), "av_method": AV_METHOD}
+
+
+def _previous_runs(path: Path) -> list[dict]:
+    try:
+        return list(json.loads(path.read_text()).get("runs", []))
+    except (OSError, ValueError, AttributeError):
+        return []
 
 
 def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:

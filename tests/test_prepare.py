@@ -203,3 +203,21 @@ def test_speaker_rules_and_split():
     assert all(len(v) == 1 for v in by_speaker.values())  # no speaker in both splits
     assert 1 <= sum(v == {"val"} for v in by_speaker.values()) <= 8
     assert set(assign_split(clips[:2], 0.15, "speaker").values()) == {"train", "val"}
+
+
+def test_an_unexpected_error_in_one_clip_never_stops_the_batch(tmp_path, monkeypatch):
+    import kpanim.prepare as prep
+
+    def fake_prepare_clip(path, clip_id, speaker, out_dir, cfg):
+        if path.name == "a.mp4":
+            raise RuntimeError("decoder exploded")
+        raise prep.SkipClip(prep.NO_FACE, f"{path.name}: no face")
+
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(prep, "prepare_clip", fake_prepare_clip)
+    report = prep.prepare_dataset([tmp_path], tmp_path / "ds", workers=1, progress=False)
+    reasons = {Path(r["source"]).name: (r["reason"], r["detail"]) for r in report["skipped"]}
+    assert reasons["a.mp4"][0] == "unexpected error" and "decoder exploded" in reasons["a.mp4"][1]
+    assert reasons["b.mp4"][0] == "no face"
+    assert json.loads((tmp_path / "ds" / "index.json").read_text()) == []
