@@ -33,7 +33,9 @@ from .errors import KpanimError
 BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, ERROR = (
     "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
     "unexpected error")
-AV_METHOD = "highpass5"  # version tag of the per-clip A/V sync estimate (metrics.av_sync)
+# Version of the statistics computed from a clip's own files (A/V sync, blinks); clips from an older
+# kpanim get them recomputed by the next prepare run on their folder, without tracking again.
+STATS_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +199,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "width": camera.width, "height": camera.height,
         "face_iod_px": float(np.median(np.linalg.norm(iris[:, 0] - iris[:, 1], axis=-1))),
         "mouth_open_mean": float(opening.mean()), "mouth_open_std": float(opening.std()),
-        "av_lag": int(av_lag), "av_corr": float(av_corr), "av_method": AV_METHOD,
+        "av_lag": int(av_lag), "av_corr": float(av_corr), "stats_version": STATS_VERSION,
         "jitter_raw": metrics.jitter(dense_raw, pose_raw), "jitter": metrics.jitter(dense, pose),
         "head_rot_std_deg": rot_std, "head_trans_std_mm": trans_std,
         "blink_rate": metrics.blink_rate(aligned, cfg.fps),
@@ -361,14 +363,16 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     return report
 
 
-def _av_stats(npz: Path, meta: dict) -> dict:
+def _file_stats(npz: Path, meta: dict) -> dict:
+    """The statistics that need only the clip's .npz and .wav (recomputed for clips of older versions)."""
     from .audio import load_audio
 
     anim = Animation.load(npz)
-    opening = metrics.mouth_opening(metrics.align_to_template(anim.dense))
+    aligned = metrics.align_to_template(anim.dense)
     env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
-    lag, corr = metrics.av_sync(opening, env)
-    return {"av_lag": int(lag), "av_corr": float(corr), "av_method": AV_METHOD}
+    lag, corr = metrics.av_sync(metrics.mouth_opening(aligned), env)
+    return {"av_lag": int(lag), "av_corr": float(corr), "blink_rate": metrics.blink_rate(aligned, anim.fps),
+            "stats_version": STATS_VERSION}
 
 
 def _previous_runs(path: Path) -> list[dict]:
@@ -389,9 +393,9 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
         split_by = "clip"
     split = assign_split(metas, val_fraction, split_by)
     for path, meta in zip(npzs, metas):
-        stale = meta["stats"].get("av_method") != AV_METHOD
-        if stale:  # clips from an older kpanim: recompute the A/V sync estimate from the clip's own files
-            meta["stats"].update(_av_stats(path, meta))
+        stale = meta["stats"].get("stats_version") != STATS_VERSION
+        if stale:
+            meta["stats"].update(_file_stats(path, meta))
         if stale or meta.get("split") != split[meta["clip_id"]]:
             meta["split"] = split[meta["clip_id"]]
             with np.load(path, allow_pickle=False) as z:
