@@ -72,7 +72,7 @@ def dataset_summary(dataset: Path) -> dict:
     index = json.loads((dataset / "index.json").read_text())
     report = json.loads((dataset / "report.json").read_text())
     keep = []
-    for c in index[:: max(1, len(index) // 40)]:  # ≤ ~40 clips
+    for c in index[:: max(1, len(index) // 40)]:  # every k-th clip, 40–80 clips
         npz = dataset / "clips" / f"{c['clip_id']}.npz"
         anim = Animation.load(npz)
         with np.load(npz) as z:
