@@ -35,6 +35,8 @@ KNOWN_PEOPLE = {
     "feifeili": "feifei-li",
     "reagan": "ronald-reagan",
     "trump": "donald-trump",
+    # LipNet's sample bbaf2n is GRID s1's bbaf2n (same recording: audio correlation 0.98).
+    "lipnet__evaluation_samples_grid_bbaf2n": "grid-s1",
 }
 
 # (pattern on the file stem, speaker template); the first match wins. See docs/DATASET.md.

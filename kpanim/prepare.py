@@ -69,6 +69,7 @@ class ClipResult:
     detail: str = ""
     seconds: float = 0.0
     process_seconds: float = 0.0
+    file_stamp: str = ""  # size and mtime of the input: an unchanged skipped file is not retried
 
 
 class SkipClip(Exception):
@@ -257,7 +258,7 @@ def _run_job(job: tuple) -> ClipResult:
     """Worker entry point: never raises (one bad file never stops the batch)."""
     path, clip_id, speaker, out_dir, cfg = job
     t0 = time.perf_counter()
-    res = ClipResult(str(path), clip_id, "done")
+    res = ClipResult(str(path), clip_id, "done", file_stamp=_stamp(Path(path)))
     try:
         row = prepare_clip(Path(path), clip_id, speaker, Path(out_dir), cfg)
         res.seconds = row["seconds"]
@@ -296,6 +297,25 @@ def collect_videos(inputs: list[Path]) -> list[Path]:
     return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
 
 
+def _stamp(path: Path) -> str:
+    try:
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return ""
+
+
+def _earlier_skips(report: Path, cfg: PrepareConfig) -> dict[tuple[str, str], ClipResult]:
+    """(source, file stamp) → the skip verdict of the last run, if it used the same settings."""
+    try:
+        rep = json.loads(report.read_text())
+        if rep.get("config") != json.loads(json.dumps(dataclasses.asdict(cfg))):
+            return {}
+        return {(r["source"], r["file_stamp"]): ClipResult(**r) for r in rep.get("skipped", []) if r.get("file_stamp")}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
+
+
 def _is_done(npz: Path) -> bool:
     try:
         Animation.load(npz)
@@ -305,8 +325,13 @@ def _is_done(npz: Path) -> bool:
 
 
 def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = PrepareConfig(), workers: int = 2,
-                    val_fraction: float = 0.15, split_by: str = "speaker", progress: bool = True) -> dict:
-    """Prepare every video of ``inputs`` into ``out_dir``; returns the report (also in report.json)."""
+                    val_fraction: float = 0.15, split_by: str = "speaker", progress: bool = True,
+                    retry_skipped: bool = False) -> dict:
+    """Prepare every video of ``inputs`` into ``out_dir``; returns the report (also in report.json).
+
+    Resuming: clips whose .npz loads are kept; inputs skipped by an earlier run with the same settings
+    are not retried while the file is unchanged (same size and mtime) unless ``retry_skipped``.
+    """
     from tqdm import tqdm
 
     videos = collect_videos(inputs)
@@ -315,9 +340,12 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     (out_dir / "clips").mkdir(parents=True, exist_ok=True)
     ids = unique_clip_ids(videos)
     jobs, results = [], []
+    earlier = _earlier_skips(out_dir / "report.json", cfg)
     for path, cid in zip(videos, ids):
         if _is_done(out_dir / "clips" / f"{cid}.npz"):
             results.append(ClipResult(str(path), cid, "resumed"))
+        elif (str(path), _stamp(path)) in earlier and not retry_skipped:
+            results.append(earlier[str(path), _stamp(path)])
         else:
             jobs.append((str(path), cid, speaker_of(path), str(out_dir), cfg))
     t0 = time.perf_counter()
@@ -341,7 +369,8 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     skipped = [r for r in results if r.status == "skipped"]
     new_minutes = sum(r.seconds for r in done) / 60
     report = {
-        "inputs": len(videos), "prepared_now": len(done), "resumed": sum(r.status == "resumed" for r in results),
+        "inputs": len(videos), "processed_now": len(jobs), "prepared_now": len(done),
+        "resumed": sum(r.status == "resumed" for r in results),
         "skipped": [dataclasses.asdict(r) for r in sorted(skipped, key=lambda r: (r.reason, r.source))],
         "skipped_by_reason": {k: sum(r.reason == k for r in skipped) for k in sorted({r.reason for r in skipped})},
         "dataset": {"clips": len(clips), "minutes": sum(c["seconds"] for c in clips) / 60,
@@ -355,7 +384,7 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     }
     # Keep every run's speed: a resumed run that prepares nothing must not hide the first run's numbers.
     runs = _previous_runs(out_dir / "report.json")
-    runs.append({k: report[k] for k in ("inputs", "prepared_now", "resumed", "wall_seconds", "workers",
+    runs.append({k: report[k] for k in ("inputs", "processed_now", "prepared_now", "resumed", "wall_seconds", "workers",
                                         "seconds_per_minute_of_video")}
                 | {"minutes_prepared": new_minutes, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     report["runs"] = runs
@@ -423,14 +452,18 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
               help="Skip clips where the face is tracked in fewer than this fraction of frames.")
 @click.option("--smooth-window", default=PrepareConfig.smooth_window, show_default=True,
               help="Savitzky-Golay window on the landmarks (frames, odd; 1 = no smoothing).")
-def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window):
+@click.option("--retry-skipped", is_flag=True,
+              help="Try again the inputs an earlier run skipped (by default they are kept skipped while unchanged).")
+def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window,
+                    retry_skipped):
     """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
     if smooth_window < 1 or smooth_window % 2 == 0:
         raise KpanimError(f"--smooth-window must be an odd number ≥ 1, got {smooth_window}")
     if not 0 <= val_fraction < 1:
         raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
     cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window)
-    rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction, split_by=split_by)
+    rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction, split_by=split_by,
+                          retry_skipped=retry_skipped)
     d = rep["dataset"]
     click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
                f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "

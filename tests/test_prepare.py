@@ -167,9 +167,14 @@ def test_prepare_resumes_and_keeps_finished_clips(prepared, tmp_path):
 
     src, out, _ = prepared
     before = (out / "clips" / "astro_talk.npz").stat().st_mtime_ns
-    report = prepare_dataset([src / "astro_talk.mp4"], out, PrepareConfig(), workers=1, progress=False)
+    report = prepare_dataset([src], out, PrepareConfig(), workers=1, progress=False)
     assert report["resumed"] == 1 and report["prepared_now"] == 0
+    assert report["processed_now"] == 0  # unchanged skipped inputs keep their verdict without a retry
+    assert len(report["skipped"]) == 4 and report["skipped_by_reason"]["no face"] == 1
     assert (out / "clips" / "astro_talk.npz").stat().st_mtime_ns == before
+    report = prepare_dataset([src / "broken.mp4"], out, PrepareConfig(), workers=1, progress=False,
+                             retry_skipped=True)
+    assert report["processed_now"] == 1 and report["skipped"][0]["reason"] == "broken file"
 
 
 def test_prepare_cli_errors_are_one_line(tmp_path):
