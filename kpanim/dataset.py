@@ -148,3 +148,18 @@ def _write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def load_clip(dataset_dir: str | Path, clip_id: str) -> dict:
+    """One prepared clip: ``animation`` (Animation), its extra arrays (``valid``, ``landmarks_px``, ``camera``,
+    ``neutral``, ...), ``audio`` (N,) float32 16 kHz on the clip's clock, and the ``reference`` image path."""
+    import soundfile as sf
+
+    from .animation import STREAMS, Animation
+
+    clips = Path(dataset_dir) / "clips"
+    anim = Animation.load(clips / f"{clip_id}.npz")
+    with np.load(clips / f"{clip_id}.npz", allow_pickle=False) as z:
+        extra = {k: z[k] for k in z.files if k not in STREAMS and k not in ("kind", "format_version", "fps", "meta")}
+    audio, _ = sf.read(clips / anim.meta["audio"], dtype="float32")
+    return {"animation": anim, **extra, "audio": audio, "reference": clips / anim.meta["reference"]}

@@ -226,3 +226,13 @@ def test_an_unexpected_error_in_one_clip_never_stops_the_batch(tmp_path, monkeyp
     assert reasons["a.mp4"][0] == "unexpected error" and "decoder exploded" in reasons["a.mp4"][1]
     assert reasons["b.mp4"][0] == "no face"
     assert json.loads((tmp_path / "ds" / "index.json").read_text()) == []
+
+
+def test_load_clip_gives_animation_extras_and_audio(prepared):
+    from kpanim.dataset import load_clip, load_index
+
+    _, out, _ = prepared
+    (row,) = load_index(out)
+    clip = load_clip(out, row["clip_id"])
+    n = clip["animation"].n_frames
+    assert clip["valid"].shape == (n,) and clip["audio"].shape == (n * 640,) and clip["reference"].is_file()
