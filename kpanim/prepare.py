@@ -462,8 +462,14 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     if not 0 <= val_fraction < 1:
         raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
     cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window)
-    rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction, split_by=split_by,
-                          retry_skipped=retry_skipped)
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction,
+                              split_by=split_by, retry_skipped=retry_skipped)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
     d = rep["dataset"]
     click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
                f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "

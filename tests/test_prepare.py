@@ -236,3 +236,49 @@ def test_load_clip_gives_animation_extras_and_audio(prepared):
     clip = load_clip(out, row["clip_id"])
     n = clip["animation"].n_frames
     assert clip["valid"].shape == (n,) and clip["audio"].shape == (n * 640,) and clip["reference"].is_file()
+
+
+@pytest.mark.parametrize("ext,vcodec,acodec,fps", [
+    ("avi", "mpeg4", "pcm_s16le", 24),
+    ("mov", "libx264", "aac", 30),
+    ("webm", "libvpx-vp9", "libopus", 30),
+    ("mpg", "mpeg2video", "mp2", 25),
+])
+def test_containers_decode_to_25_fps_with_audio(tmp_path, ext, vcodec, acodec, fps):
+    import av
+
+    from kpanim.audio import load_audio
+    from kpanim.video import probe_video, read_video_frames
+
+    path = tmp_path / f"clip.{ext}"
+    n = fps * 2
+    audio_rate = 48000 if acodec in ("libopus", "mp2") else SR
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(vcodec, rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        ast = out.add_stream(acodec, rate=audio_rate)
+        ast.layout = "mono" if acodec != "mp2" else "stereo"
+        for i in range(n):
+            frame = np.full((48, 64, 3), (i * 5) % 256, np.uint8)
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+        tone = (0.3 * np.sin(np.arange(2 * audio_rate) * 0.05)).astype(np.float32)
+        step = ast.codec_context.frame_size or 1024
+        layout = "mono" if acodec != "mp2" else "stereo"
+        for start in range(0, len(tone) - step + 1, step):
+            chunk = tone[start:start + step][None]
+            if layout == "stereo":
+                chunk = np.repeat(chunk, 2, 0).reshape(1, -1)  # packed: interleaved L R
+            fmt = "s16" if acodec in ("pcm_s16le", "mp2") else "fltp" if acodec in ("aac", "libopus") else "flt"
+            data = (chunk * 32767).astype(np.int16) if fmt == "s16" else chunk
+            af = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+            af.sample_rate, af.pts, af.time_base = audio_rate, start, Fraction(1, audio_rate)
+            out.mux(ast.encode(af))
+        out.mux(ast.encode(None))
+    info = probe_video(path)
+    assert info.has_audio and info.fps == pytest.approx(fps, rel=0.01)
+    frames = list(read_video_frames(path, fps=25))
+    assert len(frames) == 50 and frames[0].shape == (48, 64, 3)
+    assert abs(len(load_audio(path)) - 2 * SR) < 0.1 * SR
