@@ -11,7 +11,6 @@ proportion to the audio loudness).
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path

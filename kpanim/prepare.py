@@ -25,19 +25,14 @@ import numpy as np
 
 from . import __version__, metrics
 from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, save_npz_atomic
-from .dataset import (VIDEO_EXTENSIONS, assign_split, read_clip_meta, speaker_of, unique_clip_ids, write_index,
-                      write_json)
+from .dataset import (STATS_VERSION, collect_videos, file_stamp, finalize, index_row, previous_runs, speaker_of,
+                      unique_clip_ids, write_json)
 from .errors import KpanimError
 
 # Skip reasons (report.json groups by these).
 BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, ERROR = (
     "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
     "unexpected error")
-# Version of the statistics computed from a clip's own files (A/V sync, blinks); clips from an older
-# kpanim get them recomputed by the next prepare run on their folder, without tracking again.
-STATS_VERSION = 2
-
-
 @dataclasses.dataclass(frozen=True)
 class PrepareConfig:
     """Settings of ``kpanim prepare``; field docs are the CLI help."""
@@ -54,6 +49,8 @@ class PrepareConfig:
     """Savitzky–Golay window (frames, odd) on the pixel landmarks and shoulder points; 1 = off."""
     smooth_order: int = 2
     """Savitzky–Golay polynomial order (2 keeps lip peaks while removing frame-to-frame noise)."""
+    pose_smooth_window: int = 9
+    """Extra Savitzky–Golay window (frames) on the fitted head pose only; heads move slower than lips."""
     closed_percentile: float = 20.0
     """Frames whose mouth opening is below this percentile define the clip's neutral shape."""
     max_seconds: float = 600.0
@@ -121,15 +118,32 @@ def smooth(values: np.ndarray, window: int, order: int) -> np.ndarray:
     return savgol_filter(values, window, order, axis=0, mode="interp")
 
 
+def smooth_pose(head_pose: np.ndarray, window: int, order: int = 2) -> np.ndarray:
+    """Savitzky–Golay filter on (T, 6) head poses: rotations relative to their mean (small rotation
+    vectors, no wrap-around), translations as they are."""
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_rotvec(head_pose[:, :3])
+    mean = rot.mean()
+    rel = smooth((mean.inv() * rot).as_rotvec(), window, order)
+    return np.concatenate([(mean * Rotation.from_rotvec(rel)).as_rotvec(), smooth(head_pose[:, 3:], window, order)],
+                          axis=1)
+
+
 def lift(landmarks_px: np.ndarray, torso_px: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels → (canonical dense (T,478,3), head pose (T,6), torso (T,18,3) camera frame at the head's depth)."""
     from .facefit import fit_head, lift_landmarks
-    from .geometry import unproject
 
     dense, pose = fit_head(lift_landmarks(landmarks_px, camera))
-    depth = np.repeat(-pose[:, 5:6], torso_px.shape[1], axis=1)
-    torso = unproject(torso_px, depth, camera.focal, camera.cx, camera.cy)
-    return dense, pose, torso
+    return dense, pose, torso_at_head_depth(torso_px, pose, camera)
+
+
+def torso_at_head_depth(torso_px: np.ndarray, head_pose: np.ndarray, camera) -> np.ndarray:
+    """Shoulder pixels (T, 18, 2) → camera frame (T, 18, 3) at the head's distance (as for subjects)."""
+    from .geometry import unproject
+
+    depth = np.repeat(-head_pose[:, 5:6], torso_px.shape[1], axis=1)
+    return unproject(torso_px, depth, camera.focal, camera.cx, camera.cy)
 
 
 # ---------------------------------------------------------------------------------------- one clip
@@ -180,7 +194,9 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     lm_s = smooth(lm_raw, cfg.smooth_window, cfg.smooth_order)
     torso_s = smooth(torso_raw, cfg.smooth_window, cfg.smooth_order)
     dense_raw, pose_raw, _ = lift(lm_raw, torso_raw, camera)
-    dense, pose, torso = lift(lm_s, torso_s, camera)
+    dense, pose, _ = lift(lm_s, torso_s, camera)
+    pose = smooth_pose(pose, cfg.pose_smooth_window, cfg.smooth_order)
+    torso = torso_at_head_depth(torso_s, pose, camera)
 
     aligned = metrics.align_to_template(dense)
     opening = metrics.mouth_opening(aligned)
@@ -216,6 +232,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "reference": f"{clip_id}.ref.png", "reference_frame": ref_index, "split": "train",
         "kpanim_version": __version__, "stats": stats,
         "prepare": {"smooth_window": cfg.smooth_window, "smooth_order": cfg.smooth_order,
+                    "pose_smooth_window": cfg.pose_smooth_window,
                     "resampling": "nearest source frame to i/fps"},
     }
     anim = Animation.from_dense(dense, pose, torso, cfg.fps, meta)
@@ -249,16 +266,11 @@ def _write_reference(path: Path, index: int, cfg: PrepareConfig, out: Path) -> N
     os.replace(tmp, out)
 
 
-def index_row(meta: dict) -> dict:
-    keys = ("clip_id", "speaker", "split", "source", "reference_frame")
-    return {**{k: meta[k] for k in keys}, **meta["stats"]}
-
-
 def _run_job(job: tuple) -> ClipResult:
     """Worker entry point: never raises (one bad file never stops the batch)."""
     path, clip_id, speaker, out_dir, cfg = job
     t0 = time.perf_counter()
-    res = ClipResult(str(path), clip_id, "done", file_stamp=_stamp(Path(path)))
+    res = ClipResult(str(path), clip_id, "done", file_stamp=file_stamp(Path(path)))
     try:
         row = prepare_clip(Path(path), clip_id, speaker, Path(out_dir), cfg)
         res.seconds = row["seconds"]
@@ -283,28 +295,6 @@ def _worker_init() -> None:
 
 
 # ------------------------------------------------------------------------------------------ a batch
-def collect_videos(inputs: list[Path]) -> list[Path]:
-    """Files as given, and every video file (by extension) under given folders, sorted."""
-    out: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise KpanimError(f"{p}: no such file or folder; give video files or folders of videos")
-    seen: set[Path] = set()
-    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
-
-
-def _stamp(path: Path) -> str:
-    try:
-        st = path.stat()
-        return f"{st.st_size}:{st.st_mtime_ns}"
-    except OSError:
-        return ""
-
-
 def _earlier_skips(report: Path, cfg: PrepareConfig) -> dict[tuple[str, str], ClipResult]:
     """(source, file stamp) → the skip verdict of the last run, if it used the same settings."""
     try:
@@ -344,8 +334,8 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     for path, cid in zip(videos, ids):
         if _is_done(out_dir / "clips" / f"{cid}.npz"):
             results.append(ClipResult(str(path), cid, "resumed"))
-        elif (str(path), _stamp(path)) in earlier and not retry_skipped:
-            results.append(earlier[str(path), _stamp(path)])
+        elif (str(path), file_stamp(path)) in earlier and not retry_skipped:
+            results.append(earlier[str(path), file_stamp(path)])
         else:
             jobs.append((str(path), cid, speaker_of(path), str(out_dir), cfg))
     t0 = time.perf_counter()
@@ -383,57 +373,13 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
         "config": dataclasses.asdict(cfg), "kpanim_version": __version__,
     }
     # Keep every run's speed: a resumed run that prepares nothing must not hide the first run's numbers.
-    runs = _previous_runs(out_dir / "report.json")
+    runs = previous_runs(out_dir / "report.json")
     runs.append({k: report[k] for k in ("inputs", "processed_now", "prepared_now", "resumed", "wall_seconds", "workers",
                                         "seconds_per_minute_of_video")}
                 | {"minutes_prepared": new_minutes, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     report["runs"] = runs
     write_json(out_dir / "report.json", report)
     return report
-
-
-def _file_stats(npz: Path, meta: dict) -> dict:
-    """The statistics that need only the clip's .npz and .wav (recomputed for clips of older versions)."""
-    from .audio import load_audio
-
-    anim = Animation.load(npz)
-    aligned = metrics.align_to_template(anim.dense)
-    env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
-    lag, corr = metrics.av_sync(metrics.mouth_opening(aligned), env)
-    return {"av_lag": int(lag), "av_corr": float(corr), "blink_rate": metrics.blink_rate(aligned, anim.fps),
-            "stats_version": STATS_VERSION}
-
-
-def _previous_runs(path: Path) -> list[dict]:
-    try:
-        return list(json.loads(path.read_text()).get("runs", []))
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
-def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
-    """Assign the split over every clip in the folder, store it in each clip's meta, write the index."""
-    import warnings
-
-    npzs = sorted((out_dir / "clips").glob("*.npz"))
-    metas = [read_clip_meta(p) for p in npzs]
-    if split_by == "speaker" and len({m["speaker"] for m in metas}) < 2 and len(metas) >= 2:
-        warnings.warn("only one speaker: splitting train/val by clip instead", stacklevel=2)
-        split_by = "clip"
-    split = assign_split(metas, val_fraction, split_by)
-    for path, meta in zip(npzs, metas):
-        stale = meta["stats"].get("stats_version") != STATS_VERSION
-        if stale:
-            meta["stats"].update(_file_stats(path, meta))
-        if stale or meta.get("split") != split[meta["clip_id"]]:
-            meta["split"] = split[meta["clip_id"]]
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-            save_npz_atomic(path, arrays)
-    rows = [index_row(m) for m in metas]
-    write_index(out_dir, rows)
-    return rows
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -452,16 +398,20 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
               help="Skip clips where the face is tracked in fewer than this fraction of frames.")
 @click.option("--smooth-window", default=PrepareConfig.smooth_window, show_default=True,
               help="Savitzky-Golay window on the landmarks (frames, odd; 1 = no smoothing).")
+@click.option("--pose-smooth-window", default=PrepareConfig.pose_smooth_window, show_default=True,
+              help="Savitzky-Golay window on the fitted head pose (frames, odd; 1 = no extra smoothing).")
 @click.option("--retry-skipped", is_flag=True,
               help="Try again the inputs an earlier run skipped (by default they are kept skipped while unchanged).")
 def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window,
-                    retry_skipped):
+                    pose_smooth_window, retry_skipped):
     """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
-    if smooth_window < 1 or smooth_window % 2 == 0:
-        raise KpanimError(f"--smooth-window must be an odd number ≥ 1, got {smooth_window}")
+    for name, w in (("--smooth-window", smooth_window), ("--pose-smooth-window", pose_smooth_window)):
+        if w < 1 or w % 2 == 0:
+            raise KpanimError(f"{name} must be an odd number ≥ 1, got {w}")
     if not 0 <= val_fraction < 1:
         raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
-    cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window)
+    cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window,
+                        pose_smooth_window=pose_smooth_window)
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:

@@ -135,9 +135,11 @@ def test_prepare_recovers_the_known_head_roll_and_scale(prepared):
     roll = np.degrees(rot.as_rotvec()[:, 2])
     # An image rotated counter-clockwise on screen turns the head about the camera's +Z axis.
     np.testing.assert_allclose(roll, roll_deg(t_src) - roll_deg(t_src[:1]), atol=1.0)
-    # Zooming in by s brings the face s times nearer.
-    depth_ratio = anim.head_pose[:, 5] / anim.head_pose[0, 5]
-    np.testing.assert_allclose(depth_ratio, scale(t_src[:1]) / scale(t_src), rtol=0.02)
+    # Zooming in by s brings the face s times nearer: depth ∝ 1/s (the zoom spans 12 %).
+    depth = -anim.head_pose[:, 5]
+    slope = np.polyfit(np.log(scale(t_src)), np.log(depth), 1)[0]
+    assert slope == pytest.approx(-1.0, abs=0.1)
+    assert np.ptp(depth * scale(t_src)) / np.mean(depth * scale(t_src)) < 0.03
 
 
 def test_prepared_audio_is_16k_mono_and_aligned_to_frame_zero(prepared):
@@ -282,3 +284,15 @@ def test_containers_decode_to_25_fps_with_audio(tmp_path, ext, vcodec, acodec, f
     frames = list(read_video_frames(path, fps=25))
     assert len(frames) == 50 and frames[0].shape == (48, 64, 3)
     assert abs(len(load_audio(path)) - 2 * SR) < 0.1 * SR
+
+
+def test_prepare_rejects_even_smoothing_windows(tmp_path):
+    from click.testing import CliRunner
+
+    from kpanim.cli import cli
+
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    res = CliRunner().invoke(cli, ["prepare", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "ds"),
+                                   "--pose-smooth-window", "4"])
+    assert res.exit_code == 1 and "--pose-smooth-window must be an odd number" in res.output
+    assert not (tmp_path / "ds").exists()
