@@ -30,9 +30,9 @@ from .dataset import (STATS_VERSION, collect_videos, file_stamp, finalize, index
 from .errors import KpanimError
 
 # Skip reasons (report.json groups by these).
-BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, ERROR = (
+BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, TIMEOUT, ERROR = (
     "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
-    "unexpected error")
+    "timeout", "unexpected error")
 @dataclasses.dataclass(frozen=True)
 class PrepareConfig:
     """Settings of ``kpanim prepare``; field docs are the CLI help."""
@@ -55,6 +55,8 @@ class PrepareConfig:
     """Frames whose mouth opening is below this percentile define the clip's neutral shape."""
     max_seconds: float = 600.0
     """Longer videos are cut to this length (memory bound: all 478 points per frame are kept)."""
+    clip_timeout: float = 1800.0
+    """Give up on one clip after this many seconds (reported as "timeout"); 0 = no limit."""
 
 
 @dataclasses.dataclass
@@ -268,20 +270,43 @@ def _write_reference(path: Path, index: int, cfg: PrepareConfig, out: Path) -> N
 
 def _run_job(job: tuple) -> ClipResult:
     """Worker entry point: never raises (one bad file never stops the batch)."""
+    import signal
+    import threading
+
     path, clip_id, speaker, out_dir, cfg = job
     t0 = time.perf_counter()
     res = ClipResult(str(path), clip_id, "done", file_stamp=file_stamp(Path(path)))
+    # SIGALRM interrupts the clip between Python steps (per frame), so a stuck clip frees its worker.
+    alarm = cfg.clip_timeout > 0 and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, _on_timeout)
+        signal.setitimer(signal.ITIMER_REAL, cfg.clip_timeout)
     try:
         row = prepare_clip(Path(path), clip_id, speaker, Path(out_dir), cfg)
         res.seconds = row["seconds"]
+    except _ClipTimeout:
+        res.status, res.reason = "skipped", TIMEOUT
+        res.detail = f"{Path(path).name}: not finished after {cfg.clip_timeout:g} s"
     except SkipClip as skip:
         res.status, res.reason, res.detail = "skipped", skip.reason, skip.detail
     except Exception as err:  # a bug or an exotic file: report it, keep going
         res.status, res.reason = "skipped", ERROR
         where = " / ".join(line.strip() for line in traceback.format_exc(limit=-2).strip().splitlines()[1:-1])
         res.detail = f"{type(err).__name__}: {err} (at {where})"
+    finally:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     res.process_seconds = time.perf_counter() - t0
     return res
+
+
+class _ClipTimeout(BaseException):  # BaseException: not swallowed by the clip's own `except Exception`
+    pass
+
+
+def _on_timeout(signum, frame):
+    raise _ClipTimeout()
 
 
 def _worker_init() -> None:
@@ -400,10 +425,12 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
               help="Savitzky-Golay window on the landmarks (frames, odd; 1 = no smoothing).")
 @click.option("--pose-smooth-window", default=PrepareConfig.pose_smooth_window, show_default=True,
               help="Savitzky-Golay window on the fitted head pose (frames, odd; 1 = no extra smoothing).")
+@click.option("--clip-timeout", default=PrepareConfig.clip_timeout, show_default=True,
+              help="Give up on one clip after this many seconds (0 = no limit).")
 @click.option("--retry-skipped", is_flag=True,
               help="Try again the inputs an earlier run skipped (by default they are kept skipped while unchanged).")
 def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window,
-                    pose_smooth_window, retry_skipped):
+                    pose_smooth_window, clip_timeout, retry_skipped):
     """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
     for name, w in (("--smooth-window", smooth_window), ("--pose-smooth-window", pose_smooth_window)):
         if w < 1 or w % 2 == 0:
@@ -411,7 +438,7 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     if not 0 <= val_fraction < 1:
         raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
     cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window,
-                        pose_smooth_window=pose_smooth_window)
+                        pose_smooth_window=pose_smooth_window, clip_timeout=max(0.0, clip_timeout))
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:

@@ -296,3 +296,20 @@ def test_prepare_rejects_even_smoothing_windows(tmp_path):
                                    "--pose-smooth-window", "4"])
     assert res.exit_code == 1 and "--pose-smooth-window must be an odd number" in res.output
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_clip_that_takes_too_long_is_skipped_as_timeout(tmp_path, monkeypatch):
+    import time
+
+    import kpanim.prepare as prep
+
+    def slow_prepare_clip(path, clip_id, speaker, out_dir, cfg):
+        while True:
+            time.sleep(0.01)
+
+    (tmp_path / "slow.mp4").write_bytes(b"x")
+    monkeypatch.setattr(prep, "prepare_clip", slow_prepare_clip)
+    t0 = time.perf_counter()
+    report = prep.prepare_dataset([tmp_path / "slow.mp4"], tmp_path / "ds", prep.PrepareConfig(clip_timeout=0.3),
+                                  workers=1, progress=False)
+    assert report["skipped"][0]["reason"] == "timeout" and time.perf_counter() - t0 < 5
