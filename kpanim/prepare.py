@@ -33,9 +33,11 @@ from .errors import KpanimError
 BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, TIMEOUT, ERROR = (
     "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
     "timeout", "unexpected error")
+
+
 @dataclasses.dataclass(frozen=True)
 class PrepareConfig:
-    """Settings of ``kpanim prepare``; field docs are the CLI help."""
+    """Settings of ``kpanim prepare`` (the CLI options set the main ones; see docs/DATASET.md)."""
 
     fps: float = 25.0
     """Frame rate of the prepared animations (video resampled by nearest frame in time)."""
@@ -104,6 +106,8 @@ def track_video(path: Path, cfg: PrepareConfig) -> dict:
 def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Linear interpolation in time over frames where ``valid`` (T,) is False (nearest at the ends)."""
     out = np.array(values, dtype=np.float64, copy=True)
+    if valid.all():
+        return out
     t = np.arange(len(valid))
     flat = out.reshape(len(valid), -1)
     for j in range(flat.shape[1]):
@@ -182,11 +186,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         raise SkipClip(FACE_LOST, f"{path.name}: face tracked in {valid.mean():.0%} of frames, need "
                                   f"{cfg.min_valid:.0%}")
 
-    # Audio on the video clock: frame i ↔ sample i * sr / fps; exactly n frames long.
-    shift = int(round(audio_offset(info) * cfg.sample_rate))
-    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
-    n_samples = int(round(n * cfg.sample_rate / cfg.fps))
-    audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
+    audio = align_audio(audio, audio_offset(info), n, cfg.fps, cfg.sample_rate)
     if is_silent(audio):
         raise SkipClip(SILENT, f"{path.name}: the audio track is silent (below -60 dBFS)")
 
@@ -244,6 +244,15 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "torso_px": torso_s.astype(np.float32),
     })
     return index_row(meta)
+
+
+def align_audio(audio: np.ndarray, offset: float, n_frames: int, fps: float, sample_rate: int) -> np.ndarray:
+    """Audio (N,) that starts ``offset`` s after the first video frame → (n_frames · sr / fps,) on the video
+    clock (frame i ↔ sample i · sr / fps): zeros prepended or samples dropped, then cut or zero-padded."""
+    shift = int(round(offset * sample_rate))
+    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
+    n_samples = int(round(n_frames * sample_rate / fps))
+    return np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
 
 
 def save_clip(path: Path, anim: Animation, extra: dict[str, np.ndarray]) -> None:

@@ -313,3 +313,13 @@ def test_a_clip_that_takes_too_long_is_skipped_as_timeout(tmp_path, monkeypatch)
     report = prep.prepare_dataset([tmp_path / "slow.mp4"], tmp_path / "ds", prep.PrepareConfig(clip_timeout=0.3),
                                   workers=1, progress=False)
     assert report["skipped"][0]["reason"] == "timeout" and time.perf_counter() - t0 < 5
+
+
+def test_align_audio_puts_audio_on_the_video_clock():
+    from kpanim.prepare import align_audio
+
+    a = np.arange(1, 101, dtype=np.float32)
+    late = align_audio(a, 0.01, 2, 25, 1000)  # audio starts 10 ms after frame 0; 2 frames = 80 samples
+    assert len(late) == 80 and late[:10].tolist() == [0] * 10 and late[10] == 1
+    early = align_audio(a, -0.005, 4, 25, 1000)  # starts 5 ms before: drop 5 samples, pad the end
+    assert len(early) == 160 and early[0] == 6 and early[94] == 100 and early[95:].max() == 0
