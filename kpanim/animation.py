@@ -11,7 +11,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
 
 from .constants import N_DENSE, N_EYE, N_LIP, N_TORSO, POSE_DIM, eye_index, lip_index
+from .fileio import atomic_output
 from .errors import FormatError, KpanimError
 
 FORMAT_VERSION = 1
@@ -181,19 +181,9 @@ class Animation:
 
 def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     """``np.savez_compressed`` to a temp file next to ``path``, then an atomic rename."""
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)  # a file object: savez would otherwise append ".npz"
+    return Path(path)
 
 
 def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:

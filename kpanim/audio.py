@@ -75,21 +75,13 @@ def is_silent(audio: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:
 
 def save_wav(path: str | Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write 16-bit PCM mono wav atomically."""
-    import os
-    import tempfile
-
     import soundfile as sf
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".wav", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    from .fileio import atomic_output
+
+    with atomic_output(path, suffix=".wav") as tmp:
         sf.write(tmp, np.asarray(audio, dtype=np.float32), sample_rate, subtype="PCM_16")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _short(err: Exception) -> str:

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import zipfile
 from importlib import resources
 from pathlib import Path
 
 import click
 
+from .fileio import atomic_output
 from .errors import KpanimError
 
 MANIFEST = "blender_manifest.toml"
@@ -66,19 +66,12 @@ def build_addon_zip(out_dir: str | os.PathLike = ".", source: str | os.PathLike 
         raise KpanimError(f"-o {out_dir}: exists and is not a folder; give a folder for the zip")
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{ext_id}-{version}.zip"
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=out_dir)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for rel in addon_files(source):
-                info = zipfile.ZipInfo(rel.as_posix(), date_time=(2020, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, (source / rel).read_bytes())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for rel in addon_files(source):
+            info = zipfile.ZipInfo(rel.as_posix(), date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, (source / rel).read_bytes())
     return target
 
 

@@ -11,15 +11,14 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from . import metrics
 from .animation import STREAMS, Animation, save_npz_atomic
+from .fileio import atomic_output
 from .errors import KpanimError
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mpg", ".mpeg", ".avi", ".webm", ".mkv", ".flv", ".wmv", ".ts", ".3gp"}
@@ -142,14 +141,8 @@ def write_json(path: Path, data) -> None:
 
 
 def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        tmp.write_text(text)
 
 
 def load_clip(dataset_dir: str | Path, clip_id: str) -> dict:

@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +36,7 @@ from scipy.spatial.transform import Rotation
 from . import __version__
 from .animation import STREAMS, Animation
 from .constants import TORSO_NAMES, triangles
+from .fileio import atomic_output
 from .errors import KpanimError
 from .morph_basis import MorphBasis, fit_morph_basis
 
@@ -256,24 +256,14 @@ def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = Non
     if path.suffix.lower() != ".glb":
         raise KpanimError(f"{path}: the output must be a .glb file (e.g. -o {path.with_suffix('.glb').name})")
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
+    if not folder.is_dir():  # checked before the (slower) basis fit
         raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
     data, report = glb_bytes(anim, fps, subject, max_error_m, sources)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+        with atomic_output(path) as tmp:
+            tmp.write_bytes(data)
     except OSError as err:
-        raise KpanimError(f"cannot write {path}: {err.strerror}; choose a writable folder") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except OSError as err:
-        Path(tmp).unlink(missing_ok=True)
         raise KpanimError(f"cannot write {path}: {err.strerror}; choose a writable path") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return dataclasses.replace(report, path=path, seconds=time.perf_counter() - start)
 
 

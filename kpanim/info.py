@@ -34,7 +34,7 @@ def describe_npz(path: Path) -> str:
             f"{path}: kpanim subject {subj.subject_id}",
             f"  image {c.width}x{c.height}, focal {c.focal:g} px, sha256 {subj.image_sha256[:16]}...",
             f"  head pose {np.round(subj.head_pose, 4).tolist()}",
-            f"  neutral mesh (478, 3), torso (18, 3)",
+            "  neutral mesh (478, 3), torso (18, 3)",
         ])
     raise FormatError(f"{path}: not a kpanim file (kind '{kind}')")
 

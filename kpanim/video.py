@@ -157,21 +157,16 @@ def write_mp4(path: str | Path, frames, fps: float, audio: np.ndarray | None = N
     ``audio`` (N,) float32 on the video clock (sample ``i * sample_rate / fps`` ↔ frame i) is cut
     or padded to the video's length. The file appears only when complete (temp file + rename).
     """
-    import os
-    import tempfile
     from fractions import Fraction
 
     import av
 
+    from .fileio import atomic_output
+
     path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".mp4", dir=folder)
-    os.close(fd)
     rate = Fraction(fps).limit_denominator(1001)
     n = 0
-    try:
+    with atomic_output(path, suffix=".mp4") as tmp:
         with av.open(tmp, mode="w", format="mp4") as out:
             vs = out.add_stream("libx264", rate=rate)
             vs.pix_fmt = "yuv420p"
@@ -204,7 +199,4 @@ def write_mp4(path: str | Path, frames, fps: float, audio: np.ndarray | None = N
                     af.time_base = Fraction(1, sample_rate)
                     out.mux(ast.encode(af))
                 out.mux(ast.encode(None))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path
