@@ -155,7 +155,7 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
                     seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
-                    window: int = 200, overlap: int = 40) -> dict[str, np.ndarray]:
+                    window: int = 200, overlap: int = 40, chunk: int = 2048) -> dict[str, np.ndarray]:
     """Normalised network outputs → metric displacements: lip (T,40,3), eye (T,60,3), dense (T,478,3)
     (all relative to ``neutral``), head (T,6), torso (T,18,3) deviations."""
     import torch
@@ -174,10 +174,14 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)
     eye = _smooth(eye, smoothing["eye"]).reshape(T, 60, 3)
     fn = model.faco_norm
-    with torch.no_grad():
-        dense = model.faco(torch.from_numpy(normalise_subject(neutral, fn)),
-                           torch.from_numpy(normalise("lip", lip, fn)), torch.from_numpy(normalise("eye", eye, fn)))
-    dense = denormalise("dense", dense.numpy(), fn).reshape(T, 478, 3)
+    dense = np.empty((T, 478, 3), np.float32)
+    subj = torch.from_numpy(normalise_subject(neutral, fn))
+    for c0 in range(0, T, chunk):  # chunked: an hour of audio composes in bounded memory
+        c1 = min(T, c0 + chunk)
+        with torch.no_grad():
+            d = model.faco(subj, torch.from_numpy(normalise("lip", lip[c0:c1], fn)),
+                           torch.from_numpy(normalise("eye", eye[c0:c1], fn))).numpy()
+        dense[c0:c1] = denormalise("dense", d, fn).reshape(-1, 478, 3)
     dense[:, constants.lip_index()] = lip  # the sparse streams are authoritative
     dense[:, constants.eye_index()] = eye
     return {"lip": lip, "eye": eye, "dense": dense, "head": head, "torso": torso.reshape(T, 18, 3)}
@@ -242,9 +246,12 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
                 "temperature": temperature, "sample": k, "audio": audio_name,
                 "subject": getattr(subj, "subject_id", "template"),
                 "subject_sha256": getattr(subj, "image_sha256", None)}
-        anim = Animation(lip=neutral[constants.lip_index()] + s["lip"], eye=neutral[constants.eye_index()] + s["eye"],
-                         dense=neutral[None] + s["dense"], head_pose=pose0[None] + s["head"],
+        s["lip"] += neutral[constants.lip_index()]
+        s["eye"] += neutral[constants.eye_index()]
+        s["dense"] += neutral[None]  # in place: the dense stream is the big one (an hour ≈ 0.5 GB)
+        anim = Animation(lip=s["lip"], eye=s["eye"], dense=s["dense"], head_pose=pose0[None] + s["head"],
                          torso=torso0[None] + s["torso"], fps=FPS, meta=meta)
+        del s
         results.append(anim if fps == FPS else anim.resample(fps))
     return results[0] if samples == 1 else results
 

@@ -111,3 +111,12 @@ def test_cli_predict_bad_input_is_one_line_error(tiny_model, tmp_path, kind):
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
     assert lines[-1].startswith("Error:") and "Traceback" not in res.output
     assert not out.exists() and not list(tmp_path.glob(".out*"))
+
+
+def test_python_api_is_kpanim_predict():
+    import importlib
+
+    import kpanim
+
+    assert kpanim.predict is predict and callable(kpanim.predict)
+    assert importlib.import_module("kpanim.predict").predict_command.name == "predict"

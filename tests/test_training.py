@@ -51,11 +51,11 @@ def test_train_moda_and_faco_cli(synth_dataset, tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2",
                               "--batch-size", "2", "--window", "40", "--audio-variants", "2", "--val-every", "1",
-                              "--log-every", "1", "--out", str(out), *TINY_MODA])
+                              "--log-every", "1", "--open-weight", "1", "--out", str(out), *TINY_MODA])
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     steps = [r for r in recs if "loss" in r]
-    assert len(steps) == 2 and all(r["kl"] > 0 for r in steps)
+    assert len(steps) == 2 and all(r["kl"] > 0 and -1 <= r["open_r"] <= 1 for r in steps)
     assert any("val" in r for r in recs) and (out / "loss.png").is_file()
     ck = torch.load(out / "moda.pt", weights_only=True)
     assert ck["info"]["train_clips"] == ["synth_0", "synth_1", "synth_2"] and ck["info"]["val_clips"] == ["synth_3"]

@@ -54,10 +54,13 @@ class ModaTrainConfig:
     eye_weight: float = 1.0
     head_weight: float = 0.5
     torso_weight: float = 0.25
+    open_weight: float = 0.0
+    """Weight of the mouth-opening sync loss: 1 - Pearson r between the predicted and real inner-lip
+    gap per window (scale-free, so it rewards sync without rewarding the mean pose)."""
     mirror_p: float = 0.5
     """Probability of mirroring a window (x-flip + left/right point swap)."""
-    audio_variants: int = 3
-    """Cached audio versions per clip: clean, noisy (10-25 dB SNR), gain-changed."""
+    audio_variants: int = 2
+    """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
     speaker_balanced: bool = True
     """Sample speakers uniformly instead of frames (one long speaker cannot swamp the rest)."""
     min_av_corr: float = -1.0
@@ -76,7 +79,7 @@ class ModaTrainConfig:
     model: ModaConfig = ModaConfig()
 
 
-def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig):
+def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
     """L1 position + velocity loss per stream over valid, unpadded frames (normalised units)."""
     import torch
 
@@ -93,7 +96,34 @@ def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig):
         losses[name] = pos.item()
         losses[f"{name}_vel"] = vel.item()
         total = total + w * (pos + cfg.vel_weight * vel)
+    if cfg.open_weight > 0:
+        r = opening_correlation(pred["lip"], batch["lip"], mask, lip_std)
+        losses["open_r"] = r.item()
+        total = total + cfg.open_weight * (1 - r)
     return total, losses
+
+
+def opening_correlation(pred_lip, real_lip, mask, lip_std):
+    """Mean over windows of Pearson r between predicted and real inner-lip gaps (points 13/14), from
+    normalised (B, T, 120) lip streams; ``lip_std`` (120,) undoes the per-dimension scaling."""
+    import torch
+
+    from kpanim import constants
+
+    idx = list(constants.lip_index())
+    up, lo = idx.index(13), idx.index(14)
+
+    def gap(x):
+        x = (x * lip_std).reshape(*x.shape[:2], 40, 3)  # the mean cancels in a correlation
+        return x[:, :, up, 1] - x[:, :, lo, 1]
+
+    gp, gr = gap(pred_lip), gap(real_lip)
+    n = mask.sum(1).clamp(min=2)
+    mp = (gp * mask).sum(1, keepdim=True) / n[:, None]
+    mr = (gr * mask).sum(1, keepdim=True) / n[:, None]
+    dp, dr = (gp - mp) * mask, (gr - mr) * mask
+    r = (dp * dr).sum(1) / ((dp.pow(2).sum(1) * dr.pow(2).sum(1)).sqrt() + 1e-9)
+    return r.mean()
 
 
 def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
@@ -181,6 +211,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
+    lip_std = torch.from_numpy(norm["lip_std"]).to(device)
     log = JsonlLog(out / "log.jsonl", enabled=rank == 0)
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
@@ -193,7 +224,7 @@ def train(cfg: ModaTrainConfig) -> Path:
         batch = {k: torch.from_numpy(v).to(device) for k, v in b.items()}
         motion = {k: batch[k] for k in ("lip", "eye", "head", "torso")}
         pred, kl = net(batch["audio"], batch["subject"], motion, pad=batch["pad"])
-        loss, parts = stream_losses(pred, batch, cfg)
+        loss, parts = stream_losses(pred, batch, cfg, lip_std)
         kl_mean = kl.sum() / (~batch["pad"]).sum().clamp(min=1)
         kl_w = cfg.kl_weight * min(1.0, step / max(1, cfg.steps / 3))
         total = loss + kl_w * kl_mean
