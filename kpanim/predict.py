@@ -147,6 +147,24 @@ def default_subject_arrays(norm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return constants.template().astype(np.float32), pose, pose[None, 3:] + norm["torso_rel_head"]
 
 
+def blink_track(n_frames: int, fps: float, rate_per_min: float, seed: int) -> np.ndarray:
+    """(n_frames,) closure in [0, 1]: blinks at seeded random times (gamma-distributed intervals with
+    the given mean rate, at least 0.6 s apart), each ~0.25 s: fast close, slower open."""
+    if rate_per_min <= 0 or n_frames == 0:
+        return np.zeros(n_frames, np.float32)
+    rng = np.random.default_rng(seed + 7)
+    mean_gap = 60.0 / rate_per_min
+    profile_t = np.array([0.0, 0.04, 0.08, 0.12, 0.2, 0.28])
+    profile_v = np.array([0.0, 0.6, 1.0, 0.8, 0.3, 0.0])
+    track = np.zeros(n_frames, np.float32)
+    t = rng.uniform(0.2, mean_gap)
+    times = np.arange(n_frames) / fps
+    while t < n_frames / fps:
+        track = np.maximum(track, np.interp(times - t, profile_t, profile_v, left=0, right=0).astype(np.float32))
+        t += max(0.6, rng.gamma(2.0, mean_gap / 2.0))
+    return track
+
+
 def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     from scipy.ndimage import gaussian_filter1d
 
@@ -155,7 +173,8 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 
 def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
                     seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
-                    window: int = 200, overlap: int = 40, chunk: int = 2048) -> dict[str, np.ndarray]:
+                    window: int = 200, overlap: int = 40, chunk: int = 2048,
+                    blink_rate: float | None = None) -> dict[str, np.ndarray]:
     """Normalised network outputs → metric displacements: lip (T,40,3), eye (T,60,3), dense (T,478,3)
     (all relative to ``neutral``), head (T,6), torso (T,18,3) deviations."""
     import torch
@@ -173,6 +192,9 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     gate = speech_gate(audio, T, fps_in)[:, None]
     lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)
     eye = _smooth(eye, smoothing["eye"]).reshape(T, 60, 3)
+    if "blink_shape" in norm:  # data-derived blink prior (the decoder averages blinks away)
+        rate = float(norm["blink_rate"][0]) if blink_rate is None else blink_rate
+        eye = eye + blink_track(T, fps_in, min(rate, 24.0), seed)[:, None, None] * norm["blink_shape"][None]
     fn = model.faco_norm
     dense = np.empty((T, 478, 3), np.float32)
     subj = torch.from_numpy(normalise_subject(neutral, fn))
@@ -196,7 +218,8 @@ def _load_subject(subject):
 
 
 def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, temperature: float = 1.0,
-            fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None):
+            fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None,
+            blink_rate: float | None = None):
     """Animate speech.
 
     Args:
@@ -209,6 +232,8 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
         temperature: scale of the ProbAttn prior (0 = the mean motion, 1 = as trained).
         fps: output frame rate (the network runs at 25 fps; other rates are resampled).
         smoothing: per-stream Gaussian sigma in frames, e.g. {"head": 2.0}.
+        blink_rate: blinks per minute added from the model's blink prior (None: the rate measured in
+            its training data, capped at 24; 0: none).
     Returns:
         An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
     """
@@ -240,7 +265,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
     results = []
     for k in range(samples):
         s = predict_streams(model, feats, audio, neutral, seed=seed + k, temperature=temperature,
-                            smoothing=smoothing)
+                            smoothing=smoothing, blink_rate=blink_rate)
         meta = {"kpanim_version": __version__, "generator": "kpanim predict", "model": Path(model.path).name,
                 "model_sha256": model.sha256, "frontend": model.frontend.name, "seed": seed + k,
                 "temperature": temperature, "sample": k, "audio": audio_name,
@@ -288,7 +313,10 @@ def _parse_smoothing(text: str | None) -> dict:
               help="Local directory of the audio front-end's weights (for wav2vec2_local/whisper_local models).")
 @click.option("--fps", type=float, default=FPS, show_default=True, help="Output frame rate.")
 @click.option("--smooth", "smooth", default=None, help="Per-stream smoothing sigma in frames, e.g. head=2,torso=3.")
-def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth):
+@click.option("--blink-rate", type=float, default=None,
+              help="Blinks per minute (default: the model's, measured on its training data; 0 = none).")
+def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
+                    blink_rate):
     """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb)."""
     suffix = output.suffix.lower()
     if suffix not in (".npz", ".glb"):
@@ -301,7 +329,8 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         warnings.simplefilter("always")
         subj = _load_subject(subject)
         anims = predict(audio, subj, model_path, seed=seed, samples=samples, temperature=temperature, fps=fps,
-                        smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None)
+                        smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None,
+                        blink_rate=blink_rate)
     for w in caught:
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)

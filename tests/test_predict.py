@@ -120,3 +120,13 @@ def test_python_api_is_kpanim_predict():
 
     assert kpanim.predict is predict and callable(kpanim.predict)
     assert importlib.import_module("kpanim.predict").predict_command.name == "predict"
+
+
+def test_blink_track_rate_and_seed():
+    from kpanim.predict import blink_track
+
+    track = blink_track(25 * 600, 25.0, 15.0, seed=1)
+    onsets = int(np.sum(np.diff((track > 0.5).astype(int)) == 1))
+    assert 100 <= onsets <= 200  # ~15 per minute over 10 minutes
+    assert np.array_equal(track, blink_track(25 * 600, 25.0, 15.0, seed=1))
+    assert not blink_track(100, 25.0, 0.0, seed=1).any() and track.max() == 1.0

@@ -159,21 +159,26 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
 
 
 def calibrate_lip_gain(model, clips, norm, max_clips: int = 40) -> float:
-    """Ratio of real to predicted lip-motion spread on (training) clips, clamped to [1, 2.5]:
-    undoes the regression to the mean that every L1/L2-trained model shows."""
+    """Ratio of the real to the predicted mouth-opening spread (inner-lip gap, points 13/14) on
+    (training) clips, clamped to [1, 2]: undoes the regression to the mean of L1-trained models on the
+    quantity the articulation metric measures (the whole-lip spread over-corrects: the corners and
+    protrusion are predicted far less well than the opening)."""
+    from kpanim import constants
     from kpanim.nets.normalise import denormalise, normalise_subject
     from kpanim.predict import moda_windows
 
+    idx = list(constants.lip_index())
+    up, lo = idx.index(13), idx.index(14)
     model.eval()
     p, r = [], []
     for clip in clips[:max_clips]:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
-        lip = denormalise("lip", out["lip"], norm)[clip.valid]
-        real = clip.lip.reshape(len(clip.lip), -1)[clip.valid]
-        p.append(lip - lip.mean(0))
-        r.append(real - real.mean(0))
-    gain = float(np.concatenate(r).std() / max(np.concatenate(p).std(), 1e-9))
-    return float(np.clip(gain, 1.0, 2.5))
+        lip = denormalise("lip", out["lip"], norm).reshape(-1, 40, 3)[clip.valid]
+        real = clip.lip[clip.valid]
+        p.append(np.std(lip[:, up, 1] - lip[:, lo, 1]))
+        r.append(np.std(real[:, up, 1] - real[:, lo, 1]))
+    gain = float(np.median(np.array(r) / np.maximum(np.array(p), 1e-9)))
+    return float(np.clip(gain, 1.0, 2.0))
 
 
 def train(cfg: ModaTrainConfig) -> Path:
@@ -241,6 +246,9 @@ def train(cfg: ModaTrainConfig) -> Path:
             log.write({"step": step, "val": metrics})
             best = metrics
     if rank == 0:
+        from .blinks import blink_statistics
+
+        norm.update(blink_statistics(train_clips))
         if cfg.calibrate_gain:
             norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm)], np.float32)
             if val_clips:

@@ -54,7 +54,10 @@ class ModaConfig:
     align_radius: int = 1
     """SpecAttn cross-attention window: frame t attends audio frames t-r..t+r (alignment bias)."""
     latent_dim: int = 16
-    """ProbAttn latent size per frame."""
+    """ProbAttn latent size per latent step."""
+    latent_stride: int = 5
+    """Frames per ProbAttn latent step: z is drawn every ``latent_stride`` frames and linearly
+    interpolated in between, so prior samples are smooth motion rather than per-frame noise."""
     posterior_streams: tuple[str, ...] = ("eye", "head", "torso")
     """Streams whose ground truth the ProbAttn posterior sees; lip is left to audio so sampling cannot
     break lip sync."""
@@ -133,23 +136,34 @@ class ProbAttn(nn.Module):
         self.decoder = nn.TransformerEncoder(layer(), cfg.n_prob_layers, enable_nested_tensor=False)
         self.ppe = PeriodicPositionalEncoding(d, cfg.period)
         self.latent_dim = cfg.latent_dim
+        self.stride = cfg.latent_stride
 
     def forward(self, h: torch.Tensor, motion: torch.Tensor | None, pad: torch.Tensor | None,
                 temperature: float = 1.0, generator: torch.Generator | None = None):
         """h: (B, T, D) fused features; motion: (B, T, M) normalised posterior streams or None (sample
-        the prior); pad: (B, T) bool, True = padding. Returns features (B, T, D) and KL (B, T)."""
+        the prior); pad: (B, T) bool, True = padding. Returns features (B, T, D) and KL (B, T) (each
+        latent step's KL spread evenly over its frames)."""
         B, T, _ = h.shape
+        K = self.stride
+        C = -(-T // K)  # latent steps
         if motion is not None:
             q = self.posterior(self.ppe(h + self.motion_in(motion)), src_key_padding_mask=pad)
-            mu, logvar = self.to_stats(q).chunk(2, dim=-1)
+            w = (~pad).float() if pad is not None else h.new_ones(B, T)
+            w = F.pad(w, (0, C * K - T)).view(B, C, K, 1)
+            q = F.pad(q, (0, 0, 0, C * K - T)).view(B, C, K, -1)
+            pooled = (q * w).sum(2) / w.sum(2).clamp(min=1)  # masked mean over each latent step
+            mu, logvar = self.to_stats(pooled).chunk(2, dim=-1)
             logvar = logvar.clamp(-10, 10)
             eps = torch.randn(mu.shape, device=h.device, generator=generator)
             z = mu + eps * torch.exp(0.5 * logvar)
-            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)
+            kl_step = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)  # (B, C)
+            kl = (kl_step / K).repeat_interleave(K, dim=1)[:, :T]
         else:
-            z = temperature * torch.randn((B, T, self.latent_dim), device=h.device, generator=generator)
+            z = temperature * torch.randn((B, C, self.latent_dim), device=h.device, generator=generator)
             kl = h.new_zeros(B, T)
-        out = self.decoder(self.ppe(h + self.z_in(z)), src_key_padding_mask=pad)
+        if K > 1:  # linear interpolation between latent-step centres
+            z = F.interpolate(z.transpose(1, 2), size=C * K, mode="linear", align_corners=False).transpose(1, 2)
+        out = self.decoder(self.ppe(h + self.z_in(z[:, :T])), src_key_padding_mask=pad)
         return out, kl
 
 
