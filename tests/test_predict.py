@@ -129,4 +129,4 @@ def test_blink_track_rate_and_seed():
     onsets = int(np.sum(np.diff((track > 0.5).astype(int)) == 1))
     assert 100 <= onsets <= 200  # ~15 per minute over 10 minutes
     assert np.array_equal(track, blink_track(25 * 600, 25.0, 15.0, seed=1))
-    assert not blink_track(100, 25.0, 0.0, seed=1).any() and track.max() == 1.0
+    assert not blink_track(100, 25.0, 0.0, seed=1).any() and track.max() > 0.95
