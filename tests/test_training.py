@@ -85,3 +85,21 @@ def test_train_help_documents_fields_and_errors():
     assert res.exit_code == 0 and "Sample speakers uniformly" in res.output and "--model.d-model" in res.output
     res = runner.invoke(cli, ["train", "moda", "--steps", "1"])
     assert res.exit_code == 1 and "Error: no dataset given" in res.output
+
+
+def test_torchrun_ddp_two_cpu_processes(synth_dataset, tmp_path):
+    """The same command under torchrun: 2 ranks, gloo on CPU, one checkpoint from rank 0."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    out = tmp_path / "ddp"
+    cmd = [torchrun, "--nproc-per-node", "2", "--master-port", "29533", "-m", "kpanim", "train", "moda", "--data",
+           str(synth_dataset), "--frontend", "mel", "--steps", "2", "--batch-size", "2", "--window", "40",
+           "--audio-variants", "1", "--no-plot", "--out", str(out), *TINY_MODA]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert start["world_size"] == 2 and (out / "moda.pt").is_file()
