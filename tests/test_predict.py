@@ -130,3 +130,18 @@ def test_blink_track_rate_and_seed():
     assert 100 <= onsets <= 200  # ~15 per minute over 10 minutes
     assert np.array_equal(track, blink_track(25 * 600, 25.0, 15.0, seed=1))
     assert not blink_track(100, 25.0, 0.0, seed=1).any() and track.max() > 0.95
+
+
+def test_cli_predict_glb(tiny_model, tmp_path):
+    """.glb goes through kpanim.gltf_export when installed; without it, a one-line error and no file."""
+    import importlib.util
+
+    wav = tmp_path / "speech.wav"
+    save_wav(wav, speechlike(1.0, 3)[0])
+    out = tmp_path / "anim.glb"
+    res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(out), "--model", str(tiny_model)])
+    if importlib.util.find_spec("kpanim.gltf_export") is None:
+        assert res.exit_code == 1 and "Error: glTF export is not available" in res.output and not out.exists()
+    else:
+        assert res.exit_code == 0, res.output
+        assert out.read_bytes()[:4] == b"glTF"

@@ -93,15 +93,20 @@ def log_mel(audio: np.ndarray, pad_to: int | None = None) -> np.ndarray:
     return ((logspec + 4.0) / 4.0).numpy()
 
 
-def resample_features(feats: np.ndarray, rate: float, n_frames: int, fps: float, offset: float = 0.0) -> np.ndarray:
+def resample_features(feats: np.ndarray, rate: float, n_frames: int, fps: float, offset: float = 0.0,
+                      chunk: int = 4096) -> np.ndarray:
     """Linear interpolation of (K, D) features whose row k is at time ``offset + k / rate`` onto the
-    frame times ``t / fps`` (t < n_frames); times past the end repeat the last row."""
-    k = (np.arange(n_frames) / fps - offset) * rate
-    k = np.clip(k, 0, len(feats) - 1)
-    k0 = np.floor(k).astype(np.int64)
-    k1 = np.minimum(k0 + 1, len(feats) - 1)
-    w = (k - k0)[:, None].astype(np.float32)
-    return (feats[k0] * (1 - w) + feats[k1] * w).astype(np.float32)
+    frame times ``t / fps`` (t < n_frames); times past the end repeat the last row. Works in chunks of
+    output frames so an hour of features needs no full-size temporaries."""
+    out = np.empty((n_frames, feats.shape[1]), np.float32)
+    for c0 in range(0, n_frames, chunk):
+        k = (np.arange(c0, min(n_frames, c0 + chunk)) / fps - offset) * rate
+        k = np.clip(k, 0, len(feats) - 1)
+        k0 = np.floor(k).astype(np.int64)
+        k1 = np.minimum(k0 + 1, len(feats) - 1)
+        w = (k - k0)[:, None].astype(np.float32)
+        out[c0:c0 + len(k)] = feats[k0] * (1 - w) + feats[k1] * w
+    return out
 
 
 class MelFrontend:
