@@ -23,7 +23,7 @@ from .animation import Animation
 from .errors import KpanimError
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
-DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 1.0, "torso": 1.5}  # Gaussian sigma in frames
+DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
 
 
 @dataclasses.dataclass
@@ -194,7 +194,10 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
     lip = denormalise("lip", out["lip"], norm) * float(norm.get("lip_gain", np.ones(1))[0])
     eye = denormalise("eye", out["eye"], norm)
-    head = _smooth(denormalise("head", out["head"], norm), smoothing["head"])
+    head = denormalise("head", out["head"], norm)
+    if "head_gain" in norm:  # calibrated after training: rotation, translation
+        head = head * np.repeat(norm["head_gain"], 3)[None]
+    head = _smooth(head, smoothing["head"])
     torso = _smooth(denormalise("torso", out["torso"], norm), smoothing["torso"])
     gate = speech_gate(audio, T, fps_in)[:, None]
     lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)

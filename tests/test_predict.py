@@ -145,3 +145,23 @@ def test_cli_predict_glb(tiny_model, tmp_path):
     else:
         assert res.exit_code == 0, res.output
         assert out.read_bytes()[:4] == b"glTF"
+
+
+def test_shipped_default_model_matches_its_card():
+    import json
+    from importlib import resources
+
+    from kpanim.checkpoint import file_sha256
+
+    data = resources.files("kpanim.data")
+    card = json.loads(data.joinpath("moda_default.json").read_text())
+    total = 0
+    for name, entry in card["files"].items():
+        path = data.joinpath(name)
+        assert file_sha256(path) == entry["sha256"], name
+        total += path.stat().st_size
+    assert total < 30 * 2**20
+    model = load_model()  # strict load of both networks; the audio front-end loads lazily
+    assert model.info["frontend"]["name"] == card["frontend"]["name"]
+    assert model.info["val_clips"] == card["val_clips"] and not set(card["val_clips"]) & set(card["train_clips"])
+    assert "blink_shape" in model.norm and "head_gain" in model.norm

@@ -66,7 +66,7 @@ class ModaTrainConfig:
     min_av_corr: float = -1.0
     """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this."""
     calibrate_gain: bool = True
-    """After training, scale lip motion so its spread on training clips matches the real one."""
+    """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
     val_every: int = 500
     log_every: int = 50
     seed: int = 0
@@ -181,6 +181,24 @@ def calibrate_lip_gain(model, clips, norm, max_clips: int = 40) -> float:
     return float(np.clip(gain, 1.0, 2.0))
 
 
+def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
+    """(2,) gains for head rotation and translation: median over (training) clips of the real to the
+    predicted motion spread with prior samples at temperature 1, clamped to [1, 3]. The head moves
+    freely of the speech, so the decoder's mean is nearly still; this restores natural amplitude."""
+    from kpanim.nets.normalise import denormalise, normalise_subject
+    from kpanim.predict import moda_windows
+
+    model.eval()
+    ratios = []
+    for k, clip in enumerate(clips[:max_clips]):
+        out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=k)
+        head = denormalise("head", out["head"], norm)[clip.valid]
+        real = clip.head[clip.valid]
+        ratios.append([np.linalg.norm(real[:, s].std(0)) / max(np.linalg.norm(head[:, s].std(0)), 1e-9)
+                       for s in (slice(0, 3), slice(3, 6))])
+    return np.clip(np.median(np.array(ratios), axis=0), 1.0, 3.0).astype(np.float32)
+
+
 def train(cfg: ModaTrainConfig) -> Path:
     import torch
 
@@ -251,6 +269,7 @@ def train(cfg: ModaTrainConfig) -> Path:
         norm.update(blink_statistics(train_clips))
         if cfg.calibrate_gain:
             norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm)], np.float32)
+            norm["head_gain"] = calibrate_head_gain(model, train_clips, norm)
             if val_clips:
                 best = evaluate(model, val_clips, norm)
                 log.write({"step": cfg.steps, "val_calibrated": best, "lip_gain": float(norm["lip_gain"][0])})
