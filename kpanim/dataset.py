@@ -18,6 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
+from . import metrics
+from .animation import STREAMS, Animation, save_npz_atomic
+from .errors import KpanimError
+
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mpg", ".mpeg", ".avi", ".webm", ".mkv", ".flv", ".wmv", ".ts", ".3gp"}
 
 # Same person across files whose names don't say it (HDTF / styletalk clips, muxed copies in derived/):
@@ -35,6 +39,8 @@ KNOWN_PEOPLE = {
     "feifeili": "feifei-li",
     "reagan": "ronald-reagan",
     "trump": "donald-trump",
+    # LipNet's sample bbaf2n is GRID s1's bbaf2n (same recording: audio correlation 0.98).
+    "lipnet__evaluation_samples_grid_bbaf2n": "grid-s1",
 }
 
 # (pattern on the file stem, speaker template); the first match wins. See docs/DATASET.md.
@@ -108,8 +114,6 @@ def read_clip_meta(npz_path: Path) -> dict:
 
 def load_index(dataset_dir: str | Path, split: str | None = None) -> list[dict]:
     """The clips of a prepared dataset (index.json), optionally only one split ("train" / "val")."""
-    from .errors import KpanimError
-
     path = Path(dataset_dir) / "index.json"
     if not path.is_file():
         raise KpanimError(f"{dataset_dir}: no index.json; prepare the dataset first (kpanim prepare VIDEOS -o DIR)")
@@ -146,3 +150,96 @@ def _write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def load_clip(dataset_dir: str | Path, clip_id: str) -> dict:
+    """One prepared clip: ``animation`` (Animation), its extra arrays (``valid``, ``landmarks_px``, ``camera``,
+    ``neutral``, ...), ``audio`` (N,) float32 16 kHz on the clip's clock, and the ``reference`` image path."""
+    import soundfile as sf
+
+    clips = Path(dataset_dir) / "clips"
+    anim = Animation.load(clips / f"{clip_id}.npz")
+    with np.load(clips / f"{clip_id}.npz", allow_pickle=False) as z:
+        extra = {k: z[k] for k in z.files if k not in STREAMS and k not in ("kind", "format_version", "fps", "meta")}
+    audio, _ = sf.read(clips / anim.meta["audio"], dtype="float32")
+    return {"animation": anim, **extra, "audio": audio, "reference": clips / anim.meta["reference"]}
+
+
+# ------------------------------------------------------------------- maintained by kpanim prepare
+# Version of the statistics computed from a clip's own files (A/V sync, blinks); clips from an older
+# kpanim get them recomputed by the next prepare run on their folder, without tracking again.
+STATS_VERSION = 2
+
+
+def index_row(meta: dict) -> dict:
+    """A clip's row in index.json / index.tsv, from its meta."""
+    keys = ("clip_id", "speaker", "split", "source", "reference_frame")
+    return {**{k: meta[k] for k in keys}, **meta["stats"]}
+
+
+def collect_videos(inputs: list[Path]) -> list[Path]:
+    """Files as given, and every video file (by extension) under given folders, sorted."""
+    out: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise KpanimError(f"{p}: no such file or folder; give video files or folders of videos")
+    seen: set[Path] = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+
+
+def file_stamp(path: Path) -> str:
+    """Size and mtime of an input file: a skipped input with the same stamp is unchanged."""
+    try:
+        st = path.stat()
+        return f"{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        return ""
+
+
+def _file_stats(npz: Path, meta: dict) -> dict:
+    """The statistics that need only the clip's .npz and .wav (recomputed for clips of older versions)."""
+    from .audio import load_audio
+
+    anim = Animation.load(npz)
+    aligned = metrics.align_to_template(anim.dense)
+    env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
+    lag, corr = metrics.av_sync(metrics.mouth_opening(aligned), env)
+    return {"av_lag": int(lag), "av_corr": float(corr), "blink_rate": metrics.blink_rate(aligned, anim.fps),
+            "stats_version": STATS_VERSION}
+
+
+def previous_runs(path: Path) -> list[dict]:
+    """The ``runs`` history of an existing report.json (empty if none)."""
+    try:
+        return list(json.loads(path.read_text()).get("runs", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
+    """Assign the split over every clip in the folder, store it in each clip's meta, write the index."""
+    import warnings
+
+    npzs = sorted((out_dir / "clips").glob("*.npz"))
+    metas = [read_clip_meta(p) for p in npzs]
+    if split_by == "speaker" and len({m["speaker"] for m in metas}) < 2 and len(metas) >= 2:
+        warnings.warn("only one speaker: splitting train/val by clip instead", stacklevel=2)
+        split_by = "clip"
+    split = assign_split(metas, val_fraction, split_by)
+    for path, meta in zip(npzs, metas):
+        stale = meta["stats"].get("stats_version") != STATS_VERSION
+        if stale:
+            meta["stats"].update(_file_stats(path, meta))
+        if stale or meta.get("split") != split[meta["clip_id"]]:
+            meta["split"] = split[meta["clip_id"]]
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+            save_npz_atomic(path, arrays)
+    rows = [index_row(m) for m in metas]
+    write_index(out_dir, rows)
+    return rows

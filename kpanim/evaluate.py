@@ -11,7 +11,6 @@ proportion to the audio loudness).
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from pathlib import Path
@@ -205,14 +204,30 @@ def plot_mouth(path: Path, rows: dict[str, tuple[np.ndarray, str]], audio: np.nd
 
 
 # ----------------------------------------------------------------------------------------- driver
-def _predict(model: str, audio_path: Path, subject: Path) -> Animation:
+def clip_subject(npz: Path, ref: Animation, neutral: np.ndarray):
+    """The prepared clip as a :class:`~kpanim.subject.Subject`: its own neutral face, and the camera, head
+    pose, shoulders and landmarks of its reference frame (so the model animates the same person)."""
+    from .facefit import Camera
+    from .subject import Subject
+
+    i = int(ref.meta.get("reference_frame", 0))
+    with np.load(npz, allow_pickle=False) as z:
+        if "camera" not in z.files or "landmarks_px" not in z.files:  # not made by prepare: use its picture
+            png = npz.parent / ref.meta.get("reference", "")
+            return str(png) if ref.meta.get("reference") and png.is_file() else None
+        camera, landmarks = Camera.from_array(z["camera"]), z["landmarks_px"][i].astype(np.float64)
+    return Subject(neutral=neutral, head_pose=ref.head_pose[i].astype(np.float64), camera=camera,
+                   torso=ref.torso[i].astype(np.float64), landmarks_px=landmarks,
+                   image_sha256=ref.meta.get("source_sha256", ""), subject_id=ref.meta.get("clip_id", npz.stem))
+
+
+def _predict_function(model: str):
     try:
         from .predict import predict
     except ImportError:
         raise KpanimError(f"--model {model} needs the model (kpanim predict), which this installation lacks; "
                           f"use --model static or --model loudness for the baselines") from None
-    out = predict(str(audio_path), subject=str(subject), model=model, seed=0)
-    return out if isinstance(out, Animation) else Animation.load(out)
+    return predict
 
 
 def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "val", limit: int | None = None,
@@ -227,16 +242,17 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
     if not clips:
         raise KpanimError(f"{dataset}: no '{split}' clips in index.json; try --split train")
     clips = clips[:limit] if limit else clips
+    runners = {m: _predict_function(m) for m in models if m not in BASELINES}
     per_clip: dict[str, dict] = {}
     for c in tqdm(clips, desc="eval", unit="clip", disable=not progress):
         npz = dataset / "clips" / f"{c['clip_id']}.npz"
         ref, neutral, _, audio_path = load_reference(npz)
         audio = load_audio(audio_path) if audio_path else None
         rows = score_all(None, ref, neutral, audio)
-        for m in models:
-            if m not in BASELINES:
-                rows = {m: evaluate(_predict(m, audio_path, npz.with_suffix("").with_suffix(".ref.png")), ref, audio),
-                        **rows}
+        for m, predict in runners.items():
+            out = predict(str(audio_path), subject=clip_subject(npz, ref, neutral), model=m, seed=0)
+            pred = out if isinstance(out, Animation) else Animation.load(out)
+            rows = {m: evaluate(pred, ref, audio), **rows}
         per_clip[c["clip_id"]] = rows
     return {"dataset": str(dataset), "split": split, "models": list(models),
             "mean": mean_rows(list(per_clip.values())), "per_clip": per_clip}

@@ -183,13 +183,21 @@ def eye_aspect_ratio(aligned: np.ndarray) -> np.ndarray:
     return np.mean(ears, axis=0)
 
 
-def count_blinks(ear: np.ndarray, rel_threshold: float = 0.6) -> int:
-    """Blinks = dips of the eye aspect ratio (T,) below ``rel_threshold`` × its median (onsets counted)."""
+def count_blinks(ear: np.ndarray, close_below: float = 0.6, open_above: float = 0.85) -> int:
+    """Blinks in an eye-aspect-ratio sequence (T,): the eye closes when it drops below ``close_below`` ×
+    its median and reopens only above ``open_above`` × median (hysteresis: a lid that flutters on the
+    way up is one blink, not two)."""
     ear = np.asarray(ear, np.float64)
     if ear.size == 0:
         return 0
-    closed = ear < rel_threshold * np.median(ear)
-    return int(closed[0]) + int(np.sum(closed[1:] & ~closed[:-1]))
+    med = np.median(ear)
+    blinks, closed = 0, False
+    for v in ear:
+        if not closed and v < close_below * med:
+            blinks, closed = blinks + 1, True
+        elif closed and v > open_above * med:
+            closed = False
+    return blinks
 
 
 def blink_rate(aligned: np.ndarray, fps: float) -> float:

@@ -25,20 +25,19 @@ import numpy as np
 
 from . import __version__, metrics
 from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, save_npz_atomic
-from .dataset import (VIDEO_EXTENSIONS, assign_split, read_clip_meta, speaker_of, unique_clip_ids, write_index,
-                      write_json)
+from .dataset import (STATS_VERSION, collect_videos, file_stamp, finalize, index_row, previous_runs, speaker_of,
+                      unique_clip_ids, write_json)
 from .errors import KpanimError
 
 # Skip reasons (report.json groups by these).
-BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, ERROR = (
+BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, TIMEOUT, ERROR = (
     "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
-    "unexpected error")
-AV_METHOD = "highpass5"  # version tag of the per-clip A/V sync estimate (metrics.av_sync)
+    "timeout", "unexpected error")
 
 
 @dataclasses.dataclass(frozen=True)
 class PrepareConfig:
-    """Settings of ``kpanim prepare``; field docs are the CLI help."""
+    """Settings of ``kpanim prepare`` (the CLI options set the main ones; see docs/DATASET.md)."""
 
     fps: float = 25.0
     """Frame rate of the prepared animations (video resampled by nearest frame in time)."""
@@ -52,10 +51,14 @@ class PrepareConfig:
     """Savitzky–Golay window (frames, odd) on the pixel landmarks and shoulder points; 1 = off."""
     smooth_order: int = 2
     """Savitzky–Golay polynomial order (2 keeps lip peaks while removing frame-to-frame noise)."""
+    pose_smooth_window: int = 9
+    """Extra Savitzky–Golay window (frames) on the fitted head pose only; heads move slower than lips."""
     closed_percentile: float = 20.0
     """Frames whose mouth opening is below this percentile define the clip's neutral shape."""
     max_seconds: float = 600.0
     """Longer videos are cut to this length (memory bound: all 478 points per frame are kept)."""
+    clip_timeout: float = 1800.0
+    """Give up on one clip after this many seconds (reported as "timeout"); 0 = no limit."""
 
 
 @dataclasses.dataclass
@@ -67,6 +70,7 @@ class ClipResult:
     detail: str = ""
     seconds: float = 0.0
     process_seconds: float = 0.0
+    file_stamp: str = ""  # size and mtime of the input: an unchanged skipped file is not retried
 
 
 class SkipClip(Exception):
@@ -102,6 +106,8 @@ def track_video(path: Path, cfg: PrepareConfig) -> dict:
 def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Linear interpolation in time over frames where ``valid`` (T,) is False (nearest at the ends)."""
     out = np.array(values, dtype=np.float64, copy=True)
+    if valid.all():
+        return out
     t = np.arange(len(valid))
     flat = out.reshape(len(valid), -1)
     for j in range(flat.shape[1]):
@@ -118,15 +124,32 @@ def smooth(values: np.ndarray, window: int, order: int) -> np.ndarray:
     return savgol_filter(values, window, order, axis=0, mode="interp")
 
 
+def smooth_pose(head_pose: np.ndarray, window: int, order: int = 2) -> np.ndarray:
+    """Savitzky–Golay filter on (T, 6) head poses: rotations relative to their mean (small rotation
+    vectors, no wrap-around), translations as they are."""
+    from scipy.spatial.transform import Rotation
+
+    rot = Rotation.from_rotvec(head_pose[:, :3])
+    mean = rot.mean()
+    rel = smooth((mean.inv() * rot).as_rotvec(), window, order)
+    return np.concatenate([(mean * Rotation.from_rotvec(rel)).as_rotvec(), smooth(head_pose[:, 3:], window, order)],
+                          axis=1)
+
+
 def lift(landmarks_px: np.ndarray, torso_px: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pixels → (canonical dense (T,478,3), head pose (T,6), torso (T,18,3) camera frame at the head's depth)."""
     from .facefit import fit_head, lift_landmarks
-    from .geometry import unproject
 
     dense, pose = fit_head(lift_landmarks(landmarks_px, camera))
-    depth = np.repeat(-pose[:, 5:6], torso_px.shape[1], axis=1)
-    torso = unproject(torso_px, depth, camera.focal, camera.cx, camera.cy)
-    return dense, pose, torso
+    return dense, pose, torso_at_head_depth(torso_px, pose, camera)
+
+
+def torso_at_head_depth(torso_px: np.ndarray, head_pose: np.ndarray, camera) -> np.ndarray:
+    """Shoulder pixels (T, 18, 2) → camera frame (T, 18, 3) at the head's distance (as for subjects)."""
+    from .geometry import unproject
+
+    depth = np.repeat(-head_pose[:, 5:6], torso_px.shape[1], axis=1)
+    return unproject(torso_px, depth, camera.focal, camera.cx, camera.cy)
 
 
 # ---------------------------------------------------------------------------------------- one clip
@@ -163,11 +186,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         raise SkipClip(FACE_LOST, f"{path.name}: face tracked in {valid.mean():.0%} of frames, need "
                                   f"{cfg.min_valid:.0%}")
 
-    # Audio on the video clock: frame i ↔ sample i * sr / fps; exactly n frames long.
-    shift = int(round(audio_offset(info) * cfg.sample_rate))
-    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
-    n_samples = int(round(n * cfg.sample_rate / cfg.fps))
-    audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
+    audio = align_audio(audio, audio_offset(info), n, cfg.fps, cfg.sample_rate)
     if is_silent(audio):
         raise SkipClip(SILENT, f"{path.name}: the audio track is silent (below -60 dBFS)")
 
@@ -177,7 +196,9 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     lm_s = smooth(lm_raw, cfg.smooth_window, cfg.smooth_order)
     torso_s = smooth(torso_raw, cfg.smooth_window, cfg.smooth_order)
     dense_raw, pose_raw, _ = lift(lm_raw, torso_raw, camera)
-    dense, pose, torso = lift(lm_s, torso_s, camera)
+    dense, pose, _ = lift(lm_s, torso_s, camera)
+    pose = smooth_pose(pose, cfg.pose_smooth_window, cfg.smooth_order)
+    torso = torso_at_head_depth(torso_s, pose, camera)
 
     aligned = metrics.align_to_template(dense)
     opening = metrics.mouth_opening(aligned)
@@ -197,7 +218,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "width": camera.width, "height": camera.height,
         "face_iod_px": float(np.median(np.linalg.norm(iris[:, 0] - iris[:, 1], axis=-1))),
         "mouth_open_mean": float(opening.mean()), "mouth_open_std": float(opening.std()),
-        "av_lag": int(av_lag), "av_corr": float(av_corr), "av_method": AV_METHOD,
+        "av_lag": int(av_lag), "av_corr": float(av_corr), "stats_version": STATS_VERSION,
         "jitter_raw": metrics.jitter(dense_raw, pose_raw), "jitter": metrics.jitter(dense, pose),
         "head_rot_std_deg": rot_std, "head_trans_std_mm": trans_std,
         "blink_rate": metrics.blink_rate(aligned, cfg.fps),
@@ -213,6 +234,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "reference": f"{clip_id}.ref.png", "reference_frame": ref_index, "split": "train",
         "kpanim_version": __version__, "stats": stats,
         "prepare": {"smooth_window": cfg.smooth_window, "smooth_order": cfg.smooth_order,
+                    "pose_smooth_window": cfg.pose_smooth_window,
                     "resampling": "nearest source frame to i/fps"},
     }
     anim = Animation.from_dense(dense, pose, torso, cfg.fps, meta)
@@ -222,6 +244,15 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
         "torso_px": torso_s.astype(np.float32),
     })
     return index_row(meta)
+
+
+def align_audio(audio: np.ndarray, offset: float, n_frames: int, fps: float, sample_rate: int) -> np.ndarray:
+    """Audio (N,) that starts ``offset`` s after the first video frame → (n_frames · sr / fps,) on the video
+    clock (frame i ↔ sample i · sr / fps): zeros prepended or samples dropped, then cut or zero-padded."""
+    shift = int(round(offset * sample_rate))
+    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
+    n_samples = int(round(n_frames * sample_rate / fps))
+    return np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
 
 
 def save_clip(path: Path, anim: Animation, extra: dict[str, np.ndarray]) -> None:
@@ -246,26 +277,45 @@ def _write_reference(path: Path, index: int, cfg: PrepareConfig, out: Path) -> N
     os.replace(tmp, out)
 
 
-def index_row(meta: dict) -> dict:
-    keys = ("clip_id", "speaker", "split", "source", "reference_frame")
-    return {**{k: meta[k] for k in keys}, **meta["stats"]}
-
-
 def _run_job(job: tuple) -> ClipResult:
     """Worker entry point: never raises (one bad file never stops the batch)."""
+    import signal
+    import threading
+
     path, clip_id, speaker, out_dir, cfg = job
     t0 = time.perf_counter()
-    res = ClipResult(str(path), clip_id, "done")
+    res = ClipResult(str(path), clip_id, "done", file_stamp=file_stamp(Path(path)))
+    # SIGALRM interrupts the clip between Python steps (per frame), so a stuck clip frees its worker.
+    alarm = cfg.clip_timeout > 0 and hasattr(signal, "SIGALRM") and threading.current_thread() is threading.main_thread()
+    if alarm:
+        previous = signal.signal(signal.SIGALRM, _on_timeout)
+        signal.setitimer(signal.ITIMER_REAL, cfg.clip_timeout)
     try:
         row = prepare_clip(Path(path), clip_id, speaker, Path(out_dir), cfg)
         res.seconds = row["seconds"]
+    except _ClipTimeout:
+        res.status, res.reason = "skipped", TIMEOUT
+        res.detail = f"{Path(path).name}: not finished after {cfg.clip_timeout:g} s"
     except SkipClip as skip:
         res.status, res.reason, res.detail = "skipped", skip.reason, skip.detail
     except Exception as err:  # a bug or an exotic file: report it, keep going
         res.status, res.reason = "skipped", ERROR
-        res.detail = f"{type(err).__name__}: {err} | {traceback.format_exc(limit=-2).strip().splitlines()[-3:]}"
+        where = " / ".join(line.strip() for line in traceback.format_exc(limit=-2).strip().splitlines()[1:-1])
+        res.detail = f"{type(err).__name__}: {err} (at {where})"
+    finally:
+        if alarm:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     res.process_seconds = time.perf_counter() - t0
     return res
+
+
+class _ClipTimeout(BaseException):  # BaseException: not swallowed by the clip's own `except Exception`
+    pass
+
+
+def _on_timeout(signum, frame):
+    raise _ClipTimeout()
 
 
 def _worker_init() -> None:
@@ -279,18 +329,15 @@ def _worker_init() -> None:
 
 
 # ------------------------------------------------------------------------------------------ a batch
-def collect_videos(inputs: list[Path]) -> list[Path]:
-    """Files as given, and every video file (by extension) under given folders, sorted."""
-    out: list[Path] = []
-    for p in inputs:
-        if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
-        elif p.exists():
-            out.append(p)
-        else:
-            raise KpanimError(f"{p}: no such file or folder; give video files or folders of videos")
-    seen: set[Path] = set()
-    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+def _earlier_skips(report: Path, cfg: PrepareConfig) -> dict[tuple[str, str], ClipResult]:
+    """(source, file stamp) → the skip verdict of the last run, if it used the same settings."""
+    try:
+        rep = json.loads(report.read_text())
+        if rep.get("config") != json.loads(json.dumps(dataclasses.asdict(cfg))):
+            return {}
+        return {(r["source"], r["file_stamp"]): ClipResult(**r) for r in rep.get("skipped", []) if r.get("file_stamp")}
+    except (OSError, ValueError, TypeError, KeyError):
+        return {}
 
 
 def _is_done(npz: Path) -> bool:
@@ -302,8 +349,13 @@ def _is_done(npz: Path) -> bool:
 
 
 def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = PrepareConfig(), workers: int = 2,
-                    val_fraction: float = 0.15, split_by: str = "speaker", progress: bool = True) -> dict:
-    """Prepare every video of ``inputs`` into ``out_dir``; returns the report (also in report.json)."""
+                    val_fraction: float = 0.15, split_by: str = "speaker", progress: bool = True,
+                    retry_skipped: bool = False) -> dict:
+    """Prepare every video of ``inputs`` into ``out_dir``; returns the report (also in report.json).
+
+    Resuming: clips whose .npz loads are kept; inputs skipped by an earlier run with the same settings
+    are not retried while the file is unchanged (same size and mtime) unless ``retry_skipped``.
+    """
     from tqdm import tqdm
 
     videos = collect_videos(inputs)
@@ -312,9 +364,12 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     (out_dir / "clips").mkdir(parents=True, exist_ok=True)
     ids = unique_clip_ids(videos)
     jobs, results = [], []
+    earlier = _earlier_skips(out_dir / "report.json", cfg)
     for path, cid in zip(videos, ids):
         if _is_done(out_dir / "clips" / f"{cid}.npz"):
             results.append(ClipResult(str(path), cid, "resumed"))
+        elif (str(path), file_stamp(path)) in earlier and not retry_skipped:
+            results.append(earlier[str(path), file_stamp(path)])
         else:
             jobs.append((str(path), cid, speaker_of(path), str(out_dir), cfg))
     t0 = time.perf_counter()
@@ -338,7 +393,8 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     skipped = [r for r in results if r.status == "skipped"]
     new_minutes = sum(r.seconds for r in done) / 60
     report = {
-        "inputs": len(videos), "prepared_now": len(done), "resumed": sum(r.status == "resumed" for r in results),
+        "inputs": len(videos), "processed_now": len(jobs), "prepared_now": len(done),
+        "resumed": sum(r.status == "resumed" for r in results),
         "skipped": [dataclasses.asdict(r) for r in sorted(skipped, key=lambda r: (r.reason, r.source))],
         "skipped_by_reason": {k: sum(r.reason == k for r in skipped) for k in sorted({r.reason for r in skipped})},
         "dataset": {"clips": len(clips), "minutes": sum(c["seconds"] for c in clips) / 60,
@@ -350,43 +406,14 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
         "seconds_per_minute_of_video": wall / new_minutes if new_minutes > 0 else None,
         "config": dataclasses.asdict(cfg), "kpanim_version": __version__,
     }
+    # Keep every run's speed: a resumed run that prepares nothing must not hide the first run's numbers.
+    runs = previous_runs(out_dir / "report.json")
+    runs.append({k: report[k] for k in ("inputs", "processed_now", "prepared_now", "resumed", "wall_seconds", "workers",
+                                        "seconds_per_minute_of_video")}
+                | {"minutes_prepared": new_minutes, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    report["runs"] = runs
     write_json(out_dir / "report.json", report)
     return report
-
-
-def _av_stats(npz: Path, meta: dict) -> dict:
-    from .audio import load_audio
-
-    anim = Animation.load(npz)
-    opening = metrics.mouth_opening(metrics.align_to_template(anim.dense))
-    env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
-    lag, corr = metrics.av_sync(opening, env)
-    return {"av_lag": int(lag), "av_corr": float(corr), "av_method": AV_METHOD}
-
-
-def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
-    """Assign the split over every clip in the folder, store it in each clip's meta, write the index."""
-    import warnings
-
-    npzs = sorted((out_dir / "clips").glob("*.npz"))
-    metas = [read_clip_meta(p) for p in npzs]
-    if split_by == "speaker" and len({m["speaker"] for m in metas}) < 2 and len(metas) >= 2:
-        warnings.warn("only one speaker: splitting train/val by clip instead", stacklevel=2)
-        split_by = "clip"
-    split = assign_split(metas, val_fraction, split_by)
-    for path, meta in zip(npzs, metas):
-        stale = meta["stats"].get("av_method") != AV_METHOD
-        if stale:  # clips from an older kpanim: recompute the A/V sync estimate from the clip's own files
-            meta["stats"].update(_av_stats(path, meta))
-        if stale or meta.get("split") != split[meta["clip_id"]]:
-            meta["split"] = split[meta["clip_id"]]
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-            save_npz_atomic(path, arrays)
-    rows = [index_row(m) for m in metas]
-    write_index(out_dir, rows)
-    return rows
 
 
 # ------------------------------------------------------------------------------------------- CLI
@@ -405,14 +432,30 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
               help="Skip clips where the face is tracked in fewer than this fraction of frames.")
 @click.option("--smooth-window", default=PrepareConfig.smooth_window, show_default=True,
               help="Savitzky-Golay window on the landmarks (frames, odd; 1 = no smoothing).")
-def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window):
+@click.option("--pose-smooth-window", default=PrepareConfig.pose_smooth_window, show_default=True,
+              help="Savitzky-Golay window on the fitted head pose (frames, odd; 1 = no extra smoothing).")
+@click.option("--clip-timeout", default=PrepareConfig.clip_timeout, show_default=True,
+              help="Give up on one clip after this many seconds (0 = no limit).")
+@click.option("--retry-skipped", is_flag=True,
+              help="Try again the inputs an earlier run skipped (by default they are kept skipped while unchanged).")
+def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window,
+                    pose_smooth_window, clip_timeout, retry_skipped):
     """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
-    if smooth_window < 1 or smooth_window % 2 == 0:
-        raise KpanimError(f"--smooth-window must be an odd number ≥ 1, got {smooth_window}")
+    for name, w in (("--smooth-window", smooth_window), ("--pose-smooth-window", pose_smooth_window)):
+        if w < 1 or w % 2 == 0:
+            raise KpanimError(f"{name} must be an odd number ≥ 1, got {w}")
     if not 0 <= val_fraction < 1:
         raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
-    cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window)
-    rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction, split_by=split_by)
+    cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window,
+                        pose_smooth_window=pose_smooth_window, clip_timeout=max(0.0, clip_timeout))
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction,
+                              split_by=split_by, retry_skipped=retry_skipped)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
     d = rep["dataset"]
     click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
                f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "

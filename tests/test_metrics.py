@@ -207,8 +207,45 @@ def test_eval_dataset_with_baselines_and_missing_model(tmp_path):
     assert res.exit_code == 0, res.output
     mean = json.loads((tmp_path / "d.json").read_text())["mean"]
     assert mean["baseline-static"]["clips"] == 2 and mean["baseline-loudness"]["open_corr"] > 0.8
-    try:
-        import kpanim.predict  # noqa: F401
-    except ImportError:
+    import sys
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "kpanim.predict", None)  # as if the model were not installed
         res = CliRunner().invoke(cli, ["eval", "--dataset", str(tmp_path), "--model", "m.pt"])
-        assert res.exit_code == 1 and "needs the model (kpanim predict)" in res.output
+    assert res.exit_code == 1 and "needs the model (kpanim predict)" in res.output
+
+
+def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    from click.testing import CliRunner
+
+    from kpanim.audio import save_wav
+    from kpanim.cli import cli
+    from kpanim.dataset import write_index
+
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    anim, opening = talking()
+    anim = anim.replace(meta={"audio": "c.wav", "reference_frame": 3, "clip_id": "c"})
+    from kpanim.prepare import save_clip
+
+    save_clip(clips / "c.npz", anim, {"camera": np.array([512.0, 256, 256, 512, 512]),
+                                      "landmarks_px": np.zeros((100, 478, 3), np.float32),
+                                      "neutral": constants.template().astype(np.float32)})
+    save_wav(clips / "c.wav", (0.1 * np.sin(np.arange(64000) * 0.05)).astype(np.float32))
+    write_index(tmp_path, [{"clip_id": "c", "speaker": "s", "split": "val", "seconds": 4.0}])
+    calls = []
+
+    def fake_predict(audio, subject=None, model=None, seed=0):
+        calls.append((audio, subject, model, seed))
+        return talking(delay=1)[0]
+
+    monkeypatch.setitem(sys.modules, "kpanim.predict", types.SimpleNamespace(predict=fake_predict))
+    res = CliRunner().invoke(cli, ["eval", "--dataset", str(tmp_path), "--model", "m.pt"])
+    assert res.exit_code == 0, res.output
+    assert "m.pt" in res.output and len(calls) == 1
+    audio, subject, model, seed = calls[0]
+    assert audio.endswith("c.wav") and model == "m.pt" and seed == 0
+    assert subject.subject_id == "c" and subject.neutral.shape == (478, 3) and subject.camera.width == 512

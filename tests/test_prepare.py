@@ -135,9 +135,11 @@ def test_prepare_recovers_the_known_head_roll_and_scale(prepared):
     roll = np.degrees(rot.as_rotvec()[:, 2])
     # An image rotated counter-clockwise on screen turns the head about the camera's +Z axis.
     np.testing.assert_allclose(roll, roll_deg(t_src) - roll_deg(t_src[:1]), atol=1.0)
-    # Zooming in by s brings the face s times nearer.
-    depth_ratio = anim.head_pose[:, 5] / anim.head_pose[0, 5]
-    np.testing.assert_allclose(depth_ratio, scale(t_src[:1]) / scale(t_src), rtol=0.02)
+    # Zooming in by s brings the face s times nearer: depth ∝ 1/s (the zoom spans 12 %).
+    depth = -anim.head_pose[:, 5]
+    slope = np.polyfit(np.log(scale(t_src)), np.log(depth), 1)[0]
+    assert slope == pytest.approx(-1.0, abs=0.1)
+    assert np.ptp(depth * scale(t_src)) / np.mean(depth * scale(t_src)) < 0.03
 
 
 def test_prepared_audio_is_16k_mono_and_aligned_to_frame_zero(prepared):
@@ -167,9 +169,14 @@ def test_prepare_resumes_and_keeps_finished_clips(prepared, tmp_path):
 
     src, out, _ = prepared
     before = (out / "clips" / "astro_talk.npz").stat().st_mtime_ns
-    report = prepare_dataset([src / "astro_talk.mp4"], out, PrepareConfig(), workers=1, progress=False)
+    report = prepare_dataset([src], out, PrepareConfig(), workers=1, progress=False)
     assert report["resumed"] == 1 and report["prepared_now"] == 0
+    assert report["processed_now"] == 0  # unchanged skipped inputs keep their verdict without a retry
+    assert len(report["skipped"]) == 4 and report["skipped_by_reason"]["no face"] == 1
     assert (out / "clips" / "astro_talk.npz").stat().st_mtime_ns == before
+    report = prepare_dataset([src / "broken.mp4"], out, PrepareConfig(), workers=1, progress=False,
+                             retry_skipped=True)
+    assert report["processed_now"] == 1 and report["skipped"][0]["reason"] == "broken file"
 
 
 def test_prepare_cli_errors_are_one_line(tmp_path):
@@ -203,3 +210,116 @@ def test_speaker_rules_and_split():
     assert all(len(v) == 1 for v in by_speaker.values())  # no speaker in both splits
     assert 1 <= sum(v == {"val"} for v in by_speaker.values()) <= 8
     assert set(assign_split(clips[:2], 0.15, "speaker").values()) == {"train", "val"}
+
+
+def test_an_unexpected_error_in_one_clip_never_stops_the_batch(tmp_path, monkeypatch):
+    import kpanim.prepare as prep
+
+    def fake_prepare_clip(path, clip_id, speaker, out_dir, cfg):
+        if path.name == "a.mp4":
+            raise RuntimeError("decoder exploded")
+        raise prep.SkipClip(prep.NO_FACE, f"{path.name}: no face")
+
+    for name in ("a.mp4", "b.mp4"):
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setattr(prep, "prepare_clip", fake_prepare_clip)
+    report = prep.prepare_dataset([tmp_path], tmp_path / "ds", workers=1, progress=False)
+    reasons = {Path(r["source"]).name: (r["reason"], r["detail"]) for r in report["skipped"]}
+    assert reasons["a.mp4"][0] == "unexpected error" and "decoder exploded" in reasons["a.mp4"][1]
+    assert reasons["b.mp4"][0] == "no face"
+    assert json.loads((tmp_path / "ds" / "index.json").read_text()) == []
+
+
+def test_load_clip_gives_animation_extras_and_audio(prepared):
+    from kpanim.dataset import load_clip, load_index
+
+    _, out, _ = prepared
+    (row,) = load_index(out)
+    clip = load_clip(out, row["clip_id"])
+    n = clip["animation"].n_frames
+    assert clip["valid"].shape == (n,) and clip["audio"].shape == (n * 640,) and clip["reference"].is_file()
+
+
+@pytest.mark.parametrize("ext,vcodec,acodec,fps", [
+    ("avi", "mpeg4", "pcm_s16le", 24),
+    ("mov", "libx264", "aac", 30),
+    ("webm", "libvpx-vp9", "libopus", 30),
+    ("mpg", "mpeg2video", "mp2", 25),
+])
+def test_containers_decode_to_25_fps_with_audio(tmp_path, ext, vcodec, acodec, fps):
+    import av
+
+    from kpanim.audio import load_audio
+    from kpanim.video import probe_video, read_video_frames
+
+    path = tmp_path / f"clip.{ext}"
+    n = fps * 2
+    audio_rate = 48000 if acodec in ("libopus", "mp2") else SR
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream(vcodec, rate=fps)
+        vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        ast = out.add_stream(acodec, rate=audio_rate)
+        ast.layout = "mono" if acodec != "mp2" else "stereo"
+        for i in range(n):
+            frame = np.full((48, 64, 3), (i * 5) % 256, np.uint8)
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+        tone = (0.3 * np.sin(np.arange(2 * audio_rate) * 0.05)).astype(np.float32)
+        step = ast.codec_context.frame_size or 1024
+        layout = "mono" if acodec != "mp2" else "stereo"
+        for start in range(0, len(tone) - step + 1, step):
+            chunk = tone[start:start + step][None]
+            if layout == "stereo":
+                chunk = np.repeat(chunk, 2, 0).reshape(1, -1)  # packed: interleaved L R
+            fmt = "s16" if acodec in ("pcm_s16le", "mp2") else "fltp" if acodec in ("aac", "libopus") else "flt"
+            data = (chunk * 32767).astype(np.int16) if fmt == "s16" else chunk
+            af = av.AudioFrame.from_ndarray(data, format=fmt, layout=layout)
+            af.sample_rate, af.pts, af.time_base = audio_rate, start, Fraction(1, audio_rate)
+            out.mux(ast.encode(af))
+        out.mux(ast.encode(None))
+    info = probe_video(path)
+    assert info.has_audio and info.fps == pytest.approx(fps, rel=0.01)
+    frames = list(read_video_frames(path, fps=25))
+    assert len(frames) == 50 and frames[0].shape == (48, 64, 3)
+    assert abs(len(load_audio(path)) - 2 * SR) < 0.1 * SR
+
+
+def test_prepare_rejects_even_smoothing_windows(tmp_path):
+    from click.testing import CliRunner
+
+    from kpanim.cli import cli
+
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    res = CliRunner().invoke(cli, ["prepare", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "ds"),
+                                   "--pose-smooth-window", "4"])
+    assert res.exit_code == 1 and "--pose-smooth-window must be an odd number" in res.output
+    assert not (tmp_path / "ds").exists()
+
+
+def test_a_clip_that_takes_too_long_is_skipped_as_timeout(tmp_path, monkeypatch):
+    import time
+
+    import kpanim.prepare as prep
+
+    def slow_prepare_clip(path, clip_id, speaker, out_dir, cfg):
+        while True:
+            time.sleep(0.01)
+
+    (tmp_path / "slow.mp4").write_bytes(b"x")
+    monkeypatch.setattr(prep, "prepare_clip", slow_prepare_clip)
+    t0 = time.perf_counter()
+    report = prep.prepare_dataset([tmp_path / "slow.mp4"], tmp_path / "ds", prep.PrepareConfig(clip_timeout=0.3),
+                                  workers=1, progress=False)
+    assert report["skipped"][0]["reason"] == "timeout" and time.perf_counter() - t0 < 5
+
+
+def test_align_audio_puts_audio_on_the_video_clock():
+    from kpanim.prepare import align_audio
+
+    a = np.arange(1, 101, dtype=np.float32)
+    late = align_audio(a, 0.01, 2, 25, 1000)  # audio starts 10 ms after frame 0; 2 frames = 80 samples
+    assert len(late) == 80 and late[:10].tolist() == [0] * 10 and late[10] == 1
+    early = align_audio(a, -0.005, 4, 25, 1000)  # starts 5 ms before: drop 5 samples, pad the end
+    assert len(early) == 160 and early[0] == 6 and early[94] == 100 and early[95:].max() == 0
