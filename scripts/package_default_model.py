@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from kpanim import __version__
-from kpanim.checkpoint import file_sha256, load_network, save_checkpoint
+from kpanim.checkpoint import load_network, save_checkpoint
 from kpanim.nets.faconet import Faconet, FaconetConfig
 from kpanim.nets.moda import Moda, ModaConfig
 

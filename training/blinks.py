@@ -2,8 +2,9 @@
 
 Blinks are sparse, short and not driven by speech, so an L1-trained eye decoder averages them
 away (the first models blinked 0 times a minute against 31 in real clips). Animators expect them,
-so inference (:func:`kpanim.predict.blink_track`) adds blinks at random (seeded) times with this data-derived shape; the rate and the
-shape are stored in the checkpoint's statistics (``blink_shape``, ``blink_rate``).
+so inference (:func:`kpanim.predict.blink_track`) adds blinks at random (seeded) times with this
+data-derived shape; rate and shape are stored in the checkpoint's statistics (``blink_shape``,
+``blink_rate``).
 """
 
 from __future__ import annotations

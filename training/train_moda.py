@@ -10,7 +10,6 @@ version, normalisation statistics, data list, validation metrics) and, with ``--
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import sys
@@ -81,8 +80,6 @@ class ModaTrainConfig:
 
 def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
     """L1 position + velocity loss per stream over valid, unpadded frames (normalised units)."""
-    import torch
-
     mask = batch["valid"] * (~batch["pad"]).float()  # (B, T)
     vmask = mask[:, 1:] * mask[:, :-1]
     weights = {"lip": cfg.lip_weight, "eye": cfg.eye_weight, "head": cfg.head_weight, "torso": cfg.torso_weight}
@@ -106,8 +103,6 @@ def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
 def opening_correlation(pred_lip, real_lip, mask, lip_std):
     """Mean over windows of Pearson r between predicted and real inner-lip gaps (points 13/14), from
     normalised (B, T, 120) lip streams; ``lip_std`` (120,) undoes the per-dimension scaling."""
-    import torch
-
     from kpanim import constants
 
     idx = list(constants.lip_index())
