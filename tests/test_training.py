@@ -103,3 +103,16 @@ def test_torchrun_ddp_two_cpu_processes(synth_dataset, tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
     assert start["world_size"] == 2 and (out / "moda.pt").is_file()
+
+
+def test_config_build_keeps_nested_defaults_and_rejects_unknown():
+    import pytest
+
+    from kpanim.errors import KpanimError
+    from kpanim.training.config import build
+    from kpanim.training.train_moda import ModaTrainConfig
+
+    cfg = build(ModaTrainConfig, {"steps": 5, "model": {"n_heads": 2}})
+    assert cfg.steps == 5 and cfg.model.n_heads == 2 and cfg.model.d_model == ModaTrainConfig().model.d_model
+    with pytest.raises(KpanimError, match="unknown config field"):
+        build(ModaTrainConfig, {"model": {"nope": 1}})

@@ -37,14 +37,23 @@ def field_docs(cls: type) -> dict[str, str]:
     return docs
 
 
-def _flat_fields(cls: type, prefix: str = ""):
+def _default(f: dataclasses.Field):
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+
+
+def _flat_fields(cls: type, prefix: str = "", instance=None):
+    """(dotted name, type, default, doc) of every leaf field; nested defaults come from the parent's
+    default instance (e.g. ``model: ModaConfig = ModaConfig(d_model=64)`` → 64)."""
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         tp = hints[f.name]
+        default = getattr(instance, f.name) if instance is not None else _default(f)
         if dataclasses.is_dataclass(tp):
-            yield from _flat_fields(tp, f"{prefix}{f.name}.")
+            yield from _flat_fields(tp, f"{prefix}{f.name}.", default)
         else:
-            yield prefix + f.name, tp, f, field_docs(cls).get(f.name, "")
+            yield prefix + f.name, tp, default, field_docs(cls).get(f.name, "")
 
 
 def config_options(cls: type):
@@ -53,7 +62,7 @@ def config_options(cls: type):
     def decorate(func):
         def wrapper(config_file, **kwargs):
             values = json.loads(Path(config_file).read_text()) if config_file else {}
-            for key, tp, f, _ in _flat_fields(cls):
+            for key, _tp, _default_value, _doc in _flat_fields(cls):
                 val = kwargs.get(key.replace(".", "__").replace("-", "_"))
                 if val is not None and val != ():
                     node = values
@@ -64,11 +73,9 @@ def config_options(cls: type):
             return func(config=build(cls, values))
 
         wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
-        for key, tp, f, doc in reversed(list(_flat_fields(cls))):
+        for key, tp, default, doc in reversed(list(_flat_fields(cls))):
             origin = typing.get_origin(tp)
             args = typing.get_args(tp)
-            default = f.default if f.default is not dataclasses.MISSING else (
-                f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
             opt = "--" + key.replace("_", "-")
             name = key.replace(".", "__")
             help_ = f"{doc} [default: {default}]" if doc else f"[default: {default}]"
@@ -87,23 +94,25 @@ def config_options(cls: type):
     return decorate
 
 
-def build(cls: type, values: dict):
-    """Instantiate ``cls`` (nested dataclasses too) from a plain dict; unknown keys are an error."""
+def build(cls: type, values: dict, base=None):
+    """Instantiate ``cls`` (nested dataclasses too) from a plain dict over the defaults (or ``base``);
+    unknown keys are an error."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - names)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise KpanimError(f"unknown config field(s) {unknown} for {cls.__name__}; see --help")
     kwargs = {}
     for k, v in values.items():
         tp = hints[k]
         if dataclasses.is_dataclass(tp):
-            kwargs[k] = build(tp, v)
+            parent = getattr(base, k) if base is not None else _default(fields[k])
+            kwargs[k] = build(tp, v, parent)
         elif isinstance(v, list):
             kwargs[k] = tuple(v)
         else:
             kwargs[k] = v
-    return cls(**kwargs)
+    return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
 
 
 def to_dict(config) -> dict:

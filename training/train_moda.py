@@ -35,8 +35,8 @@ class ModaTrainConfig:
     """Audio front-end: whisper_ct2, mel, wav2vec2_local or whisper_local."""
     frontend_path: str = ""
     """Local model directory for the *_local front-ends."""
-    steps: int = 3000
-    """Optimiser steps."""
+    steps: int = 800
+    """Optimiser steps (on ~12 min of clips, longer training overfit: see docs/MODEL.md)."""
     batch_size: int = 16
     """Windows per step (per rank under torchrun)."""
     window: int = 100
@@ -44,15 +44,21 @@ class ModaTrainConfig:
     lr: float = 1e-3
     """Peak AdamW learning rate (linear warm-up, cosine decay)."""
     warmup: int = 200
+    """Linear learning-rate warm-up steps."""
     weight_decay: float = 0.01
+    """AdamW weight decay."""
     kl_weight: float = 1e-3
     """Weight of ProbAttn's KL term (ramped up over the first third of training)."""
     vel_weight: float = 0.5
     """Weight of the velocity (frame-difference) loss, relative to the position loss."""
     lip_weight: float = 3.0
+    """Loss weight of the lip stream (the one that must be in sync)."""
     eye_weight: float = 1.0
+    """Loss weight of the eye stream."""
     head_weight: float = 0.5
+    """Loss weight of the head-pose stream."""
     torso_weight: float = 0.25
+    """Loss weight of the torso stream."""
     open_weight: float = 0.0
     """Weight of the mouth-opening sync loss: 1 - Pearson r between the predicted and real inner-lip
     gap per window (scale-free, so it rewards sync without rewarding the mean pose)."""
@@ -62,20 +68,25 @@ class ModaTrainConfig:
     """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
     speaker_balanced: bool = True
     """Sample speakers uniformly instead of frames (one long speaker cannot swamp the rest)."""
-    min_av_corr: float = -1.0
-    """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this."""
+    min_av_corr: float = 0.15
+    """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
+    (-1 keeps all)."""
     calibrate_gain: bool = True
     """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
-    val_every: int = 500
+    val_every: int = 400
+    """Validate on the 'val' clips every this many steps."""
     log_every: int = 50
+    """Log the training losses every this many steps."""
     seed: int = 0
+    """Seed of weights, sampling and augmentation (runs are reproducible)."""
     threads: int = 1
     """torch CPU threads (keep 1 on a shared machine)."""
     half: bool = False
     """Store the final weights in fp16 (shipping size)."""
     plot: bool = True
     """Write loss.png from log.jsonl at the end."""
-    model: ModaConfig = ModaConfig()
+    model: ModaConfig = ModaConfig(d_model=64)
+    """The network (``--model.FIELD``); d_model 64 is the shipped default's size."""
 
 
 def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):

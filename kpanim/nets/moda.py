@@ -41,12 +41,15 @@ class ModaConfig:
     d_model: int = 128
     """Width of every attention layer."""
     n_heads: int = 4
+    """Attention heads per layer (each gets its own period-bias slope)."""
     n_spec_layers: int = 2
     """SpecAttn transformer-decoder layers."""
     n_prob_layers: int = 2
     """ProbAttn layers in the posterior encoder and in the decoder each."""
     ff_mult: int = 2
+    """Feed-forward width as a multiple of d_model."""
     dropout: float = 0.1
+    """Dropout in every attention layer."""
     audio_kernel: int = 5
     """Temporal conv in the audio projection (frames of local context before attention)."""
     period: int = 25
