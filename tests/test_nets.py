@@ -204,3 +204,17 @@ def test_unknown_frontend():
 
     with pytest.raises(KpanimError, match="unknown audio front-end"):
         make_frontend("nope")
+
+
+def test_segment_at_pauses_cuts_in_silence_with_fewest_segments():
+    from kpanim.nets.audio_frontends import segment_at_pauses
+
+    rng = np.random.default_rng(0)
+    audio = rng.standard_normal(16000 * 75).astype(np.float32)
+    audio[16000 * 25:16000 * 26] = 0  # a pause at 25-26 s
+    segs = segment_at_pauses(audio, 16000 * 30, 320)
+    assert len(segs) == 3 and segs[0][0] == 0 and segs[-1][1] == len(audio)
+    assert all(e - b <= 16000 * 30 and b % 320 == 0 for b, e in segs)
+    assert 16000 * 25 <= segs[0][1] <= 16000 * 26
+    assert segment_at_pauses(audio[:16000 * 60], 16000 * 30, 320) == [(0, 480000), (480000, 960000)]
+    assert segment_at_pauses(audio[:1000], 16000 * 30, 320) == [(0, 1000)]

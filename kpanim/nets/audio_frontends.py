@@ -160,19 +160,48 @@ def whisper_ct2_dir() -> Path:
     return out
 
 
+def segment_at_pauses(audio: np.ndarray, max_len: int, align: int = 1) -> list[tuple[int, int]]:
+    """Cut (N,) audio into ceil(N / max_len) segments of at most ``max_len`` samples, each cut at the
+    quietest 100 ms (RMS) of the range where a cut still leaves the rest coverable; cut positions are
+    multiples of ``align`` (so segment starts map onto encoder states)."""
+    N = len(audio)
+    n_seg = max(1, int(np.ceil(N / max_len)))
+    if n_seg == 1:
+        return [(0, N)]
+    win = SAMPLE_RATE // 10
+    cuts, prev = [], 0
+    for i in range(1, n_seg):
+        lo = max(prev + 1, N - max_len * (n_seg - i))
+        hi = min(prev + max_len, N - 1)
+        lo_a, hi_a = -(-lo // align) * align, hi // align * align
+        if hi_a <= lo_a:
+            cut = lo_a
+        else:
+            cands = np.arange(lo_a, hi_a + 1, align)
+            cands = cands[:: max(1, len(cands) // 400)]  # ~400 candidates are plenty
+            base = max(0, lo_a - win // 2)
+            sq = np.square(audio[base:hi_a + win // 2].astype(np.float64))  # only the search range
+            energy = [sq[max(0, c - base - win // 2): c - base + win // 2].sum() for c in cands]
+            cut = int(cands[int(np.argmin(energy))])
+        cuts.append(cut)
+        prev = cut
+    bounds = [0, *cuts, N]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
 class WhisperCT2Frontend:
     """Whisper-base encoder states (512-d, 50 Hz), int8 on the CPU via CTranslate2.
 
-    Audio longer than 30 s is encoded in 30 s windows that overlap by ``overlap`` seconds and are
-    cross-faded, because a state depends on everything else in its 30 s window; a short utterance is
-    encoded alone (padded), exactly as the training clips were.
+    A state depends on everything else in its 30 s window, so a short utterance is encoded alone
+    (zero-padded to 30 s), exactly as the training clips were, and longer audio is cut at pauses into
+    ≤ 30 s segments encoded alone (:func:`segment_at_pauses`).
     """
 
     name = "whisper_ct2"
     dim = 512
     rate = 50.0
 
-    def __init__(self, model_dir: str | Path | None = None, threads: int = 0, overlap: float = 4.0):
+    def __init__(self, model_dir: str | Path | None = None, threads: int = 0):
         try:
             import ctranslate2
         except ImportError:
@@ -183,7 +212,6 @@ class WhisperCT2Frontend:
         threads = threads or int(os.environ.get("OMP_NUM_THREADS", 0)) or min(4, os.cpu_count() or 1)
         self.model = ctranslate2.models.Whisper(str(model_dir), device="cpu", compute_type="int8",
                                                 intra_threads=threads)
-        self.overlap = overlap
         self._lock = threading.Lock()
 
     def encode_window(self, audio: np.ndarray) -> np.ndarray:
@@ -197,31 +225,21 @@ class WhisperCT2Frontend:
         return np.asarray(out)[0, :n_states].astype(np.float32)
 
     def states(self, audio: np.ndarray) -> np.ndarray:
-        """(N,) → (ceil(N/320), 512) encoder states at 50 Hz for any length (windowed, cross-faded)."""
-        win = WHISPER_SECONDS * SAMPLE_RATE
-        if len(audio) <= win:
-            return self.encode_window(audio)
-        hop = win - int(self.overlap * SAMPLE_RATE)
-        n_states = int(np.ceil(len(audio) / (2 * HOP)))
+        """(N,) → (ceil(N/320), 512) encoder states at 50 Hz for any length.
+
+        Audio longer than 30 s is cut into the fewest ≤ 30 s segments, each cut at the quietest
+        100 ms where a cut is possible, and every segment is encoded alone, like a training
+        utterance: speech is split at pauses instead of blended across overlapping windows (which
+        would cost a third more encoder runs).
+        """
+        n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
         out = np.zeros((n_states, self.dim), np.float32)
-        weight = np.zeros((n_states, 1), np.float32)
-        fade = int(self.overlap * self.rate)
-        up = np.linspace(0, 1, fade + 2, dtype=np.float32)[1:-1]
-        for start in range(0, len(audio), hop):
-            last = start + win >= len(audio)
-            states = self.encode_window(audio[start:start + win])
+        for start, end in segment_at_pauses(audio, WHISPER_SECONDS * SAMPLE_RATE, 2 * HOP):
+            states = self.encode_window(audio[start:end])
             s0 = start // (2 * HOP)
             n = min(len(states), n_states - s0)
-            w = np.ones(n, np.float32)  # trapezoid: linear cross-fade over each overlap
-            if start > 0:
-                w[:fade] = up[: min(fade, n)]
-            if not last:
-                w[n - fade:] *= up[::-1]
-            out[s0:s0 + n] += states[:n] * w[:, None]
-            weight[s0:s0 + n] += w[:, None]
-            if last:
-                break
-        return out / np.maximum(weight, 1e-6)
+            out[s0:s0 + n] = states[:n]
+        return out
 
     def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         return resample_features(self.states(audio), self.rate, n_frames, fps)
