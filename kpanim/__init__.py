@@ -4,7 +4,7 @@ The package root stays light (numpy + scipy); the heavier entry points load on f
 
     import kpanim
     subject = kpanim.make_subject("face.png")
-    anim = kpanim.predict("speech.wav", subject=subject)   # once the speech model is installed
+    anim = kpanim.predict("speech.wav", subject=subject)   # the shipped MODA + FaCo-Net
     anim.save("anim.npz")
 """
 

@@ -223,7 +223,7 @@ def clip_subject(npz: Path, ref: Animation, neutral: np.ndarray):
 
 def _predict_function(model: str):
     try:
-        from .predict import predict
+        from .inference import predict
     except ImportError:
         raise KpanimError(f"--model {model} needs the model (kpanim predict), which this installation lacks; "
                           f"use --model static or --model loudness for the baselines") from None

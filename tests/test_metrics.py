@@ -210,7 +210,7 @@ def test_eval_dataset_with_baselines_and_missing_model(tmp_path):
     import sys
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "kpanim.predict", None)  # as if the model were not installed
+        mp.setitem(sys.modules, "kpanim.inference", None)  # as if the model were not installed
         res = CliRunner().invoke(cli, ["eval", "--dataset", str(tmp_path), "--model", "m.pt"])
     assert res.exit_code == 1 and "needs the model (kpanim predict)" in res.output
 
@@ -242,7 +242,7 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
         calls.append((audio, subject, model, seed))
         return talking(delay=1)[0]
 
-    monkeypatch.setitem(sys.modules, "kpanim.predict", types.SimpleNamespace(predict=fake_predict))
+    monkeypatch.setitem(sys.modules, "kpanim.inference", types.SimpleNamespace(predict=fake_predict))
     res = CliRunner().invoke(cli, ["eval", "--dataset", str(tmp_path), "--model", "m.pt"])
     assert res.exit_code == 0, res.output
     assert "m.pt" in res.output and len(calls) == 1

@@ -1,0 +1,73 @@
+"""Benchmark ``kpanim.predict``: 60 s and 1 h of speech → .npz, after the model is loaded.
+
+Usage: python benchmarks/bench_predict.py [--model PATH] [--hour] [--threads N]
+Prints wall time, real-time factor (processing time / audio duration) and peak RSS for each case.
+Speech is espeak-ng (espeakng-loader) tiled to the length; nothing external is needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def speech(seconds: float) -> np.ndarray:
+    from kpanim.tts import synthesize
+
+    text = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
+            "How much wood would a woodchuck chuck if a woodchuck could chuck wood? ")
+    base = synthesize(text)
+    reps = int(np.ceil(seconds * 16000 / len(base)))
+    return np.tile(base, reps)[: int(seconds * 16000)]
+
+
+def run(model, seconds: float, out_dir: Path) -> dict:
+    import kpanim
+
+    audio = speech(seconds)
+    t0 = time.perf_counter()
+    anim = kpanim.predict(audio, model=model, seed=0)
+    t1 = time.perf_counter()
+    anim.save(out_dir / f"bench_{int(seconds)}.npz")
+    t2 = time.perf_counter()
+    return {"seconds": seconds, "predict_s": t1 - t0, "save_s": t2 - t1, "total_s": t2 - t0,
+            "rtf": (t2 - t0) / seconds, "peak_rss_mb": peak_rss_mb(), "frames": anim.n_frames}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default=None, help="MODA checkpoint (default: the shipped model)")
+    ap.add_argument("--hour", action="store_true", help="also run one hour of audio")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    args = ap.parse_args()
+    import torch
+
+    from kpanim.inference import load_model
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    model = load_model(args.model)
+    model.frontend(speech(1.0), 25, 25.0)  # load + warm up the audio front-end
+    print(f"model load + warm-up: {time.perf_counter() - t0:.2f} s, peak RSS {peak_rss_mb():.0f} MB "
+          f"(cpus: {os.cpu_count()}, torch threads: {torch.get_num_threads()})")
+    cases = [60.0] + ([3600.0] if args.hour else [])
+    with tempfile.TemporaryDirectory() as tmp:
+        for sec in cases:
+            r = run(model, sec, Path(tmp))
+            print(f"{sec:>6.0f} s audio: predict {r['predict_s']:.2f} s + save {r['save_s']:.2f} s = "
+                  f"{r['total_s']:.2f} s, RTF {r['rtf']:.4f}, peak RSS {r['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

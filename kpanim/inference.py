@@ -1,0 +1,360 @@
+"""Speech → animation with the trained MODA + FaCo-Net (``kpanim predict``; Python API ``kpanim.predict``).
+
+Pipeline: audio (any format/rate) → front-end features at the frame rate → MODA over overlapping
+windows (cross-faded, so any length runs in bounded memory) → lip/eye/head/torso displacements →
+articulation gain and a speech gate (silence → closed, still mouth) → FaCo-Net composes the dense
+mesh → :class:`~kpanim.animation.Animation` for the subject's face.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__, constants
+from .animation import Animation
+from .errors import KpanimError
+
+FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
+DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
+
+
+@dataclasses.dataclass
+class Model:
+    """A loaded MODA + FaCo-Net pair with their statistics and audio front-end."""
+
+    moda: object
+    faco: object
+    norm: dict
+    faco_norm: dict
+    info: dict
+    path: str
+    sha256: str
+    _frontend: object = None
+
+    @property
+    def frontend(self):
+        if self._frontend is None:
+            from .nets.audio_frontends import make_frontend
+
+            fe = self.info.get("frontend", {})
+            self._frontend = make_frontend(fe.get("name", "mel"), fe.get("path") or None)
+        return self._frontend
+
+
+def default_model_path() -> Path:
+    return Path(str(resources.files("kpanim.data").joinpath("moda_default.pt")))
+
+
+@lru_cache(maxsize=4)
+def load_model(path: str | os.PathLike | None = None, frontend_path: str | None = None) -> Model:
+    """Load a MODA checkpoint and the FaCo-Net checkpoint it names (``info['faco']``, same folder).
+
+    ``frontend_path`` overrides the local directory of a ``*_local`` audio front-end.
+    """
+    from .checkpoint import file_sha256, load_network
+    from .nets.faconet import Faconet, FaconetConfig
+    from .nets.moda import Moda, ModaConfig
+
+    path = Path(path) if path else default_model_path()
+    if not path.is_file():
+        raise KpanimError(f"{path}: no such model; train one with 'kpanim train moda' or reinstall kpanim "
+                          "(the default model ships in kpanim/data)")
+    moda, _, norm, info = load_network(path, "moda", ModaConfig, Moda)
+    faco_file = path.parent / info.get("faco", "faco_default.pt")
+    faco, _, faco_norm, _ = load_network(faco_file, "faco", FaconetConfig, Faconet)
+    info = dict(info)
+    if frontend_path:
+        info["frontend"] = {**info.get("frontend", {}), "path": str(frontend_path)}
+    return Model(moda=moda, faco=faco, norm=norm, faco_norm=faco_norm, info=info, path=str(path),
+                 sha256=file_sha256(path))
+
+
+# ----------------------------------------------------------------------------- core inference
+def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int = 200, overlap: int = 40,
+                 temperature: float = 1.0, seed: int = 0, batch: int = 8) -> dict[str, np.ndarray]:
+    """Run MODA over (T, D) features in overlapping windows, linearly cross-faded; returns normalised
+    streams {name: (T, dim)}. Memory is O(T · outputs) plus one batch of windows."""
+    import torch
+
+    T = len(feats)
+    hop = window - overlap
+    starts = list(range(0, max(1, T - overlap), hop)) if T > window else [0]
+    gen = torch.Generator().manual_seed(int(seed))
+    out: dict[str, np.ndarray] | None = None
+    weight = np.zeros((T, 1), np.float32)
+    up = np.linspace(0, 1, overlap + 2, dtype=np.float32)[1:-1]
+    subj = torch.from_numpy(subject_vec)[None]
+    for b0 in range(0, len(starts), batch):
+        group = starts[b0:b0 + batch]
+        L = min(window, T)
+        x = np.zeros((len(group), L, feats.shape[1]), np.float32)
+        pad = np.ones((len(group), L), bool)
+        for j, s in enumerate(group):
+            n = min(L, T - s)
+            x[j, :n], pad[j, :n] = feats[s:s + n], False
+        with torch.no_grad():
+            pred, _ = moda(torch.from_numpy(x), subj.expand(len(group), -1), pad=torch.from_numpy(pad),
+                           temperature=temperature, generator=gen)
+        if out is None:
+            out = {k: np.zeros((T, v.shape[-1]), np.float32) for k, v in pred.items()}
+        for j, s in enumerate(group):
+            n = min(L, T - s)
+            w = np.ones(n, np.float32)
+            if s > 0:
+                w[:overlap] = up[: min(overlap, n)]
+            if s + n < T:
+                w[n - overlap:] *= up[::-1]
+            for k in out:
+                out[k][s:s + n] += pred[k][j, :n].numpy() * w[:, None]
+            weight[s:s + n] += w[:, None]
+    return {k: v / np.maximum(weight, 1e-6) for k, v in out.items()}
+
+
+def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = 16000) -> np.ndarray:
+    """(n_frames,) in [0, 1]: 0 where the audio is silent (mouth closed), 1 in speech.
+
+    Frame loudness (RMS over 40 ms) against max(-55 dBFS, loudest frame - 40 dB), with a 10 dB soft
+    ramp, widened by 3 frames each side (lips move before and after the sound) and smoothed.
+    """
+    from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+
+    # Energy of half-frame blocks, summed in chunks (an hour of audio needs no full-size temporaries);
+    # frame t's window is the two half-blocks around its centre t / fps.
+    half = max(1, int(round(sample_rate / fps / 2)))
+    n_blocks = 2 * n_frames + 1
+    energy = np.zeros(n_blocks, np.float64)
+    n_full = min(len(audio) // half, n_blocks)
+    step = half * 4096
+    for c0 in range(0, n_full * half, step):
+        block = np.asarray(audio[c0:min(c0 + step, n_full * half)], np.float64).reshape(-1, half)
+        energy[c0 // half:c0 // half + len(block)] = np.square(block).sum(1)
+    if n_full < n_blocks and n_full * half < len(audio):  # the last partial block
+        energy[n_full] = np.square(np.asarray(audio[n_full * half:], np.float64)).sum()
+    prev = np.r_[0.0, energy[1:2 * n_frames - 1:2]]  # block before each centre (2t - 1)
+    rms = np.sqrt((energy[0:2 * n_frames:2] + prev) / (2 * half))
+    db = 20 * np.log10(np.maximum(rms, 1e-8))
+    thr = max(-55.0, float(db.max()) - 40.0) if len(db) else 0.0
+    gate = np.clip((db - thr) / 10.0, 0, 1)
+    gate = maximum_filter1d(gate, size=7)
+    return np.clip(gaussian_filter1d(gate, 1.0), 0, 1).astype(np.float32)
+
+
+def default_subject_arrays(norm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(neutral, head_pose, torso) of the template face placed like an average training video."""
+    pose = np.zeros(6, np.float32)
+    pose[3:] = norm["mean_head_pose"][3:]
+    return constants.template().astype(np.float32), pose, pose[None, 3:] + norm["torso_rel_head"]
+
+
+def blink_track(n_frames: int, fps: float, rate_per_min: float, seed: int) -> np.ndarray:
+    """(n_frames,) closure in [0, 1]: blinks at seeded random times (gamma-distributed intervals with
+    the given mean rate, at least 0.6 s apart), each ~0.25 s: fast close, slower open."""
+    if rate_per_min <= 0 or n_frames == 0:
+        return np.zeros(n_frames, np.float32)
+    rng = np.random.default_rng(seed + 7)
+    mean_gap = 60.0 / rate_per_min
+    profile_t = np.array([0.0, 0.04, 0.08, 0.12, 0.2, 0.28])
+    profile_v = np.array([0.0, 0.6, 1.0, 0.8, 0.3, 0.0])
+    track = np.zeros(n_frames, np.float32)
+    t = rng.uniform(0.2, mean_gap)
+    times = np.arange(n_frames) / fps
+    while t < n_frames / fps:
+        track = np.maximum(track, np.interp(times - t, profile_t, profile_v, left=0, right=0).astype(np.float32))
+        t += max(0.6, rng.gamma(2.0, mean_gap / 2.0))
+    return track
+
+
+def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter1d
+
+    return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if sigma and sigma > 0 and len(x) > 1 else x
+
+
+def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
+                    seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
+                    window: int = 200, overlap: int = 40, chunk: int = 2048,
+                    blink_rate: float | None = None) -> dict[str, np.ndarray]:
+    """Normalised network outputs → metric displacements: lip (T,40,3), eye (T,60,3), dense (T,478,3)
+    (all relative to ``neutral``), head (T,6), torso (T,18,3) deviations."""
+    import torch
+
+    from .nets.normalise import denormalise, normalise, normalise_subject
+
+    norm = model.norm
+    out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
+    T = len(feats)
+    smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
+    lip = denormalise("lip", out["lip"], norm) * float(norm.get("lip_gain", np.ones(1))[0])
+    eye = denormalise("eye", out["eye"], norm)
+    head = denormalise("head", out["head"], norm)
+    if "head_gain" in norm:  # calibrated after training: rotation, translation
+        head = head * np.repeat(norm["head_gain"], 3)[None]
+    head = _smooth(head, smoothing["head"])
+    torso = _smooth(denormalise("torso", out["torso"], norm), smoothing["torso"])
+    gate = speech_gate(audio, T, fps_in)[:, None]
+    lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)
+    eye = _smooth(eye, smoothing["eye"]).reshape(T, 60, 3)
+    if "blink_shape" in norm:  # data-derived blink prior (the decoder averages blinks away)
+        rate = float(norm["blink_rate"][0]) if blink_rate is None else blink_rate
+        eye = eye + blink_track(T, fps_in, min(rate, 24.0), seed)[:, None, None] * norm["blink_shape"][None]
+    fn = model.faco_norm
+    dense = np.empty((T, 478, 3), np.float32)
+    subj = torch.from_numpy(normalise_subject(neutral, fn))
+    for c0 in range(0, T, chunk):  # chunked: an hour of audio composes in bounded memory
+        c1 = min(T, c0 + chunk)
+        with torch.no_grad():
+            d = model.faco(subj, torch.from_numpy(normalise("lip", lip[c0:c1], fn)),
+                           torch.from_numpy(normalise("eye", eye[c0:c1], fn))).numpy()
+        dense[c0:c1] = denormalise("dense", d, fn).reshape(-1, 478, 3)
+    dense[:, constants.lip_index()] = lip  # the sparse streams are authoritative
+    dense[:, constants.eye_index()] = eye
+    return {"lip": lip, "eye": eye, "dense": dense, "head": head, "torso": torso.reshape(T, 18, 3)}
+
+
+def _load_subject(subject):
+    from .subject import Subject, load_or_make_subject
+
+    if subject is None or isinstance(subject, Subject):
+        return subject
+    return load_or_make_subject(subject)
+
+
+def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, temperature: float = 1.0,
+            fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None,
+            blink_rate: float | None = None):
+    """Animate speech.
+
+    Args:
+        audio: a path (wav/flac/ogg/mp3/m4a/aiff, any rate/channels) or (N,) float32 16 kHz mono samples.
+        subject: a :class:`~kpanim.subject.Subject`, a portrait image, a ``.subject.npz``, or None for
+            the template face.
+        model: a :class:`Model`, a checkpoint path, or None for the shipped default model.
+        seed: random seed of the probabilistic streams (eyes, head, torso); same seed → same result.
+        samples: how many variations; > 1 returns a list.
+        temperature: scale of the ProbAttn prior (0 = the mean motion, 1 = as trained).
+        fps: output frame rate (the network runs at 25 fps; other rates are resampled).
+        smoothing: per-stream Gaussian sigma in frames, e.g. {"head": 2.0}.
+        blink_rate: blinks per minute added from the model's blink prior (None: the rate measured in
+            its training data, capped at 24; 0: none).
+    Returns:
+        An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
+    """
+    from .audio import is_silent, load_audio
+    from .nets.audio_frontends import n_frames_for
+
+    if samples < 1:
+        raise KpanimError(f"--samples must be at least 1, got {samples}")
+    if temperature < 0:
+        raise KpanimError(f"--temperature must be >= 0, got {temperature}")
+    model = model if isinstance(model, Model) else load_model(model, frontend_path)
+    audio_name = None
+    if isinstance(audio, (str, os.PathLike)):
+        audio_name = Path(audio).name
+        audio = load_audio(audio)
+    audio = np.asarray(audio, np.float32).reshape(-1)
+    if audio.size == 0:
+        raise KpanimError("the audio is empty (0 samples); give a recording with speech")
+    if is_silent(audio):
+        warnings.warn("the audio is silent: the mouth stays closed", stacklevel=2)
+    subj = _load_subject(subject)
+    if subj is None:
+        neutral, pose0, torso0 = default_subject_arrays(model.norm)
+    else:
+        neutral, pose0, torso0 = (subj.neutral.astype(np.float32), subj.head_pose.astype(np.float32),
+                                  subj.torso.astype(np.float32))
+    T = n_frames_for(audio.size, FPS)
+    feats = model.frontend(audio, T, FPS)
+    results = []
+    for k in range(samples):
+        s = predict_streams(model, feats, audio, neutral, seed=seed + k, temperature=temperature,
+                            smoothing=smoothing, blink_rate=blink_rate)
+        meta = {"kpanim_version": __version__, "generator": "kpanim predict", "model": Path(model.path).name,
+                "model_sha256": model.sha256, "frontend": model.frontend.name, "seed": seed + k,
+                "temperature": temperature, "sample": k, "audio": audio_name,
+                "subject": getattr(subj, "subject_id", "template"),
+                "subject_sha256": getattr(subj, "image_sha256", None)}
+        s["lip"] += neutral[constants.lip_index()]
+        s["eye"] += neutral[constants.eye_index()]
+        s["dense"] += neutral[None]  # in place: the dense stream is the big one (an hour ≈ 0.5 GB)
+        anim = Animation(lip=s["lip"], eye=s["eye"], dense=s["dense"], head_pose=pose0[None] + s["head"],
+                         torso=torso0[None] + s["torso"], fps=FPS, meta=meta)
+        del s
+        results.append(anim if fps == FPS else anim.resample(fps))
+    return results[0] if samples == 1 else results
+
+
+# ----------------------------------------------------------------------------- CLI
+def _parse_smoothing(text: str | None) -> dict:
+    if not text:
+        return {}
+    out = {}
+    for part in text.split(","):
+        name, _, val = part.partition("=")
+        if name.strip() not in DEFAULT_SMOOTHING:
+            raise KpanimError(f"--smooth: unknown stream '{name}'; use lip, eye, head or torso (e.g. head=2,torso=2)")
+        try:
+            out[name.strip()] = float(val)
+        except ValueError:
+            raise KpanimError(f"--smooth: '{part}' needs a number of frames, e.g. head=2") from None
+    return out
+
+
+@click.command("predict")
+@click.argument("audio", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--subject", "subject", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Portrait image or .subject.npz (default: the template face).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Output .npz (kpanim animation) or .glb (glTF). With --samples N: name_0.npz ...")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probabilistic streams.")
+@click.option("--samples", type=int, default=1, show_default=True, help="Number of variations to write.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="Spread of eyes/head/torso motion (0 = mean motion).")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="MODA checkpoint (default: the shipped model).")
+@click.option("--audio-model", "frontend_path", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Local directory of the audio front-end's weights (for wav2vec2_local/whisper_local models).")
+@click.option("--fps", type=float, default=FPS, show_default=True, help="Output frame rate.")
+@click.option("--smooth", "smooth", default=None, help="Per-stream smoothing sigma in frames, e.g. head=2,torso=3.")
+@click.option("--blink-rate", type=float, default=None,
+              help="Blinks per minute (default: the model's, measured on its training data; 0 = none).")
+def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
+                    blink_rate):
+    """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb)."""
+    suffix = output.suffix.lower()
+    if suffix not in (".npz", ".glb"):
+        raise KpanimError(f"{output}: output must end in .npz or .glb")
+    if not (output.parent if str(output.parent) else Path(".")).is_dir():
+        raise KpanimError(f"cannot write {output}: folder {output.parent} does not exist; create it first")
+    if fps <= 0:
+        raise KpanimError(f"--fps must be positive, got {fps}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        subj = _load_subject(subject)
+        anims = predict(audio, subj, model_path, seed=seed, samples=samples, temperature=temperature, fps=fps,
+                        smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None,
+                        blink_rate=blink_rate)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            click.echo(f"Warning: {w.message}", err=True)
+    anims = anims if isinstance(anims, list) else [anims]
+    paths = [output] if len(anims) == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
+                                              for k in range(len(anims))]
+    for anim, path in zip(anims, paths):
+        if suffix == ".glb":
+            try:
+                from .gltf_export import export_glb
+            except ImportError:
+                raise KpanimError("glTF export is not available in this installation; write .npz and convert "
+                                  "it with 'kpanim export' once available") from None
+            export_glb(anim, path, subject=subj)
+        else:
+            anim.save(path)
+        click.echo(f"Wrote {path}: {anim.n_frames} frames at {anim.fps:g} fps ({anim.duration:.1f} s)")

@@ -1,0 +1,72 @@
+"""Ship a trained MODA + FaCo-Net pair as kpanim's default model (kpanim/data/moda_default.*).
+
+    python scripts/package_default_model.py --moda RUN/moda.pt --faco RUN2/faco.pt \
+        --eval RUN/eval.json --data /work/datasets/shared_v1
+
+Writes fp16 ``moda_default.pt`` + ``faco_default.pt`` and the model card ``moda_default.json``
+(sha256 of both files, configs, front-end, train/val clip lists, validation metrics against the
+baselines, the training commands and their CPU time). Adds the blink prior to the statistics when
+the run predates it. Nothing here trains: the numbers are the run's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kpanim import __version__
+from kpanim.checkpoint import load_network, save_checkpoint
+from kpanim.nets.faconet import Faconet, FaconetConfig
+from kpanim.nets.moda import Moda, ModaConfig
+
+DATA = Path(__file__).resolve().parents[1] / "kpanim" / "data"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--moda", required=True)
+    ap.add_argument("--faco", required=True)
+    ap.add_argument("--eval", help="kpanim eval --json output on the val split")
+    ap.add_argument("--data", help="dataset the run trained on (to add the blink prior if missing)")
+    args = ap.parse_args()
+    moda, mcfg, norm, info = load_network(args.moda, "moda", ModaConfig, Moda)
+    faco, fcfg, fnorm, finfo = load_network(args.faco, "faco", FaconetConfig, Faconet)
+    if "blink_shape" not in norm:
+        from kpanim.training.blinks import blink_statistics
+        from kpanim.training.data import load_clips
+
+        norm.update(blink_statistics(load_clips([args.data], "train", progress=False)))
+    info = dict(info, faco="faco_default.pt")
+    moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True)
+    faco_sha = save_checkpoint(DATA / "faco_default.pt", "faco", fcfg, faco, fnorm, finfo, half=True)
+    ev = json.loads(Path(args.eval).read_text()) if args.eval else None
+    card = {
+        "name": "kpanim default MODA model", "kpanim_version": __version__,
+        "files": {"moda_default.pt": {"sha256": moda_sha, "bytes": (DATA / "moda_default.pt").stat().st_size},
+                  "faco_default.pt": {"sha256": faco_sha, "bytes": (DATA / "faco_default.pt").stat().st_size}},
+        "frontend": info.get("frontend"),
+        "moda_config": info.get("train_config"), "faco_config": finfo.get("train_config"),
+        "parameters": {"moda": sum(p.numel() for p in moda.parameters()),
+                       "faco": sum(p.numel() for p in faco.parameters())},
+        "lip_gain": float(norm.get("lip_gain", np.ones(1))[0]),
+        "blink_rate_per_min": float(norm["blink_rate"][0]),
+        "train_clips": info.get("train_clips"), "val_clips": info.get("val_clips"),
+        "training": {"moda": {"command": info.get("command"), "cpu_seconds": info.get("cpu_seconds"),
+                              "wall_seconds": info.get("wall_seconds")},
+                     "faco": {"command": finfo.get("command"), "cpu_seconds": finfo.get("cpu_seconds"),
+                              "wall_seconds": finfo.get("wall_seconds")}},
+        "validation_in_training": {"moda": info.get("val_metrics"), "faco": finfo.get("val_metrics")},
+        "validation_kpanim_eval": ev["mean"] if ev else None,
+        "training_data": "Clips prepared (kpanim prepare) from the project's development corpus: research "
+                         "datasets and web video (GRID, LRS2, VoxCeleb2, HDTF-style, MEAD, ...), each under its own "
+                         "terms (many non-commercial / research only). The weights are for research and evaluation.",
+    }
+    (DATA / "moda_default.json").write_text(json.dumps(card, indent=1) + "\n")
+    print(f"moda_default.pt {moda_sha[:12]}  faco_default.pt {faco_sha[:12]}  card moda_default.json")
+
+
+if __name__ == "__main__":
+    main()

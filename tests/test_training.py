@@ -1,0 +1,118 @@
+"""Training: data windows, mirroring, normalisation, a few real steps through the CLI, determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from click.testing import CliRunner
+
+from kpanim import constants
+from kpanim.cli import cli
+
+from model_synth import TINY_FACO, TINY_MODA
+
+
+def test_mirror_is_an_involution_and_swaps_sides(synth_dataset):
+    from kpanim.training.data import load_clips, mirror_clip_arrays
+
+    clip = load_clips([synth_dataset], "train", progress=False)[0]
+    arrays = (clip.lip[:5], clip.eye[:5], clip.dense[:5], clip.neutral, clip.head[:5], clip.torso[:5])
+    once = mirror_clip_arrays(*arrays)
+    twice = mirror_clip_arrays(*once)
+    for a, b in zip(arrays, twice):
+        assert np.allclose(a, b)
+    tmpl = constants.template()
+    m = mirror_clip_arrays(tmpl[None, constants.lip_index()], tmpl[None, constants.eye_index()], tmpl[None], tmpl,
+                           np.zeros((1, 6)), np.zeros((1, 18, 3)))
+    assert np.abs(m[3] - tmpl).max() < 0.003  # the template face is nearly symmetric
+    assert np.allclose(m[0][0], m[3][constants.lip_index()])  # lip subset stays consistent with the mesh
+
+
+def test_sampler_balances_speakers_and_normalises(synth_dataset):
+    from kpanim.training.data import WindowSampler, compute_norm, load_clips
+    from kpanim.nets.audio_frontends import MelFrontend
+
+    clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
+    clips[0].speaker = clips[1].speaker  # two clips of one speaker, one of another
+    norm = compute_norm(clips)
+    s = WindowSampler(clips, norm, 40, speaker_balanced=True, seed=0)
+    assert np.isclose(s.p[2], 0.5) and np.isclose(s.p[0] + s.p[1], 0.5)
+    b = s.batch(4)
+    assert b["audio"].shape == (4, 40, 320) and b["lip"].shape == (4, 40, 120) and b["subject"].shape == (4, 1434)
+    assert b["pad"].dtype == bool and not b["pad"].any()
+    long = WindowSampler(clips, norm, 100, seed=0).batch(2)  # clips are 75 frames: padded, masked
+    assert long["pad"][:, 75:].all() and not long["pad"][:, :75].any()
+
+
+def test_train_moda_and_faco_cli(synth_dataset, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "run"
+    res = runner.invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2",
+                              "--batch-size", "2", "--window", "40", "--audio-variants", "2", "--val-every", "1",
+                              "--log-every", "1", "--open-weight", "1", "--out", str(out), *TINY_MODA])
+    assert res.exit_code == 0, res.output
+    recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in recs if "loss" in r]
+    assert len(steps) == 2 and all(r["kl"] > 0 and -1 <= r["open_r"] <= 1 for r in steps)
+    assert any("val" in r for r in recs) and (out / "loss.png").is_file()
+    ck = torch.load(out / "moda.pt", weights_only=True)
+    assert ck["info"]["train_clips"] == ["synth_0", "synth_1", "synth_2"] and ck["info"]["val_clips"] == ["synth_3"]
+    assert "lip_std" in ck["norm"] and ck["info"]["frontend"]["name"] == "mel"
+    res = runner.invoke(cli, ["train", "faco", "--data", str(synth_dataset), "--steps", "2", "--batch-size", "4",
+                              "--adv-start", "0", "--out", str(tmp_path / "faco"), *TINY_FACO])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "faco" / "faco.pt").is_file()
+
+
+def test_training_is_deterministic(synth_dataset, tmp_path):
+    runner = CliRunner()
+    states = []
+    for k in range(2):
+        out = tmp_path / f"r{k}"
+        res = runner.invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2",
+                                  "--batch-size", "2", "--window", "40", "--audio-variants", "1", "--no-plot",
+                                  "--no-calibrate-gain", "--seed", "7", "--out", str(out), *TINY_MODA])
+        assert res.exit_code == 0, res.output
+        states.append(torch.load(out / "moda.pt", weights_only=True)["state_dict"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_train_help_documents_fields_and_errors():
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "moda", "--help"])
+    assert res.exit_code == 0 and "Sample speakers uniformly" in res.output and "--model.d-model" in res.output
+    res = runner.invoke(cli, ["train", "moda", "--steps", "1"])
+    assert res.exit_code == 1 and "Error: no dataset given" in res.output
+
+
+def test_torchrun_ddp_two_cpu_processes(synth_dataset, tmp_path):
+    """The same command under torchrun: 2 ranks, gloo on CPU, one checkpoint from rank 0."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable))
+    out = tmp_path / "ddp"
+    cmd = [torchrun, "--nproc-per-node", "2", "--master-port", "29533", "-m", "kpanim", "train", "moda", "--data",
+           str(synth_dataset), "--frontend", "mel", "--steps", "2", "--batch-size", "2", "--window", "40",
+           "--audio-variants", "1", "--no-plot", "--out", str(out), *TINY_MODA]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert res.returncode == 0, res.stderr[-2000:]
+    start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
+    assert start["world_size"] == 2 and (out / "moda.pt").is_file()
+
+
+def test_config_build_keeps_nested_defaults_and_rejects_unknown():
+    import pytest
+
+    from kpanim.errors import KpanimError
+    from kpanim.training.config import build
+    from kpanim.training.train_moda import ModaTrainConfig
+
+    cfg = build(ModaTrainConfig, {"steps": 5, "model": {"n_heads": 2}})
+    assert cfg.steps == 5 and cfg.model.n_heads == 2 and cfg.model.d_model == ModaTrainConfig().model.d_model
+    with pytest.raises(KpanimError, match="unknown config field"):
+        build(ModaTrainConfig, {"model": {"nope": 1}})

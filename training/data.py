@@ -1,0 +1,233 @@
+"""Training data over prepared clips (docs/DATASET_SCHEMA: ``DIR/index.json`` + ``DIR/clips/<id>.npz|.wav``).
+
+- :func:`load_clips` reads every clip of a split into memory as *unnormalised* displacement targets
+  (lip/eye from the clip's neutral, head pose and torso from the clip's mean) plus the clip's audio
+  features, which are computed once per (front-end, augmentation) and cached as ``.npy`` under
+  ``DIR/features/<frontend>/``.
+- :func:`compute_norm` gives the per-stream statistics that normalise every target stream (stored
+  in checkpoints, so inference undoes exactly the training normalisation).
+- :class:`WindowSampler` draws fixed-length windows: speaker-balanced (each speaker equally likely,
+  so one long speaker cannot swamp the rest), random audio augmentation variant, and mirroring
+  (x-flip with the face-mesh left/right index swap) with probability ``mirror_p``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from kpanim import constants
+from kpanim.errors import KpanimError
+from kpanim.nets.normalise import denormalise, normalise, normalise_subject  # noqa: F401
+
+STREAMS = ("lip", "eye", "head", "torso")
+
+
+@dataclasses.dataclass
+class Clip:
+    clip_id: str
+    speaker: str
+    neutral: np.ndarray      # (478, 3) metres, canonical
+    lip: np.ndarray          # (T, 40, 3) displacement from neutral
+    eye: np.ndarray          # (T, 60, 3)
+    dense: np.ndarray        # (T, 478, 3) displacement from neutral
+    head: np.ndarray         # (T, 6) deviation from the clip's mean pose
+    torso: np.ndarray        # (T, 18, 3) deviation from the clip's mean torso
+    valid: np.ndarray        # (T,) bool
+    mean_pose: np.ndarray    # (6,)
+    mean_torso: np.ndarray   # (18, 3) camera frame
+    audio: list[np.ndarray]  # feature variants, each (T, D); [0] is the clean audio
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.valid)
+
+
+def read_index(dataset_dir: str | Path) -> list[dict]:
+    path = Path(dataset_dir) / "index.json"
+    if not path.is_file():
+        raise KpanimError(f"{dataset_dir}: no index.json; prepare the dataset first (kpanim prepare VIDEOS -o DIR)")
+    clips = json.loads(path.read_text())
+    return clips["clips"] if isinstance(clips, dict) else clips
+
+
+def select_clips(dataset_dir: str | Path, split: str | None, min_av_corr: float | None = None,
+                 max_abs_lag: int | None = None) -> list[dict]:
+    """Index rows of one split, optionally dropping clips whose measured audio-visual sync is poor
+    (``av_corr``/``av_lag`` from prepare: multi-speaker, dubbed or out-of-sync clips)."""
+    rows = [c for c in read_index(dataset_dir) if split is None or c.get("split") == split]
+    if min_av_corr is not None:
+        rows = [c for c in rows if c.get("av_corr") is None or c["av_corr"] >= min_av_corr]
+    if max_abs_lag is not None:
+        rows = [c for c in rows if c.get("av_lag") is None or abs(c["av_lag"]) <= max_abs_lag]
+    return rows
+
+
+def augment_audio(audio: np.ndarray, variant: int, seed: int) -> np.ndarray:
+    """Variant 0 = clean; 1 = white+pink-ish noise at 10–25 dB SNR; 2 = gain ±10 dB with mild noise."""
+    if variant == 0:
+        return audio
+    rng = np.random.default_rng(seed * 7919 + variant)
+    power = float(np.mean(audio.astype(np.float64) ** 2)) + 1e-10
+    if variant == 1:
+        snr_db = rng.uniform(10, 25)
+        noise = rng.standard_normal(len(audio))
+        noise = np.convolve(noise, np.ones(4) / 4, mode="same")  # tilt towards low frequencies
+    else:
+        audio = audio * 10 ** (rng.uniform(-10, 10) / 20)
+        power = float(np.mean(audio.astype(np.float64) ** 2)) + 1e-10
+        snr_db = rng.uniform(25, 40)
+        noise = rng.standard_normal(len(audio))
+    noise *= np.sqrt(power / 10 ** (snr_db / 10) / (np.mean(noise ** 2) + 1e-12))
+    return np.clip(audio + noise, -1, 1).astype(np.float32)
+
+
+def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, variants: int) -> list[np.ndarray]:
+    """Front-end features of a clip's audio (and its augmented variants), cached as .npy files."""
+    from kpanim.audio import load_audio
+
+    cache = dataset_dir / "features" / frontend.name
+    cache.mkdir(parents=True, exist_ok=True)
+    out, audio = [], None
+    for v in range(variants):
+        path = cache / f"{clip_id}.v{v}.npy"
+        if path.is_file():
+            feats = np.load(path)
+            if feats.shape == (n_frames, frontend.dim):
+                out.append(feats)
+                continue
+        if audio is None:
+            audio = load_audio(dataset_dir / "clips" / f"{clip_id}.wav", allow_empty=True)
+        feats = frontend(augment_audio(audio, v, zlib.crc32(clip_id.encode())), n_frames, 25.0).astype(np.float32)
+        tmp = path.with_suffix(".tmp.npy")
+        np.save(tmp, feats)
+        tmp.replace(path)
+        out.append(feats)
+    return out
+
+
+def load_clip(dataset_dir: Path, row: dict, frontend=None, variants: int = 1) -> Clip:
+    """One prepared clip as displacement targets (+ audio features when a front-end is given)."""
+    path = dataset_dir / "clips" / f"{row['clip_id']}.npz"
+    with np.load(path, allow_pickle=False) as z:
+        dense = z["dense"].astype(np.float32)
+        valid = z["valid"].astype(bool) if "valid" in z else np.ones(len(dense), bool)
+        neutral = z["neutral"].astype(np.float32) if "neutral" in z else np.median(dense[valid], axis=0)
+        head_pose = z["head_pose"].astype(np.float32)
+        torso = z["torso"].astype(np.float32)
+    good = valid if valid.any() else np.ones_like(valid)
+    mean_pose = head_pose[good].mean(0)
+    mean_torso = torso[good].mean(0)
+    delta = dense - neutral[None]
+    feats = clip_features(dataset_dir, row["clip_id"], len(dense), frontend, variants) if frontend else []
+    return Clip(clip_id=row["clip_id"], speaker=str(row.get("speaker", row["clip_id"])), neutral=neutral,
+                lip=delta[:, constants.lip_index()], eye=delta[:, constants.eye_index()], dense=delta,
+                head=head_pose - mean_pose, torso=torso - mean_torso, valid=valid, mean_pose=mean_pose,
+                mean_torso=mean_torso, audio=feats)
+
+
+def load_clips(dataset_dirs, split: str | None, frontend=None, variants: int = 1, min_av_corr: float | None = None,
+               max_abs_lag: int | None = None, progress: bool = True) -> list[Clip]:
+    from tqdm import tqdm
+
+    jobs = [(Path(d), row) for d in dataset_dirs for row in select_clips(d, split, min_av_corr, max_abs_lag)]
+    return [load_clip(d, row, frontend, variants)
+            for d, row in tqdm(jobs, desc=f"loading {split or 'all'} clips", disable=not progress, unit="clip")]
+
+
+# ----------------------------------------------------------------------------- normalisation
+def compute_norm(clips: list[Clip]) -> dict[str, np.ndarray]:
+    """Per-dimension mean/std of every target stream over valid frames (std floored at 5 % of the
+    stream's median std so near-constant dimensions do not explode), the subject statistics, and the
+    mean torso relative to the head (to place shoulders under a face that has no photo)."""
+    def stats(name: str, arrays: list[np.ndarray]) -> dict[str, np.ndarray]:
+        x = np.concatenate([a.reshape(len(a), -1) for a in arrays]).astype(np.float64)
+        std = x.std(0)
+        std = np.maximum(std, 0.05 * np.median(std) + 1e-9)
+        return {f"{name}_mean": x.mean(0).astype(np.float32), f"{name}_std": std.astype(np.float32)}
+
+    norm: dict[str, np.ndarray] = {}
+    for name in ("lip", "eye", "head", "torso", "dense"):
+        norm.update(stats(name, [getattr(c, name)[c.valid] for c in clips]))
+    offsets = np.stack([c.neutral - constants.template() for c in clips]).reshape(len(clips), -1)
+    norm["subject_mean"] = offsets.mean(0).astype(np.float32)
+    norm["subject_std"] = np.array([max(float(offsets.std()), 1e-4)], np.float32)
+    rel = np.stack([c.mean_torso - c.mean_pose[None, 3:] for c in clips])
+    norm["torso_rel_head"] = rel.mean(0).astype(np.float32)
+    norm["mean_head_pose"] = np.stack([c.mean_pose for c in clips]).mean(0).astype(np.float32)
+    return norm
+
+
+# ----------------------------------------------------------------------------- mirroring
+def _subset_perm(index: np.ndarray) -> np.ndarray:
+    """Permutation p within a symmetric index set: mirrored[:, k] = flip(original[:, p[k]])."""
+    pos = {int(i): k for k, i in enumerate(index)}
+    return np.array([pos[int(constants.mirror_index()[i])] for i in index])
+
+
+FLIP = np.array([-1.0, 1.0, 1.0], np.float32)
+
+
+def mirror_clip_arrays(lip, eye, dense, neutral, head, torso):
+    """x-flip of one window's arrays with the left/right point swap (subject's left ↔ right)."""
+    mi = constants.mirror_index()
+    lip_p, eye_p = _subset_perm(constants.lip_index()), _subset_perm(constants.eye_index())
+    torso_p = np.r_[np.arange(9, 18), np.arange(0, 9)]
+    head = head * np.array([1, -1, -1, -1, 1, 1], np.float32)  # rotvec (x,-y,-z), translation (-x,y,z)
+    return (lip[:, lip_p] * FLIP, eye[:, eye_p] * FLIP, dense[:, mi] * FLIP, neutral[mi] * FLIP, head,
+            torso[:, torso_p] * FLIP)
+
+
+# ----------------------------------------------------------------------------- sampling
+class WindowSampler:
+    """Random training windows of ``length`` frames as normalised numpy batches."""
+
+    def __init__(self, clips: list[Clip], norm: dict[str, np.ndarray], length: int, speaker_balanced: bool = True,
+                 mirror_p: float = 0.5, seed: int = 0):
+        if not clips:
+            raise KpanimError("no training clips: check the dataset's index.json and its 'split' column")
+        self.clips, self.norm, self.length, self.mirror_p = clips, norm, length, mirror_p
+        self.rng = np.random.default_rng(seed)
+        by_speaker: dict[str, list[int]] = {}
+        for i, c in enumerate(clips):
+            by_speaker.setdefault(c.speaker, []).append(i)
+        frames = np.array([c.n_frames for c in clips], np.float64)
+        if speaker_balanced:  # speaker uniform, then clip ∝ its length within the speaker
+            p = np.zeros(len(clips))
+            for idx in by_speaker.values():
+                p[idx] = frames[idx] / frames[idx].sum() / len(by_speaker)
+        else:
+            p = frames / frames.sum()
+        self.p = p / p.sum()
+
+    def window(self, clip: Clip, start: int, mirror: bool, variant: int) -> dict[str, np.ndarray]:
+        L = self.length
+        sl = slice(start, start + L)
+        lip, eye, dense, neutral, head, torso = (clip.lip[sl], clip.eye[sl], clip.dense[sl], clip.neutral,
+                                                 clip.head[sl], clip.torso[sl])
+        if mirror:
+            lip, eye, dense, neutral, head, torso = mirror_clip_arrays(lip, eye, dense, neutral, head, torso)
+        n = len(lip)
+        out = {name: normalise(name, arr, self.norm) for name, arr in
+               (("lip", lip), ("eye", eye), ("head", head), ("torso", torso))}
+        out["audio"] = clip.audio[variant][sl]
+        out["valid"] = clip.valid[sl].astype(np.float32)
+        if n < L:  # short clip: pad at the end (masked in attention and loss)
+            for k in out:
+                out[k] = np.concatenate([out[k], np.zeros((L - n, *out[k].shape[1:]), out[k].dtype)])
+        out["pad"] = np.arange(L) >= n
+        out["subject"] = normalise_subject(neutral, self.norm)
+        return out
+
+    def batch(self, size: int) -> dict[str, np.ndarray]:
+        items = []
+        for i in self.rng.choice(len(self.clips), size=size, p=self.p):
+            clip = self.clips[i]
+            start = int(self.rng.integers(0, max(1, clip.n_frames - self.length + 1)))
+            variant = int(self.rng.integers(0, len(clip.audio)))
+            items.append(self.window(clip, start, bool(self.rng.random() < self.mirror_p), variant))
+        return {k: np.stack([it[k] for it in items]) for k in items[0]}

@@ -1,0 +1,85 @@
+"""Training plumbing shared by the trainers: seeding, torchrun/DDP set-up, JSONL logs, loss plots."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+
+
+def seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def ddp_setup():
+    """(rank, world_size, device). Under torchrun (WORLD_SIZE > 1) joins the process group: NCCL
+    with one GPU per local rank when CUDA is available, gloo on CPUs."""
+    import torch
+
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    rank = int(os.environ.get("RANK", 0))
+    if world > 1 and not torch.distributed.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        torch.distributed.init_process_group(backend)
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", 0))
+        torch.cuda.set_device(local)
+        device = torch.device("cuda", local)
+    else:
+        device = torch.device("cpu")
+    return rank, world, device
+
+
+class JsonlLog:
+    """Append-only JSON-lines log (one object per line; TensorBoard-free)."""
+
+    def __init__(self, path: Path, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
+        if enabled:
+            self.path.write_text("")
+
+    def write(self, record: dict) -> None:
+        if self.enabled:
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps(record, default=float) + "\n")
+
+
+def read_log(path: Path) -> list[dict]:
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def plot_log(log_path: Path, png_path: Path) -> Path:
+    """Loss curves (every numeric per-step field) and validation metrics from a log.jsonl."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    recs = read_log(log_path)
+    steps = [r for r in recs if "step" in r and "loss" in r]
+    vals = [r for r in recs if "val" in r]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4))
+    keys = [k for k in (steps[0] if steps else {}) if k not in ("step", "lr", "seconds") and
+            isinstance(steps[0][k], (int, float))]
+    for k in keys:
+        axes[0].plot([r["step"] for r in steps], [r[k] for r in steps], label=k)
+    axes[0].set_yscale("log")
+    axes[0].set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("training losses")
+    if vals:
+        for k in vals[0]["val"]:
+            axes[1].plot([r["step"] for r in vals], [r["val"][k] for r in vals], marker="o", label=k)
+        axes[1].legend(fontsize=7)
+        axes[1].set_title("validation")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+    return png_path

@@ -1,0 +1,303 @@
+"""``kpanim train moda``: train MODA (audio → lip/eye/head/torso) on prepared clips.
+
+Single process on the CPU, or DistributedDataParallel when launched by ``torchrun`` (gloo on CPU,
+NCCL on GPUs): ``torchrun --nproc-per-node 8 -m kpanim train moda --data DIR ...`` runs the same
+training on a GPU node (each rank draws its own windows; the batch size is per rank).
+Writes ``OUT/log.jsonl`` (one JSON object per logged step / validation), ``OUT/moda.pt`` (config,
+version, normalisation statistics, data list, validation metrics) and, with ``--plot``, ``OUT/loss.png``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+import numpy as np
+
+from kpanim.nets.moda import ModaConfig
+
+from .config import config_options, to_dict
+from .loop import JsonlLog, ddp_setup, plot_log, seed_everything
+
+
+@dataclasses.dataclass(frozen=True)
+class ModaTrainConfig:
+    data: tuple[str, ...] = ()
+    """Prepared dataset folder(s) (kpanim prepare); clips with split 'train' train, 'val' validate."""
+    out: str = "runs/moda"
+    """Output folder: log.jsonl, moda.pt, loss.png."""
+    frontend: str = "whisper_ct2"
+    """Audio front-end: whisper_ct2, mel, wav2vec2_local or whisper_local."""
+    frontend_path: str = ""
+    """Local model directory for the *_local front-ends."""
+    steps: int = 800
+    """Optimiser steps (on ~12 min of clips, longer training overfit: see docs/MODEL.md)."""
+    batch_size: int = 16
+    """Windows per step (per rank under torchrun)."""
+    window: int = 100
+    """Frames per training window (4 s at 25 fps)."""
+    lr: float = 1e-3
+    """Peak AdamW learning rate (linear warm-up, cosine decay)."""
+    warmup: int = 200
+    """Linear learning-rate warm-up steps."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    kl_weight: float = 1e-3
+    """Weight of ProbAttn's KL term (ramped up over the first third of training)."""
+    vel_weight: float = 0.5
+    """Weight of the velocity (frame-difference) loss, relative to the position loss."""
+    lip_weight: float = 3.0
+    """Loss weight of the lip stream (the one that must be in sync)."""
+    eye_weight: float = 1.0
+    """Loss weight of the eye stream."""
+    head_weight: float = 0.5
+    """Loss weight of the head-pose stream."""
+    torso_weight: float = 0.25
+    """Loss weight of the torso stream."""
+    open_weight: float = 0.0
+    """Weight of the mouth-opening sync loss: 1 - Pearson r between the predicted and real inner-lip
+    gap per window (scale-free, so it rewards sync without rewarding the mean pose)."""
+    mirror_p: float = 0.5
+    """Probability of mirroring a window (x-flip + left/right point swap)."""
+    audio_variants: int = 2
+    """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
+    speaker_balanced: bool = True
+    """Sample speakers uniformly instead of frames (one long speaker cannot swamp the rest)."""
+    min_av_corr: float = 0.15
+    """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
+    (-1 keeps all)."""
+    calibrate_gain: bool = True
+    """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
+    val_every: int = 400
+    """Validate on the 'val' clips every this many steps."""
+    log_every: int = 50
+    """Log the training losses every this many steps."""
+    seed: int = 0
+    """Seed of weights, sampling and augmentation (runs are reproducible)."""
+    threads: int = 1
+    """torch CPU threads (keep 1 on a shared machine)."""
+    half: bool = False
+    """Store the final weights in fp16 (shipping size)."""
+    plot: bool = True
+    """Write loss.png from log.jsonl at the end."""
+    model: ModaConfig = ModaConfig(d_model=64)
+    """The network (``--model.FIELD``); d_model 64 is the shipped default's size."""
+
+
+def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
+    """L1 position + velocity loss per stream over valid, unpadded frames (normalised units)."""
+    mask = batch["valid"] * (~batch["pad"]).float()  # (B, T)
+    vmask = mask[:, 1:] * mask[:, :-1]
+    weights = {"lip": cfg.lip_weight, "eye": cfg.eye_weight, "head": cfg.head_weight, "torso": cfg.torso_weight}
+    losses, total = {}, 0.0
+    for name, w in weights.items():
+        err = (pred[name] - batch[name]).abs().mean(-1)
+        pos = (err * mask).sum() / mask.sum().clamp(min=1)
+        dp = pred[name][:, 1:] - pred[name][:, :-1]
+        dt = batch[name][:, 1:] - batch[name][:, :-1]
+        vel = ((dp - dt).abs().mean(-1) * vmask).sum() / vmask.sum().clamp(min=1)
+        losses[name] = pos.item()
+        losses[f"{name}_vel"] = vel.item()
+        total = total + w * (pos + cfg.vel_weight * vel)
+    if cfg.open_weight > 0:
+        r = opening_correlation(pred["lip"], batch["lip"], mask, lip_std)
+        losses["open_r"] = r.item()
+        total = total + cfg.open_weight * (1 - r)
+    return total, losses
+
+
+def opening_correlation(pred_lip, real_lip, mask, lip_std):
+    """Mean over windows of Pearson r between predicted and real inner-lip gaps (points 13/14), from
+    normalised (B, T, 120) lip streams; ``lip_std`` (120,) undoes the per-dimension scaling."""
+    from kpanim import constants
+
+    idx = list(constants.lip_index())
+    up, lo = idx.index(13), idx.index(14)
+
+    def gap(x):
+        x = (x * lip_std).reshape(*x.shape[:2], 40, 3)  # the mean cancels in a correlation
+        return x[:, :, up, 1] - x[:, :, lo, 1]
+
+    gp, gr = gap(pred_lip), gap(real_lip)
+    n = mask.sum(1).clamp(min=2)
+    mp = (gp * mask).sum(1, keepdim=True) / n[:, None]
+    mr = (gr * mask).sum(1, keepdim=True) / n[:, None]
+    dp, dr = (gp - mp) * mask, (gr - mr) * mask
+    r = (dp * dr).sum(1) / ((dp.pow(2).sum(1) * dr.pow(2).sum(1)).sqrt() + 1e-9)
+    return r.mean()
+
+
+def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
+    """Lip metrics on whole clips (sliding windows, prior sampled at temperature 1): mouth-opening
+    Pearson r, articulation (std ratio), lip motion L1 in mm; plus normalised L1 per stream."""
+    from kpanim import constants
+    from kpanim.nets.normalise import denormalise, normalise, normalise_subject
+    from kpanim.inference import moda_windows
+
+    lip_idx = list(constants.lip_index())
+    up, lo = lip_idx.index(13), lip_idx.index(14)
+    rs, arts, lmds, l1 = [], [], [], {k: [] for k in ("lip", "eye", "head", "torso")}
+    was_training = model.training
+    model.eval()
+    for clip in clips[:max_clips]:
+        out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
+        for k in l1:
+            l1[k].append(float(np.abs(out[k] - normalise(k, getattr(clip, k), norm))[clip.valid].mean()))
+        lip = denormalise("lip", out["lip"], norm).reshape(-1, 40, 3) * float(norm.get("lip_gain", [1.0])[0])
+        real = clip.lip
+        o_p = np.linalg.norm(lip[:, up] - lip[:, lo], axis=-1)
+        o_r = np.linalg.norm(real[:, up] - real[:, lo], axis=-1)
+        v = clip.valid
+        if v.sum() > 10 and o_r[v].std() > 1e-6:
+            rs.append(float(np.corrcoef(o_p[v], o_r[v])[0, 1]) if o_p[v].std() > 1e-9 else 0.0)
+            arts.append(float(o_p[v].std() / o_r[v].std()))
+        lmds.append(float(np.linalg.norm((lip - lip.mean(0)) - (real - real.mean(0)), axis=-1)[v].mean() * 1000))
+    model.train(was_training)
+    res = {"mouth_r": float(np.mean(rs)) if rs else float("nan"),
+           "articulation": float(np.mean(arts)) if arts else float("nan"), "lip_lmd_motion_mm": float(np.mean(lmds))}
+    res.update({f"l1_{k}": float(np.mean(v)) for k, v in l1.items()})
+    return res
+
+
+def calibrate_lip_gain(model, clips, norm, max_clips: int = 40) -> float:
+    """Ratio of the real to the predicted mouth-opening spread (inner-lip gap, points 13/14) on
+    (training) clips, clamped to [1, 2]: undoes the regression to the mean of L1-trained models on the
+    quantity the articulation metric measures (the whole-lip spread over-corrects: the corners and
+    protrusion are predicted far less well than the opening)."""
+    from kpanim import constants
+    from kpanim.nets.normalise import denormalise, normalise_subject
+    from kpanim.inference import moda_windows
+
+    idx = list(constants.lip_index())
+    up, lo = idx.index(13), idx.index(14)
+    model.eval()
+    p, r = [], []
+    for clip in clips[:max_clips]:
+        out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
+        lip = denormalise("lip", out["lip"], norm).reshape(-1, 40, 3)[clip.valid]
+        real = clip.lip[clip.valid]
+        p.append(np.std(lip[:, up, 1] - lip[:, lo, 1]))
+        r.append(np.std(real[:, up, 1] - real[:, lo, 1]))
+    gain = float(np.median(np.array(r) / np.maximum(np.array(p), 1e-9)))
+    return float(np.clip(gain, 1.0, 2.0))
+
+
+def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
+    """(2,) gains for head rotation and translation: median over (training) clips of the real to the
+    predicted motion spread with prior samples at temperature 1, clamped to [1, 3]. The head moves
+    freely of the speech, so the decoder's mean is nearly still; this restores natural amplitude."""
+    from kpanim.nets.normalise import denormalise, normalise_subject
+    from kpanim.inference import moda_windows
+
+    model.eval()
+    ratios = []
+    for k, clip in enumerate(clips[:max_clips]):
+        out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=k)
+        head = denormalise("head", out["head"], norm)[clip.valid]
+        real = clip.head[clip.valid]
+        ratios.append([np.linalg.norm(real[:, s].std(0)) / max(np.linalg.norm(head[:, s].std(0)), 1e-9)
+                       for s in (slice(0, 3), slice(3, 6))])
+    return np.clip(np.median(np.array(ratios), axis=0), 1.0, 3.0).astype(np.float32)
+
+
+def train(cfg: ModaTrainConfig) -> Path:
+    import torch
+
+    from kpanim.checkpoint import save_checkpoint
+    from kpanim.errors import KpanimError
+    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.nets.moda import Moda
+
+    from .data import WindowSampler, compute_norm, load_clips
+
+    if not cfg.data:
+        raise KpanimError("no dataset given: pass --data DIR (a folder made by 'kpanim prepare')")
+    rank, world, device = ddp_setup()
+    torch.set_num_threads(max(1, cfg.threads))
+    seed_everything(cfg.seed + rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cpu0 = time.process_time()
+    t0 = time.time()
+    frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
+    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
+    train_clips = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr,
+                             progress=rank == 0)
+    val_clips = load_clips(cfg.data, "val", frontend, 1, progress=rank == 0)
+    norm = compute_norm(train_clips)
+    mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim)
+    model = Moda(mcfg).to(device)
+    net = model
+    if world > 1:
+        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
+                                                        else None)
+    sampler = WindowSampler(train_clips, norm, cfg.window, cfg.speaker_balanced, cfg.mirror_p, seed=cfg.seed + rank)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
+                                              (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
+    lip_std = torch.from_numpy(norm["lip_std"]).to(device)
+    log = JsonlLog(out / "log.jsonl", enabled=rank == 0)
+    log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
+               "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
+               "params": sum(p.numel() for p in model.parameters()), "argv": sys.argv})
+    from tqdm import tqdm
+
+    best = None
+    for step in tqdm(range(cfg.steps), desc="train moda", disable=rank != 0, mininterval=5):
+        b = sampler.batch(cfg.batch_size)
+        batch = {k: torch.from_numpy(v).to(device) for k, v in b.items()}
+        motion = {k: batch[k] for k in ("lip", "eye", "head", "torso")}
+        pred, kl = net(batch["audio"], batch["subject"], motion, pad=batch["pad"])
+        loss, parts = stream_losses(pred, batch, cfg, lip_std)
+        kl_mean = kl.sum() / (~batch["pad"]).sum().clamp(min=1)
+        kl_w = cfg.kl_weight * min(1.0, step / max(1, cfg.steps / 3))
+        total = loss + kl_w * kl_mean
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps - 1):
+            log.write({"step": step, "loss": total.item(), "kl": kl_mean.item(), "lr": sched.get_last_lr()[0],
+                       **parts, "seconds": round(time.time() - t0, 1)})
+        if rank == 0 and val_clips and ((step + 1) % cfg.val_every == 0 or step == cfg.steps - 1):
+            metrics = evaluate(model, val_clips, norm)
+            log.write({"step": step, "val": metrics})
+            best = metrics
+    if rank == 0:
+        from .blinks import blink_statistics
+
+        norm.update(blink_statistics(train_clips))
+        if cfg.calibrate_gain:
+            norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm)], np.float32)
+            norm["head_gain"] = calibrate_head_gain(model, train_clips, norm)
+            if val_clips:
+                best = evaluate(model, val_clips, norm)
+                log.write({"step": cfg.steps, "val_calibrated": best, "lip_gain": float(norm["lip_gain"][0])})
+        info = {"frontend": {"name": frontend.name, "path": cfg.frontend_path or None}, "train_config": to_dict(cfg),
+                "train_clips": [c.clip_id for c in train_clips], "val_clips": [c.clip_id for c in val_clips],
+                "val_metrics": best, "cpu_seconds": round(time.process_time() - cpu0, 1),
+                "wall_seconds": round(time.time() - t0, 1), "world_size": world, "command": " ".join(sys.argv),
+                "faco": "faco.pt"}
+        sha = save_checkpoint(out / "moda.pt", "moda", mcfg, model, norm, info, half=cfg.half)
+        log.write({"event": "done", "checkpoint": str(out / "moda.pt"), "sha256": sha, **{k: info[k] for k in
+                   ("cpu_seconds", "wall_seconds")}})
+        if cfg.plot:
+            plot_log(out / "log.jsonl", out / "loss.png")
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return out / "moda.pt"
+
+
+@click.command("moda")
+@config_options(ModaTrainConfig)
+def command(config: ModaTrainConfig) -> None:
+    """Train MODA on prepared clips (--data DIR). Launch with torchrun for multi-GPU / multi-node."""
+    path = train(config)
+    if int(os.environ.get("RANK", 0)) == 0:
+        click.echo(f"Wrote {path}")
