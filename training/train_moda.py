@@ -85,8 +85,9 @@ class ModaTrainConfig:
     """Store the final weights in fp16 (shipping size)."""
     plot: bool = True
     """Write loss.png from log.jsonl at the end."""
-    model: ModaConfig = ModaConfig(d_model=64)
-    """The network (``--model.FIELD``); d_model 64 is the shipped default's size."""
+    model: ModaConfig = ModaConfig(d_model=64, align_radius=4)
+    """The network (``--model.FIELD``); these defaults are the shipped model's (d_model 64, SpecAttn
+    alignment window ±4 frames)."""
 
 
 def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
