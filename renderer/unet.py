@@ -78,11 +78,13 @@ class TPEUNet(nn.Module):
 
     def forward(self, sketch: torch.Tensor, warped: torch.Tensor, photo: torch.Tensor,
                 frame_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 3, S, S) in [0, 1], frame_index (B,) → (frame (B, 3, S, S), alpha (B, 1, S, S))."""
-        s = self.config.size
+        """Images (B, 3, H, W) in [0, 1], frame_index (B,) → (frame (B, 3, H, W), alpha (B, 1, H, W))."""
+        # Trained on patches, run on the full crop: any size that is a multiple of 2**levels works.
+        m = 2 ** self.config.levels
         for name, t in (("sketch", sketch), ("warped", warped), ("photo", photo)):
-            if t.ndim != 4 or t.shape[1:] != (3, s, s):
-                raise ValueError(f"{name}: expected (B, 3, {s}, {s}), got {tuple(t.shape)}")
+            if t.ndim != 4 or t.shape[1] != 3 or t.shape != warped.shape or t.shape[2] % m or t.shape[3] % m:
+                raise ValueError(f"{name}: expected (B, 3, H, W) like warped {tuple(warped.shape)} with H, W "
+                                 f"multiples of {m}, got {tuple(t.shape)}")
         x = self.stem(torch.cat([sketch, warped, photo], dim=1))
         skips = [x]
         for block in self.down:
