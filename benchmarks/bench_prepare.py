@@ -1,0 +1,108 @@
+"""Benchmarks of ``kpanim prepare``: tracker jitter on a still face before/after smoothing, the
+smoothing's cost on real lip motion, and the speed recorded by a prepare run.
+
+    python benchmarks/bench_prepare.py                       # still-face jitter (synthetic, no data needed)
+    python benchmarks/bench_prepare.py --dataset /work/datasets/shared_v1   # + real clips, speed
+
+Jitter = mean |x[t+1] - 2x[t] + x[t-1]| of the stable face points in the camera frame, in
+inter-ocular distances per frame² (kpanim.metrics.jitter). Results go in docs/BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+
+def still_face_video(path: Path, seconds: float = 8.0, fps: int = 25, noise: float = 3.0) -> None:
+    """The astronaut photo, motionless, with per-frame sensor noise, H.264-encoded (CRF 23)."""
+    import av
+    import cv2
+    from skimage import data
+
+    img = cv2.resize(data.astronaut(), (384, 384), interpolation=cv2.INTER_AREA).astype(np.float32)
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w", format="mp4") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width = vs.height = 384
+        vs.pix_fmt = "yuv420p"
+        vs.options = {"crf": "23", "preset": "veryfast"}
+        for i in range(int(seconds * fps)):
+            frame = np.clip(img + rng.normal(scale=noise, size=img.shape), 0, 255).astype(np.uint8)
+            f = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            f.pts, f.time_base = i, Fraction(1, fps)
+            out.mux(vs.encode(f))
+        out.mux(vs.encode(None))
+
+
+def still_face_jitter(windows=(1, 5, 7, 9)) -> list[dict]:
+    from kpanim import metrics
+    from kpanim.facefit import Camera
+    from kpanim.prepare import PrepareConfig, fill_gaps, lift, smooth, track_video
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "still.mp4"
+        still_face_video(video)
+        tracked = track_video(video, PrepareConfig())
+    lm, torso = tracked["landmarks_px"], tracked["torso_px"]
+    valid = np.isfinite(lm).all(axis=(1, 2))
+    lm, torso = fill_gaps(lm, valid), fill_gaps(torso, valid)
+    camera = Camera.for_image(*tracked["size"])
+    for w in windows:
+        dense, pose, _ = lift(smooth(lm, w, 2), smooth(torso, w, 2), camera)
+        rows.append({"window": w, "frames": len(lm), "valid": float(valid.mean()),
+                     "jitter": metrics.jitter(dense, pose), "jitter_canonical": metrics.jitter(dense),
+                     "pose_rot_std_deg": metrics.head_motion_std(pose)[0]})
+    return rows
+
+
+def dataset_summary(dataset: Path) -> dict:
+    """Real clips: jitter raw vs smoothed, and how much mouth-opening std the smoothing keeps."""
+    from kpanim import metrics
+    from kpanim.animation import Animation
+    from kpanim.facefit import Camera
+    from kpanim.prepare import fill_gaps, lift
+
+    index = json.loads((dataset / "index.json").read_text())
+    report = json.loads((dataset / "report.json").read_text())
+    keep = []
+    for c in index[:: max(1, len(index) // 40)]:  # ≤ ~40 clips
+        npz = dataset / "clips" / f"{c['clip_id']}.npz"
+        anim = Animation.load(npz)
+        with np.load(npz) as z:
+            lm, valid, cam = z["landmarks_px"].astype(np.float64), z["valid"], Camera.from_array(z["camera"])
+        raw_dense, _, _ = lift(fill_gaps(lm, valid), np.zeros((len(lm), 18, 2)), cam)
+        o_raw = metrics.mouth_opening(metrics.align_to_template(raw_dense))
+        o_s = metrics.mouth_opening(metrics.align_to_template(anim.dense))
+        keep.append(np.std(o_s) / max(np.std(o_raw), 1e-12))
+    jr = np.array([c["jitter_raw"] for c in index])
+    js = np.array([c["jitter"] for c in index])
+    return {"clips": len(index), "minutes": sum(c["seconds"] for c in index) / 60,
+            "jitter_raw_median": float(np.median(jr)), "jitter_smoothed_median": float(np.median(js)),
+            "jitter_ratio_median": float(np.median(js / jr)),
+            "mouth_open_std_kept_median": float(np.median(keep)), "mouth_open_std_kept_min": float(np.min(keep)),
+            "seconds_per_minute_of_video": report.get("seconds_per_minute_of_video"),
+            "process_seconds_per_minute": float(sum(c["process_seconds"] for c in index)
+                                                / (sum(c["seconds"] for c in index) / 60))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", type=Path, default=None)
+    args = ap.parse_args()
+    print("Still face (astronaut, 8 s, sensor noise σ=3, H.264 CRF 23), Savitzky-Golay order 2:")
+    print(f"{'window':>7} {'jitter (IOD/frame²)':>21} {'canonical only':>15} {'rot std (deg)':>14}")
+    for r in still_face_jitter():
+        print(f"{r['window']:>7} {r['jitter']:>21.5f} {r['jitter_canonical']:>15.5f} {r['pose_rot_std_deg']:>14.3f}")
+    if args.dataset:
+        print(json.dumps(dataset_summary(args.dataset), indent=1))
+
+
+if __name__ == "__main__":
+    main()

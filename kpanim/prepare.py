@@ -1,0 +1,443 @@
+"""``kpanim prepare``: talking-face videos → a training dataset of 25 fps keypoint animations.
+
+Per clip (docs/DATASET.md): audio → 16 kHz mono aligned to the first video frame; video → 25 fps
+by nearest frame in time (:mod:`kpanim.video`); per frame MediaPipe's 478 points in tracking mode
+and the shoulder points from the person mask; lost frames interpolated and flagged; a light
+Savitzky–Golay filter on the pixel landmarks (tracker jitter); lifting to the camera frame, the head
+pose and the canonical mesh with :mod:`kpanim.facefit`; the clip's neutral shape, a reference frame
+and per-clip statistics (mouth opening, A/V lag, jitter before/after smoothing). Clips run in
+worker processes; a clip whose ``.npz`` loads is done and skipped on the next run; one bad file
+never stops the batch, it lands in ``report.json`` with the reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import time
+import traceback
+from pathlib import Path
+
+import click
+import numpy as np
+
+from . import __version__, metrics
+from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, save_npz_atomic
+from .dataset import (VIDEO_EXTENSIONS, assign_split, read_clip_meta, speaker_of, unique_clip_ids, write_index,
+                      write_json)
+from .errors import KpanimError
+
+# Skip reasons (report.json groups by these).
+BROKEN, NO_AUDIO, SILENT, NO_FACE, FACE_LOST, TOO_SHORT, ERROR = (
+    "broken file", "no audio track", "silent audio", "no face", "face lost too often", "clip too short",
+    "unexpected error")
+AV_METHOD = "highpass5"  # version tag of the per-clip A/V sync estimate (metrics.av_sync)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    """Settings of ``kpanim prepare``; field docs are the CLI help."""
+
+    fps: float = 25.0
+    """Frame rate of the prepared animations (video resampled by nearest frame in time)."""
+    sample_rate: int = 16000
+    """Sample rate of the prepared audio (mono PCM16)."""
+    min_seconds: float = 1.0
+    """Clips shorter than this are skipped ("clip too short")."""
+    min_valid: float = 0.8
+    """Skip a clip when the face is tracked in fewer than this fraction of its frames."""
+    smooth_window: int = 5
+    """Savitzky–Golay window (frames, odd) on the pixel landmarks and shoulder points; 1 = off."""
+    smooth_order: int = 2
+    """Savitzky–Golay polynomial order (2 keeps lip peaks while removing frame-to-frame noise)."""
+    closed_percentile: float = 20.0
+    """Frames whose mouth opening is below this percentile define the clip's neutral shape."""
+    max_seconds: float = 600.0
+    """Longer videos are cut to this length (memory bound: all 478 points per frame are kept)."""
+
+
+@dataclasses.dataclass
+class ClipResult:
+    source: str
+    clip_id: str
+    status: str  # "done", "resumed", "skipped"
+    reason: str = ""
+    detail: str = ""
+    seconds: float = 0.0
+    process_seconds: float = 0.0
+
+
+class SkipClip(Exception):
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
+
+
+# ---------------------------------------------------------------------------------------- tracking
+def track_video(path: Path, cfg: PrepareConfig) -> dict:
+    """Decode at ``cfg.fps`` and track: landmarks_px (T, 478, 3) NaN where lost, torso_px (T, 18, 2), size."""
+    from .landmarks import FaceTracker, quiet_native_stderr
+    from .torso import PersonSegmenter, shoulder_points_px
+    from .video import read_video_frames
+
+    lms, torsos = [], []
+    size = None
+    max_frames = int(cfg.max_seconds * cfg.fps)
+    # MediaPipe's worker threads log to fd 2 at any time; the progress bar is drawn between clips.
+    with quiet_native_stderr(), FaceTracker() as tracker, PersonSegmenter() as seg:
+        for frame in read_video_frames(path, fps=cfg.fps, max_frames=max_frames):
+            size = frame.shape[1], frame.shape[0]
+            lm = tracker.track(frame)
+            if lm is None:
+                lms.append(np.full((478, 3), np.nan))
+                torsos.append(np.full((18, 2), np.nan))
+            else:
+                lms.append(lm)
+                torsos.append(shoulder_points_px(seg.mask(frame), lm))
+    return {"landmarks_px": np.array(lms), "torso_px": np.array(torsos), "size": size}
+
+
+def fill_gaps(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Linear interpolation in time over frames where ``valid`` (T,) is False (nearest at the ends)."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    t = np.arange(len(valid))
+    flat = out.reshape(len(valid), -1)
+    for j in range(flat.shape[1]):
+        flat[~valid, j] = np.interp(t[~valid], t[valid], flat[valid, j])
+    return out
+
+
+def smooth(values: np.ndarray, window: int, order: int) -> np.ndarray:
+    """Savitzky–Golay filter along time (axis 0); a no-op for ``window`` ≤ order+1 or short clips."""
+    from scipy.signal import savgol_filter
+
+    if window <= order + 1 or len(values) < window:
+        return np.asarray(values, dtype=np.float64)
+    return savgol_filter(values, window, order, axis=0, mode="interp")
+
+
+def lift(landmarks_px: np.ndarray, torso_px: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixels → (canonical dense (T,478,3), head pose (T,6), torso (T,18,3) camera frame at the head's depth)."""
+    from .facefit import fit_head, lift_landmarks
+    from .geometry import unproject
+
+    dense, pose = fit_head(lift_landmarks(landmarks_px, camera))
+    depth = np.repeat(-pose[:, 5:6], torso_px.shape[1], axis=1)
+    torso = unproject(torso_px, depth, camera.focal, camera.cx, camera.cy)
+    return dense, pose, torso
+
+
+# ---------------------------------------------------------------------------------------- one clip
+def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: PrepareConfig) -> dict:
+    """Prepare one video into ``out_dir/clips``; returns its index row. Raises :class:`SkipClip`."""
+    from .audio import is_silent, load_audio, save_wav
+    from .facefit import Camera
+    from .images import file_sha256
+    from .video import audio_offset, probe_video
+
+    t_start = time.perf_counter()
+    try:
+        info = probe_video(path)
+    except KpanimError as err:
+        raise SkipClip(BROKEN, str(err)) from None
+    if not info.has_audio:
+        raise SkipClip(NO_AUDIO, f"{path.name}: the video has no audio track")
+    try:
+        audio = load_audio(path, cfg.sample_rate)
+    except KpanimError as err:
+        raise SkipClip(NO_AUDIO if "empty" in str(err) else BROKEN, str(err)) from None
+    try:
+        tracked = track_video(path, cfg)
+    except KpanimError as err:
+        raise SkipClip(BROKEN, str(err)) from None
+    lm_px, torso_px = tracked["landmarks_px"], tracked["torso_px"]
+    n = len(lm_px)
+    if n < cfg.min_seconds * cfg.fps:
+        raise SkipClip(TOO_SHORT, f"{path.name}: {n / cfg.fps:.2f} s of video, need {cfg.min_seconds:g} s")
+    valid = np.isfinite(lm_px).all(axis=(1, 2))
+    if not valid.any():
+        raise SkipClip(NO_FACE, f"{path.name}: no face found in any of {n} frames")
+    if valid.mean() < cfg.min_valid:
+        raise SkipClip(FACE_LOST, f"{path.name}: face tracked in {valid.mean():.0%} of frames, need "
+                                  f"{cfg.min_valid:.0%}")
+
+    # Audio on the video clock: frame i ↔ sample i * sr / fps; exactly n frames long.
+    shift = int(round(audio_offset(info) * cfg.sample_rate))
+    audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
+    n_samples = int(round(n * cfg.sample_rate / cfg.fps))
+    audio = np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
+    if is_silent(audio):
+        raise SkipClip(SILENT, f"{path.name}: the audio track is silent (below -60 dBFS)")
+
+    camera = Camera.for_image(*tracked["size"])
+    lm_raw = fill_gaps(lm_px, valid)
+    torso_raw = fill_gaps(torso_px, valid)
+    lm_s = smooth(lm_raw, cfg.smooth_window, cfg.smooth_order)
+    torso_s = smooth(torso_raw, cfg.smooth_window, cfg.smooth_order)
+    dense_raw, pose_raw, _ = lift(lm_raw, torso_raw, camera)
+    dense, pose, torso = lift(lm_s, torso_s, camera)
+
+    aligned = metrics.align_to_template(dense)
+    opening = metrics.mouth_opening(aligned)
+    neutral = metrics.closed_mouth_neutral(dense, valid, cfg.closed_percentile)
+    mean_shape = dense[valid].mean(0)
+    # Reference frame: a valid frame close to the neutral shape, facing the camera.
+    dist = np.linalg.norm(aligned[..., :2] - metrics.align_to_template(neutral[None])[..., :2], axis=-1).mean(1)
+    score = dist + 0.1 * np.linalg.norm(pose[:, :3], axis=1) + np.where(valid, 0.0, np.inf)
+    ref_index = int(np.argmin(score))
+
+    env = metrics.audio_envelope(audio, n, cfg.fps, cfg.sample_rate)
+    av_lag, av_corr = metrics.av_sync(opening, env)
+    rot_std, trans_std = metrics.head_motion_std(pose)
+    iris = lm_px[valid][:, [468, 473], :2]
+    stats = {
+        "n_frames": n, "seconds": n / cfg.fps, "valid_ratio": float(valid.mean()), "src_fps": info.fps,
+        "width": camera.width, "height": camera.height,
+        "face_iod_px": float(np.median(np.linalg.norm(iris[:, 0] - iris[:, 1], axis=-1))),
+        "mouth_open_mean": float(opening.mean()), "mouth_open_std": float(opening.std()),
+        "av_lag": int(av_lag), "av_corr": float(av_corr), "av_method": AV_METHOD,
+        "jitter_raw": metrics.jitter(dense_raw, pose_raw), "jitter": metrics.jitter(dense, pose),
+        "head_rot_std_deg": rot_std, "head_trans_std_mm": trans_std,
+        "blink_rate": metrics.blink_rate(aligned, cfg.fps),
+    }
+
+    clips = out_dir / "clips"
+    _write_reference(path, ref_index, cfg, clips / f"{clip_id}.ref.png")
+    save_wav(clips / f"{clip_id}.wav", audio, cfg.sample_rate)
+    stats["process_seconds"] = time.perf_counter() - t_start
+    meta = {
+        "clip_id": clip_id, "speaker": speaker, "source": str(path), "source_sha256": file_sha256(path),
+        "src_fps": info.fps, "n_frames": n, "duration": n / cfg.fps, "audio": f"{clip_id}.wav",
+        "reference": f"{clip_id}.ref.png", "reference_frame": ref_index, "split": "train",
+        "kpanim_version": __version__, "stats": stats,
+        "prepare": {"smooth_window": cfg.smooth_window, "smooth_order": cfg.smooth_order,
+                    "resampling": "nearest source frame to i/fps"},
+    }
+    anim = Animation.from_dense(dense, pose, torso, cfg.fps, meta)
+    save_clip(clips / f"{clip_id}.npz", anim, {
+        "valid": valid, "landmarks_px": lm_px.astype(np.float32), "camera": camera.as_array(),
+        "neutral": neutral.astype(np.float32), "mean_shape": mean_shape.astype(np.float32),
+        "torso_px": torso_s.astype(np.float32),
+    })
+    return index_row(meta)
+
+
+def save_clip(path: Path, anim: Animation, extra: dict[str, np.ndarray]) -> None:
+    """An animation .npz (readable by Animation.load) with extra arrays next to its streams."""
+    arrays = {k: getattr(anim, k) for k in STREAMS}
+    arrays.update(kind=np.array(KIND), format_version=np.array(FORMAT_VERSION, dtype=np.int32),
+                  fps=np.array(anim.fps, dtype=np.float64), meta=np.array(json.dumps(anim.meta, sort_keys=True)))
+    arrays.update(extra)
+    save_npz_atomic(path, arrays)
+
+
+def _write_reference(path: Path, index: int, cfg: PrepareConfig, out: Path) -> None:
+    from PIL import Image
+
+    from .video import read_video_frames
+
+    frame = None
+    for frame in read_video_frames(path, fps=cfg.fps, max_frames=index + 1):
+        pass
+    tmp = out.with_name(f".{out.name}.tmp.png")
+    Image.fromarray(frame).save(tmp)
+    os.replace(tmp, out)
+
+
+def index_row(meta: dict) -> dict:
+    keys = ("clip_id", "speaker", "split", "source", "reference_frame")
+    return {**{k: meta[k] for k in keys}, **meta["stats"]}
+
+
+def _run_job(job: tuple) -> ClipResult:
+    """Worker entry point: never raises (one bad file never stops the batch)."""
+    path, clip_id, speaker, out_dir, cfg = job
+    t0 = time.perf_counter()
+    res = ClipResult(str(path), clip_id, "done")
+    try:
+        row = prepare_clip(Path(path), clip_id, speaker, Path(out_dir), cfg)
+        res.seconds = row["seconds"]
+    except SkipClip as skip:
+        res.status, res.reason, res.detail = "skipped", skip.reason, skip.detail
+    except Exception as err:  # a bug or an exotic file: report it, keep going
+        res.status, res.reason = "skipped", ERROR
+        where = " / ".join(line.strip() for line in traceback.format_exc(limit=-2).strip().splitlines()[1:-1])
+        res.detail = f"{type(err).__name__}: {err} (at {where})"
+    res.process_seconds = time.perf_counter() - t0
+    return res
+
+
+def _worker_init() -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    try:
+        import cv2
+
+        cv2.setNumThreads(1)
+    except ImportError:
+        pass
+
+
+# ------------------------------------------------------------------------------------------ a batch
+def collect_videos(inputs: list[Path]) -> list[Path]:
+    """Files as given, and every video file (by extension) under given folders, sorted."""
+    out: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in VIDEO_EXTENSIONS)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise KpanimError(f"{p}: no such file or folder; give video files or folders of videos")
+    seen: set[Path] = set()
+    return [p for p in out if not (p.resolve() in seen or seen.add(p.resolve()))]
+
+
+def _is_done(npz: Path) -> bool:
+    try:
+        Animation.load(npz)
+        return True
+    except Exception:
+        return False
+
+
+def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = PrepareConfig(), workers: int = 2,
+                    val_fraction: float = 0.15, split_by: str = "speaker", progress: bool = True) -> dict:
+    """Prepare every video of ``inputs`` into ``out_dir``; returns the report (also in report.json)."""
+    from tqdm import tqdm
+
+    videos = collect_videos(inputs)
+    if not videos:
+        raise KpanimError("no videos found in the given paths; give .mp4/.mov/.avi/.mpg/.webm files or folders")
+    (out_dir / "clips").mkdir(parents=True, exist_ok=True)
+    ids = unique_clip_ids(videos)
+    jobs, results = [], []
+    for path, cid in zip(videos, ids):
+        if _is_done(out_dir / "clips" / f"{cid}.npz"):
+            results.append(ClipResult(str(path), cid, "resumed"))
+        else:
+            jobs.append((str(path), cid, speaker_of(path), str(out_dir), cfg))
+    t0 = time.perf_counter()
+    bar = tqdm(total=len(jobs), desc="prepare", unit="clip", disable=not progress, dynamic_ncols=True)
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(_run_job(job))
+            bar.update()
+    else:
+        ctx = multiprocessing.get_context("spawn")  # MediaPipe graphs are per process; fork is unsafe
+        with ctx.Pool(workers, initializer=_worker_init, maxtasksperchild=50) as pool:
+            for res in pool.imap_unordered(_run_job, jobs):
+                results.append(res)
+                bar.update()
+                bar.set_postfix_str(f"skipped {sum(r.status == 'skipped' for r in results)}")
+    bar.close()
+    wall = time.perf_counter() - t0
+    clips = finalize(out_dir, val_fraction, split_by)
+
+    done = [r for r in results if r.status == "done"]
+    skipped = [r for r in results if r.status == "skipped"]
+    new_minutes = sum(r.seconds for r in done) / 60
+    report = {
+        "inputs": len(videos), "prepared_now": len(done), "resumed": sum(r.status == "resumed" for r in results),
+        "skipped": [dataclasses.asdict(r) for r in sorted(skipped, key=lambda r: (r.reason, r.source))],
+        "skipped_by_reason": {k: sum(r.reason == k for r in skipped) for k in sorted({r.reason for r in skipped})},
+        "dataset": {"clips": len(clips), "minutes": sum(c["seconds"] for c in clips) / 60,
+                    "speakers": len({c["speaker"] for c in clips}),
+                    "train_clips": sum(c["split"] == "train" for c in clips),
+                    "val_clips": sum(c["split"] == "val" for c in clips),
+                    "val_speakers": sorted({c["speaker"] for c in clips if c["split"] == "val"})},
+        "wall_seconds": wall, "workers": workers,
+        "seconds_per_minute_of_video": wall / new_minutes if new_minutes > 0 else None,
+        "config": dataclasses.asdict(cfg), "kpanim_version": __version__,
+    }
+    # Keep every run's speed: a resumed run that prepares nothing must not hide the first run's numbers.
+    runs = _previous_runs(out_dir / "report.json")
+    runs.append({k: report[k] for k in ("inputs", "prepared_now", "resumed", "wall_seconds", "workers",
+                                        "seconds_per_minute_of_video")}
+                | {"minutes_prepared": new_minutes, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    report["runs"] = runs
+    write_json(out_dir / "report.json", report)
+    return report
+
+
+def _av_stats(npz: Path, meta: dict) -> dict:
+    from .audio import load_audio
+
+    anim = Animation.load(npz)
+    opening = metrics.mouth_opening(metrics.align_to_template(anim.dense))
+    env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
+    lag, corr = metrics.av_sync(opening, env)
+    return {"av_lag": int(lag), "av_corr": float(corr), "av_method": AV_METHOD}
+
+
+def _previous_runs(path: Path) -> list[dict]:
+    try:
+        return list(json.loads(path.read_text()).get("runs", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
+    """Assign the split over every clip in the folder, store it in each clip's meta, write the index."""
+    import warnings
+
+    npzs = sorted((out_dir / "clips").glob("*.npz"))
+    metas = [read_clip_meta(p) for p in npzs]
+    if split_by == "speaker" and len({m["speaker"] for m in metas}) < 2 and len(metas) >= 2:
+        warnings.warn("only one speaker: splitting train/val by clip instead", stacklevel=2)
+        split_by = "clip"
+    split = assign_split(metas, val_fraction, split_by)
+    for path, meta in zip(npzs, metas):
+        stale = meta["stats"].get("av_method") != AV_METHOD
+        if stale:  # clips from an older kpanim: recompute the A/V sync estimate from the clip's own files
+            meta["stats"].update(_av_stats(path, meta))
+        if stale or meta.get("split") != split[meta["clip_id"]]:
+            meta["split"] = split[meta["clip_id"]]
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+            arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
+            save_npz_atomic(path, arrays)
+    rows = [index_row(m) for m in metas]
+    write_index(out_dir, rows)
+    return rows
+
+
+# ------------------------------------------------------------------------------------------- CLI
+@click.command("prepare")
+@click.argument("videos", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Dataset folder (created; re-running resumes: finished clips are kept).")
+@click.option("--workers", default=2, show_default=True, help="Parallel worker processes.")
+@click.option("--split", "val_fraction", default=0.15, show_default=True,
+              help="Fraction of speakers (or clips, see --split-by) held out for validation.")
+@click.option("--split-by", type=click.Choice(["speaker", "clip"]), default="speaker", show_default=True,
+              help="Hold out whole speakers, or single clips (for one-speaker sets such as GRID s1).")
+@click.option("--min-seconds", default=PrepareConfig.min_seconds, show_default=True,
+              help="Skip clips shorter than this.")
+@click.option("--min-valid", default=PrepareConfig.min_valid, show_default=True,
+              help="Skip clips where the face is tracked in fewer than this fraction of frames.")
+@click.option("--smooth-window", default=PrepareConfig.smooth_window, show_default=True,
+              help="Savitzky-Golay window on the landmarks (frames, odd; 1 = no smoothing).")
+def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window):
+    """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
+    if smooth_window < 1 or smooth_window % 2 == 0:
+        raise KpanimError(f"--smooth-window must be an odd number ≥ 1, got {smooth_window}")
+    if not 0 <= val_fraction < 1:
+        raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
+    cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window)
+    rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction, split_by=split_by)
+    d = rep["dataset"]
+    click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
+               f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "
+               f"({d['train_clips']} train / {d['val_clips']} val clips)")
+    if rep["seconds_per_minute_of_video"]:
+        click.echo(f"Speed: {rep['seconds_per_minute_of_video']:.1f} s per minute of video ({workers} workers)")
+    if rep["skipped"]:
+        click.echo(f"Skipped {len(rep['skipped'])}: " + ", ".join(f"{k} {v}" for k, v in
+                                                                rep["skipped_by_reason"].items()))
+        for r in rep["skipped"][:20]:
+            click.echo(f"  {r['reason']}: {r['source']} ({r['detail'][:150]})")
+        if len(rep["skipped"]) > 20:
+            click.echo(f"  ... and {len(rep['skipped']) - 20} more")
+    click.echo(f"Details in {out_dir / 'report.json'}")
