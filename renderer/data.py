@@ -97,28 +97,25 @@ def track_frames(path: str | Path, n_frames: int = 48, seed: int = 0, max_side: 
     return result
 
 
-def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48, seed: int = 0) -> dict:
-    """Like :func:`track_frames`, from a ``kpanim prepare`` clip (its keypoints + its source video)."""
+def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48) -> dict:
+    """Like :func:`track_frames`, from a ``kpanim prepare`` clip (its keypoints + its source video).
+
+    Takes ``n_frames`` tracked frames evenly spread over the clip, the first tracked frame included.
+    """
     from kpanim.video import read_video_frames
 
     with np.load(clip_npz, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))
         arrays = {k: z[k] for k in ("dense", "head_pose", "torso", "landmarks_px", "valid", "camera")}
     valid = np.flatnonzero(arrays["valid"])
-    rng = np.random.default_rng(seed)
-    wanted = set(int(i) for i in rng.choice(valid, size=min(n_frames, len(valid)), replace=False))
+    wanted = valid[np.unique(np.linspace(0, len(valid) - 1, min(n_frames, len(valid))).round().astype(int))]
     camera = Camera.from_array(arrays["camera"])
-    frames, index = [], []
-    for i, rgb in enumerate(read_video_frames(meta["source"], fps=25)):
-        if i in wanted:
-            if rgb.shape[:2] != (camera.height, camera.width):
-                rgb = cv2.resize(rgb, (camera.width, camera.height), interpolation=cv2.INTER_AREA)
-            frames.append(rgb)
-            index.append(i)
-        if i >= max(wanted):
-            break
-    index = np.array(index)
-    return {"frames": frames, "index": index, "camera": camera,
+    frames = {}
+    for i, rgb in enumerate(read_video_frames(meta["source"], fps=25, max_frames=int(wanted[-1]) + 1)):
+        if i in set(wanted.tolist()):
+            frames[i] = rgb
+    index = np.array([i for i in wanted if i in frames])
+    return {"frames": [frames[i] for i in index], "index": index, "camera": camera,
             **{k: arrays[k][index] for k in ("dense", "head_pose", "torso", "landmarks_px")}}
 
 
@@ -138,14 +135,20 @@ def region_weight(face_net: np.ndarray, size: int) -> np.ndarray:
     return cv2.dilate(m, np.ones((size // 32 + 1,) * 2, np.uint8))
 
 
-def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random (reference, target) pairs of one tracked video → dict of stacked uint8 images + frame ids."""
+def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
+               reference: int | None = None) -> dict[str, np.ndarray]:
+    """Random (reference, target) pairs of one tracked video → dict of stacked uint8 images + frame ids.
+
+    With ``reference`` (a tracked-frame number) every pair uses that frame as the photo.
+    """
     rng = np.random.default_rng(seed)
     k = len(track["frames"])
     out = {key: [] for key in IMAGE_KEYS + ("frame_index",)}
     rigs: dict[int, Rig] = {}
     for _ in range(n_pairs):
         r, t = rng.choice(k, size=2, replace=False)
+        if reference is not None:
+            r, t = reference, (reference + 1 + _ % (k - 1)) % k
         if r not in rigs:
             rigs[r] = Rig(track["frames"][r], subject_from_frame(track, r), size=size, net_size=size)
         rig = rigs[r]

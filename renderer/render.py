@@ -27,6 +27,22 @@ from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_poi
 DEFAULT_SIZE = 512
 PREVIEW_STEP = 5
 AUDIO_TOLERANCE_S = 0.2  # predicted animations match their audio to a frame; more is a wrong file
+AUDIO_RATE = 48000
+
+
+def check_writable(path) -> Path:
+    """Fail early (before any rendering) when ``path`` cannot be written."""
+    import os
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    if path.is_dir():
+        raise KpanimError(f"cannot write {path}: it is a folder; give a file name like talk.mp4")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise KpanimError(f"cannot write {path}: permission denied; choose another output path")
+    return path
 
 
 class Rig:
@@ -188,7 +204,7 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     from kpanim.images import read_image_rgb
     from kpanim.subject import make_subject
 
-    from .video_io import AUDIO_RATE, Mp4Writer, check_writable
+    from kpanim.video import write_mp4
 
     t0 = time.perf_counter()
     out_path = check_writable(out_path)
@@ -210,9 +226,9 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
               net_size=net.config.size if net is not None else 256)
     frames = range(0, anim.n_frames, PREVIEW_STEP if preview else 1)
     fps = anim.fps / PREVIEW_STEP if preview else anim.fps
-    with Mp4Writer(out_path, rig.width, rig.height, fps, samples) as writer:
-        for i in tqdm(frames, desc="render", unit="frame", disable=not progress, file=sys.stderr):
-            writer.write(render_frame(rig, net, anim.dense[i], anim.head_pose[i], anim.torso[i], i))
+    bar = tqdm(frames, desc="render", unit="frame", disable=not progress, file=sys.stderr)
+    write_mp4(out_path, (render_frame(rig, net, anim.dense[i], anim.head_pose[i], anim.torso[i], i) for i in bar),
+              fps, samples, sample_rate=AUDIO_RATE)
     return RenderStats(len(frames), rig.width, rig.height, fps, net is not None, time.perf_counter() - t0,
                        retargeted)
 

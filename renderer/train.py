@@ -41,7 +41,7 @@ class TrainConfig:
     """Extra L1 weight on the mouth and eye regions."""
     grad_weight: float = 1.0
     """Weight of the image-gradient L1 term."""
-    alpha_weight: float = 0.01
+    alpha_weight: float = 0.001
     """Weight of the L1 penalty on the blend mask."""
     seed: int = 0
 
@@ -188,7 +188,7 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
     from .data import build_cache, load_cache
     from .render import load_renderer
     from .unet import TPEUNet, save_checkpoint
-    from .video_io import check_writable
+    from .render import check_writable
 
     check_writable(output)
     torch.set_num_threads(threads)

@@ -6,9 +6,10 @@ Inputs, all at the network's working size (a square face crop, default 256²):
     portrait crop (how the person looks at rest: skin, teeth if visible), 3 ch;
   * temporal positional embedding (TPE) of the frame index: sinusoids injected into the
     bottleneck by FiLM (scale and shift per channel), as the paper's renderer conditions on time.
-Output: an RGB image and a blend mask ``alpha``; the frame is ``alpha·rgb + (1-alpha)·warped``, so
-the network only paints where the warp cannot (mouth interior, closed eyes, seams) and the rest
-keeps the photo's full-resolution detail.
+Output: an RGB residual and a blend mask ``alpha``; the frame is ``warped + alpha·residual``, so the
+network only paints where the warp cannot (mouth interior, closed eyes, seams) and the rest keeps
+the photo's full-resolution detail. The residual starts at zero and alpha at 0.5: a gate that
+starts closed (alpha ≈ 0) never opens, because the residual then gets no gradient.
 """
 
 from __future__ import annotations
@@ -73,8 +74,8 @@ class TPEUNet(nn.Module):
         self.head = nn.Conv2d(ch[0], 4, 3, 1, 1)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
-        with torch.no_grad():
-            self.head.bias[3] = -3.0  # start by trusting the warp (alpha ≈ 0.05)
+        nn.init.zeros_(self.head.weight)  # start as the identity on the warp
+        nn.init.zeros_(self.head.bias)
 
     def forward(self, sketch: torch.Tensor, warped: torch.Tensor, photo: torch.Tensor,
                 frame_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,9 +100,9 @@ class TPEUNet(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
         out = self.head(x)
-        rgb = torch.sigmoid(out[:, :3])
         alpha = torch.sigmoid(out[:, 3:4])
-        return alpha * rgb + (1 - alpha) * warped, alpha
+        frame = warped + alpha * out[:, :3]
+        return (frame if self.training else frame.clamp(0, 1)), alpha
 
 
 def save_checkpoint(path, model: TPEUNet, extra: dict | None = None) -> None:
