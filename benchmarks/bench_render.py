@@ -6,7 +6,7 @@
 * flicker: mean absolute difference of consecutive frames (face crop) on a still-face animation.
 * fidelity: MediaPipe run on the rendered video; its mouth/eye points vs the driving keypoints
   (LMD, % of inter-ocular distance), for motion taken from held-out real clips, retargeted onto the
-  astronaut photo. Baseline: the same distance if the face did not move at all.
+  astronaut photo. Baseline: the same distance for the neutral face under the same head poses.
 * realism: held-out real clips (benchmarks/renderer_val_videos.txt), reference = first tracked
   frame, each other tracked frame re-rendered from its own keypoints; PSNR/SSIM vs the real frame on
   the face crop and mouth box, warp-only vs warp + U-Net.
@@ -77,7 +77,8 @@ def bench_speed(photo, subject, net, n: int = 100) -> dict:
             t2 = time.perf_counter()
             sketch, wnet = rig.net_inputs(warped, dst)
             t3 = time.perf_counter()
-            ts = [torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255 for a in (sketch, wnet, rig.photo_net)]
+            ts = [torch.from_numpy(a).permute(2, 0, 1)[None].contiguous().float() / 255
+                  for a in (sketch, wnet, rig.photo_net)]
             frame, _ = net(*ts, torch.tensor([i]))
             t4 = time.perf_counter()
             rig.paste_correction(warped, frame[0].permute(1, 2, 0).numpy() * 255 - wnet.astype(np.float32))
@@ -142,13 +143,12 @@ def bench_fidelity(photo, subject, net, videos: list[Path], n: int = 75) -> dict
 
     mouth, eyes = constants.lip_index(), constants.eye_index()
     eyes = eyes[~np.isin(eyes, np.arange(468, 478))]  # irises: MediaPipe's iris is too noisy for this
-    res = {"warp_only": [], "neural": [], "no_motion_baseline": []}
+    res = {"warp_only": [], "neural": [], "no_expression_baseline": []}
     for video in videos:
         tr = consecutive_track(video, 0, n)
         anim = retarget(Animation.from_dense(tr["dense"], tr["head_pose"], tr["torso"], 25.0), subject)
         rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512)
         drive = np.stack([rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])[:478] for i in range(len(anim))])
-        rest = rig.points(subject.neutral, subject.head_pose, subject.torso)[:478]
         iod = np.linalg.norm(drive[:, 468] - drive[:, 473], axis=-1)
         for name, r in (("warp_only", "none"), ("neural", net)):
             render(anim, photo, TMP / f"fid_{name}.mp4", renderer=r, subject=subject, progress=False)
@@ -159,8 +159,9 @@ def bench_fidelity(photo, subject, net, videos: list[Path], n: int = 75) -> dict
             res[name].append({"video": video.name, "detected": float(ok.mean()),
                               "mouth": lmd_percent(got, drive[ok], mouth, iod[ok]),
                               "eyes": lmd_percent(got, drive[ok], eyes, iod[ok])})
-        still = np.repeat(rest[None], len(drive), 0)
-        res["no_motion_baseline"].append({"video": video.name, "mouth": lmd_percent(still, drive, mouth, iod),
+        # baseline: the neutral face under each frame's head pose (what a render ignoring expressions would give)
+        still = np.stack([rig.points(subject.neutral, anim.head_pose[i], anim.torso[i])[:478] for i in range(len(anim))])
+        res["no_expression_baseline"].append({"video": video.name, "mouth": lmd_percent(still, drive, mouth, iod),
                                           "eyes": lmd_percent(still, drive, eyes, iod)})
     return {k: {"mouth_lmd_pct": round(float(np.mean([r["mouth"] for r in v])), 2),
                 "eyes_lmd_pct": round(float(np.mean([r["eyes"] for r in v])), 2), "per_video": v} for k, v in res.items()}

@@ -6,10 +6,12 @@ Inputs, all at the network's working size (a square face crop, default 256²):
     portrait crop (how the person looks at rest: skin, teeth if visible), 3 ch;
   * temporal positional embedding (TPE) of the frame index: sinusoids injected into the
     bottleneck by FiLM (scale and shift per channel), as the paper's renderer conditions on time.
-Output: an RGB residual and a blend mask ``alpha``; the frame is ``warped + alpha·residual``, so the
-network only paints where the warp cannot (mouth interior, closed eyes, seams) and the rest keeps
-the photo's full-resolution detail. The residual starts at zero and alpha at 0.5: a gate that
-starts closed (alpha ≈ 0) never opens, because the residual then gets no gradient.
+Output: an RGB residual added to the warped portrait (``frame = warped + residual``), starting at
+zero, so the network only paints where the warp cannot (mouth interior, closed eyes, seams) and the
+rest keeps the photo's full-resolution detail. (A sigmoid blend mask ``alpha·rgb + (1-alpha)·warped``
+was tried first: on CPU-sized batches its gate collapsed to alpha = 0 after ~1000 steps and, closed,
+never reopened, since a closed gate passes no gradient.) ``forward`` also returns where it paints:
+``|residual|`` averaged over channels.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ class TPEUNet(nn.Module):
         self.film = nn.Linear(config.tpe_dim, 2 * ch[-1])
         self.up = nn.ModuleList(nn.Sequential(_conv(ch[i + 1] + ch[i], ch[i]), _conv(ch[i], ch[i]))
                                 for i in reversed(range(config.levels)))
-        self.head = nn.Conv2d(ch[0], 4, 3, 1, 1)
+        self.head = nn.Conv2d(ch[0], 3, 3, 1, 1)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
         nn.init.zeros_(self.head.weight)  # start as the identity on the warp
@@ -79,7 +81,7 @@ class TPEUNet(nn.Module):
 
     def forward(self, sketch: torch.Tensor, warped: torch.Tensor, photo: torch.Tensor,
                 frame_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Images (B, 3, H, W) in [0, 1], frame_index (B,) → (frame (B, 3, H, W), alpha (B, 1, H, W))."""
+        """Images (B, 3, H, W) in [0, 1], frame_index (B,) → (frame (B, 3, H, W), paint map (B, 1, H, W))."""
         # Trained on patches, run on the full crop: any size that is a multiple of 2**levels works.
         m = 2 ** self.config.levels
         for name, t in (("sketch", sketch), ("warped", warped), ("photo", photo)):
@@ -99,10 +101,9 @@ class TPEUNet(nn.Module):
             skip = skips.pop()
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([x, skip], dim=1))
-        out = self.head(x)
-        alpha = torch.sigmoid(out[:, 3:4])
-        frame = warped + alpha * out[:, :3]
-        return (frame if self.training else frame.clamp(0, 1)), alpha
+        residual = self.head(x)
+        frame = warped + residual
+        return (frame if self.training else frame.clamp(0, 1)), residual.abs().mean(1, keepdim=True)
 
 
 def save_checkpoint(path, model: TPEUNet, extra: dict | None = None) -> None:

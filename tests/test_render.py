@@ -117,8 +117,8 @@ def test_unet_shapes_tpe_and_checkpoint(tmp_path):
     net = tiny_net()
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
-        frame, alpha = net(x, x, x, torch.tensor([0, 7]))
-    assert frame.shape == (2, 3, 64, 64) and alpha.shape == (2, 1, 64, 64)
+        frame, paint = net(x, x, x, torch.tensor([0, 7]))
+    assert frame.shape == (2, 3, 64, 64) and paint.shape == (2, 1, 64, 64)
     assert torch.equal(frame, x)  # starts as the identity on the warped image
     tpe = temporal_embedding(torch.arange(3), 8, 50.0)
     assert tpe.shape == (3, 8) and float((tpe[1] - tpe[0]).abs().max()) < 0.2  # slow: no flicker from time
