@@ -202,6 +202,12 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
     train_src = [s for s in sources if s.name not in held]
     val_src = [s for s in sources if s.name in held]
     model = TPEUNet() if init == "none" else load_renderer(init)
+    init_extra = {}
+    if init not in ("none", "default") or (init == "default" and model is not None):
+        from .render import default_renderer_path
+        from .unet import load_checkpoint
+
+        init_extra = load_checkpoint(default_renderer_path() if init == "default" else init)[1]
     if model is None:
         click.echo("Note: no shipped renderer weights; training from scratch.", err=True)
         model = TPEUNet()
@@ -222,7 +228,10 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
              "val_videos": [s.name for s in val_src], "pairs": int(len(train_data["target"])), "steps": info["steps"],
              "train_config": dataclasses.asdict(cfg), "cpu_seconds": round(time.process_time() - t_cpu, 1),
              "wall_seconds": round(time.monotonic() - t_wall, 1), "threads": threads,
-             "eval_on": "val" if val_data else "train", "eval_before": before, "eval_after": after}
+             "eval_on": "val" if val_data else "train", "eval_before": before, "eval_after": after,
+             "init": init, "init_provenance": {k: init_extra.get(k) for k in ("command", "steps", "cpu_seconds",
+                                                                              "wall_seconds", "init", "init_provenance")
+                                               if k in init_extra}}
     save_checkpoint(output, model, extra)
     click.echo(f"Wrote {output}: {info['steps']} steps; {extra['eval_on']} face PSNR "
                f"warp {after['warp']['face_psnr']:.2f} → neural {after['neural']['face_psnr']:.2f} dB, "

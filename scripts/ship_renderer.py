@@ -43,6 +43,8 @@ def main() -> None:
         "held_out_videos": extra.get("val_videos"),
         "command": extra.get("command"),
         "steps": extra.get("steps"),
+        "started_from": extra.get("init"),
+        "earlier_training": extra.get("init_provenance"),
         "train_config": extra.get("train_config"),
         "cpu_seconds": extra.get("cpu_seconds"),
         "wall_seconds": extra.get("wall_seconds"),
