@@ -32,7 +32,7 @@ from kpanim.animation import Animation
 from kpanim.renderer import data as rdata
 from kpanim.renderer.metrics import crop_metrics, face_box
 from kpanim.renderer.render import Rig, load_renderer, render, render_frame, retarget
-from kpanim.renderer.train import TrainConfig, evaluate, train
+from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_LIST = ROOT / "benchmarks" / "renderer_val_videos.txt"
@@ -208,16 +208,16 @@ def bench_finetune(net, video: Path, minutes: float = 3.0) -> dict:
     before = evaluate(net, test_pairs, max_pairs=1000)
     tuned, info = train(train_pairs, None, TrainConfig(minutes=minutes, lr=1e-4), model=copy.deepcopy(net),
                         progress=False)
+    after_regions = evaluate(tuned, test_pairs, max_pairs=1000)
+    tuned.paint_scope = "face"  # what `kpanim train renderer VIDEO` ships
     after = evaluate(tuned, test_pairs, max_pairs=1000)
     return {"video": video.name, "minutes": minutes, "steps": info["steps"], "test_pairs": len(test_idx) - 1,
-            "general": before, "finetuned": after}
+            "general": before, "finetuned": after, "finetuned_regions_only": after_regions}
 
 
 def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) -> None:
     """Rows: held-out pairs with the widest mouths: photo | real | warp only | neural | sketch."""
     from PIL import Image
-
-    from kpanim.renderer.train import _to_tensor
 
     weight_rows = [(w[w.shape[0] // 2:] > 0).sum() for w in pairs["weight"]]
     order = np.argsort(weight_rows)[::-1]
@@ -230,13 +230,11 @@ def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) 
         if len(picked) == 5:
             break
     rows = []
-    with torch.inference_mode():
-        for i in picked:
-            frame, _ = net(*(_to_tensor(pairs[k][i:i + 1]) for k in ("sketch", "warped", "photo")),
-                           torch.from_numpy(pairs["frame_index"][i:i + 1]))
-            neural = (frame[0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-            cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], neural, pairs["sketch"][i]]
-            rows.append(np.concatenate([cv2.resize(c, (tile, tile), interpolation=cv2.INTER_AREA) for c in cells], 1))
+    for i in picked:
+        one = {k: v[i:i + 1] for k, v in pairs.items()}
+        neural = network_frames(net, one, 1)[0]
+        cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], neural, pairs["sketch"][i]]
+        rows.append(np.concatenate([cv2.resize(c, (tile, tile), interpolation=cv2.INTER_AREA) for c in cells], 1))
     anim = talking(subject, 40)
     render(anim, photo, TMP / "sheet.mp4", renderer=net, subject=subject, progress=False)
     frames = decode(TMP / "sheet.mp4")

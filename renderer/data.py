@@ -21,10 +21,9 @@ from kpanim.facefit import Camera, fit_head, lift_landmarks
 from kpanim.subject import Subject
 
 from .render import Rig
-from .sketch import INNER_LIPS, LEFT_EYE_LOOP, RIGHT_EYE_LOOP
+from .sketch import region_mask
 
 IMAGE_KEYS = ("photo", "warped", "sketch", "target", "weight")
-OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 
 
 def decode_frames(path: str | Path, indices: set[int] | None = None, max_side: int = 720):
@@ -126,15 +125,6 @@ def subject_from_frame(track: dict, k: int) -> Subject:
                    subject_id=f"frame{int(track['index'][k])}")
 
 
-def region_weight(face_net: np.ndarray, size: int) -> np.ndarray:
-    """(S, S) uint8 loss-weight mask: 255 on the mouth and eyes (dilated), 0 elsewhere."""
-    m = np.zeros((size, size), np.uint8)
-    fixed = np.round(face_net[:, :2] * 16).astype(np.int32)
-    for loop in (OUTER_LIPS, INNER_LIPS, LEFT_EYE_LOOP, RIGHT_EYE_LOOP):
-        cv2.fillPoly(m, [fixed[list(loop)]], 255, cv2.LINE_8, 4)
-    return cv2.dilate(m, np.ones((size // 32 + 1,) * 2, np.uint8))
-
-
 def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
                reference: int | None = None) -> dict[str, np.ndarray]:
     """Random (reference, target) pairs of one tracked video → dict of stacked uint8 images + frame ids.
@@ -159,7 +149,7 @@ def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
                                 borderMode=cv2.BORDER_REPLICATE)
         face_net = rig.to_net[:, :2] @ dst[:478].T
         for key, img in (("photo", rig.photo_net), ("warped", warped_net), ("sketch", sketch),
-                         ("target", target), ("weight", region_weight(face_net.T + rig.to_net[:, 2], size))):
+                         ("target", target), ("weight", region_mask(face_net.T + rig.to_net[:, 2], size))):
             out[key].append(img)
         out["frame_index"].append(int(track["index"][t]))
     return {key: np.stack(v) for key, v in out.items()}

@@ -21,7 +21,7 @@ from kpanim.animation import Animation
 from kpanim.errors import KpanimError
 from kpanim.geometry import matrix_to_pose, pose_to_matrix
 
-from .sketch import draw_sketch
+from .sketch import draw_sketch, feather, region_mask
 from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_transform
 
 DEFAULT_SIZE = 512
@@ -249,4 +249,9 @@ def render_frame(rig: Rig, net, dense: np.ndarray, head_pose: np.ndarray, torso:
              for a in (sketch, warped_net, rig.photo_net)]
         frame, _ = net(*t, torch.tensor([frame_index]))
     correction = (frame[0].permute(1, 2, 0).numpy() * 255) - warped_net.astype(np.float32)
+    # Keep the network's paint to the mouth and eyes: elsewhere its L1-trained output is a blur of the
+    # warp, and the full-resolution warp is sharper there.
+    if getattr(net, "paint_scope", "regions") == "regions":
+        pts = apply_affine(rig.to_net, dst[:478])
+        correction *= feather(region_mask(pts, rig.net_size))[..., None]
     return rig.paste_correction(warped, correction)

@@ -33,6 +33,7 @@ EYE_FILL = (255, 255, 255)
 INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 LEFT_EYE_LOOP = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
 RIGHT_EYE_LOOP = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
+OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
 
 
 @lru_cache(maxsize=1)
@@ -73,3 +74,22 @@ def draw_sketch(face_px: np.ndarray, torso_px: np.ndarray | None, width: int, he
         line = np.concatenate([t[:9][::-1], t[9:]])  # subject-left outer → neck → subject-right outer
         cv2.polylines(img, [line], False, PART_COLORS["torso"], thickness, cv2.LINE_AA, shift)
     return img
+
+
+def region_mask(face_px: np.ndarray, size: int) -> np.ndarray:
+    """(S, S) uint8 mask: 255 on the mouth (outer lips) and the eye openings, dilated by ~size/64 px.
+
+    These are the regions the renderer's network repaints (and the training loss weighs up).
+    """
+    m = np.zeros((size, size), np.uint8)
+    fixed = np.round(np.asarray(face_px, dtype=np.float64)[:, :2] * 16).astype(np.int32)
+    for loop in (OUTER_LIPS, INNER_LIPS, LEFT_EYE_LOOP, RIGHT_EYE_LOOP):
+        cv2.fillPoly(m, [fixed[list(loop)]], 255, cv2.LINE_8, 4)
+    return cv2.dilate(m, np.ones((size // 32 + 1,) * 2, np.uint8))
+
+
+def feather(mask: np.ndarray) -> np.ndarray:
+    """uint8 region mask (..., S, S) → float32 weights in [0, 1] with soft edges (σ = S/64)."""
+    s = mask.shape[-1]
+    soft = cv2.GaussianBlur(cv2.dilate(mask, np.ones((s // 32 + 1,) * 2, np.uint8)), (0, 0), s / 64)
+    return soft.astype(np.float32) / 255.0

@@ -93,23 +93,35 @@ def losses(model, batch: dict, cfg: TrainConfig) -> dict:
     return {"total": total, "l1": l1, "grad": grad, "residual": reg}
 
 
-def evaluate(model, data: dict[str, np.ndarray], max_pairs: int = 64) -> dict:
-    """PSNR/SSIM of warp-only and warp+U-Net vs the real frames, on the face crop and the mouth box."""
+def network_frames(model, data: dict[str, np.ndarray], n: int) -> np.ndarray:
+    """The renderer's output (N, S, S, 3) uint8 for the first ``n`` pairs, as ``render_frame`` makes it:
+    the residual kept to the mouth/eye regions unless ``model.paint_scope == "face"``."""
     import torch
 
-    from .metrics import crop_metrics
-
-    n = min(max_pairs, len(data["target"]))
     outs = []
     with torch.inference_mode():
         for s in range(0, n, 8):
             sl = slice(s, min(n, s + 8))
             frame, _ = model(_to_tensor(data["sketch"][sl]), _to_tensor(data["warped"][sl]),
                              _to_tensor(data["photo"][sl]), torch.from_numpy(data["frame_index"][sl]))
-            outs.append((frame.permute(0, 2, 3, 1).numpy() * 255).round().clip(0, 255).astype(np.uint8))
+            outs.append(frame.permute(0, 2, 3, 1).numpy() * 255)
     neural = np.concatenate(outs)
+    if getattr(model, "paint_scope", "regions") == "regions":
+        from .sketch import feather
+
+        soft = np.stack([feather(w) for w in data["weight"][:n]])[..., None]
+        warped = data["warped"][:n].astype(np.float32)
+        neural = warped + soft * (neural - warped)
+    return neural.round().clip(0, 255).astype(np.uint8)
+
+
+def evaluate(model, data: dict[str, np.ndarray], max_pairs: int = 64) -> dict:
+    """PSNR/SSIM of warp-only and warp+U-Net vs the real frames, on the face crop and the mouth box."""
+    from .metrics import crop_metrics
+
+    n = min(max_pairs, len(data["target"]))
     return {"warp": crop_metrics(data["warped"][:n], data["target"][:n], data["weight"][:n]),
-            "neural": crop_metrics(neural, data["target"][:n], data["weight"][:n])}
+            "neural": crop_metrics(network_frames(model, data, n), data["target"][:n], data["weight"][:n])}
 
 
 def train(train_data: dict, val_data: dict | None, cfg: TrainConfig, model=None, progress: bool = True,
@@ -220,6 +232,8 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
                f"{f', {len(val_src)} held out' if val_src else ''}", err=True)
     cfg = TrainConfig(minutes=minutes, lr=1e-4 if single else 2e-4)
     before = evaluate(model, val_data or train_data)
+    if single:  # one person: the fine-tuned network may repaint the whole face (see TPEUNet.paint_scope)
+        model.paint_scope = "face"
     log_path = output.with_suffix(".log.jsonl")
     with open(log_path, "w") as log:
         model, info = train(train_data, val_data, cfg, model=model, log=log)

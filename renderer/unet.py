@@ -66,6 +66,10 @@ class TPEUNet(nn.Module):
     def __init__(self, config: RendererConfig = RendererConfig()):
         super().__init__()
         self.config = config
+        # Where render() applies the residual: "regions" (mouth and eyes, feathered; the general renderer,
+        # whose L1-trained output elsewhere is a blur of the warp) or "face" (the whole 256² crop; a renderer
+        # fine-tuned on one person, who then also learns that person's look). Stored in checkpoints.
+        self.paint_scope = "regions"
         ch = config.channels()
         self.stem = nn.Sequential(_conv(config.in_channels, ch[0]), _conv(ch[0], ch[0]))
         self.down = nn.ModuleList(nn.Sequential(_conv(ch[i], ch[i + 1], 2), _conv(ch[i + 1], ch[i + 1]))
@@ -117,7 +121,8 @@ def save_checkpoint(path, model: TPEUNet, extra: dict | None = None) -> None:
     os.close(fd)
     try:
         torch.save({"kind": "kpanim-renderer", "config": dataclasses.asdict(model.config),
-                    "state_dict": model.state_dict(), "extra": extra or {}}, tmp)
+                    "state_dict": model.state_dict(), "extra": {"paint_scope": model.paint_scope, **(extra or {})}},
+                   tmp)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -138,5 +143,6 @@ def load_checkpoint(path) -> tuple[TPEUNet, dict]:
         raise KpanimError(f"{path}: not a kpanim renderer checkpoint; train one with 'kpanim train renderer'")
     model = TPEUNet(RendererConfig(**ckpt["config"]))
     model.load_state_dict(ckpt["state_dict"])
+    model.paint_scope = ckpt.get("extra", {}).get("paint_scope", "regions")
     model.eval()
     return model, ckpt.get("extra", {})

@@ -124,7 +124,7 @@ def test_unet_shapes_tpe_and_checkpoint(tmp_path):
     assert tpe.shape == (3, 8) and float((tpe[1] - tpe[0]).abs().max()) < 0.2  # slow: no flicker from time
     save_checkpoint(tmp_path / "r.pt", net, {"note": "test"})
     back, extra = load_checkpoint(tmp_path / "r.pt")
-    assert back.config == TINY and extra == {"note": "test"}
+    assert back.config == TINY and extra == {"paint_scope": "regions", "note": "test"}
     with torch.no_grad():
         assert torch.allclose(back(x, x, x, torch.tensor([0, 7]))[0], frame)
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
@@ -236,3 +236,4 @@ def test_finetune_on_a_short_video(astronaut, tmp_path):
     assert result.exit_code == 0, result.output
     net, extra = load_checkpoint(tmp_path / "s.renderer.pt")
     assert extra["pairs"] == 4 and extra["steps"] >= 1 and "face_psnr" in extra["eval_after"]["neural"]
+    assert net.paint_scope == "face"  # a one-person renderer repaints the whole face crop
