@@ -1,0 +1,290 @@
+"""Benchmarks of ``kpanim render``: speed, flicker, fidelity, realism, per-subject fine-tuning.
+
+    python benchmarks/bench_render.py [--renderer PATH] [--videos DIR] [--only speed,flicker,...]
+
+* speed: frames/s at 512² on this CPU, warp-only and with the neural renderer, time per stage.
+* flicker: mean absolute difference of consecutive frames (face crop) on a still-face animation.
+* fidelity: MediaPipe run on the rendered video; its mouth/eye points vs the driving keypoints
+  (LMD, % of inter-ocular distance), for motion taken from held-out real clips, retargeted onto the
+  astronaut photo. Baseline: the same distance for the neutral face under the same head poses.
+* realism: held-out real clips (benchmarks/renderer_val_videos.txt), reference = first tracked
+  frame, each other tracked frame re-rendered from its own keypoints; PSNR/SSIM vs the real frame on
+  the face crop and mouth box, warp-only vs warp + U-Net.
+* finetune: 3 min of `train renderer` on the first 60 % of one held-out video, scored on its last 40 %.
+* sheet: contact sheet PNG (docs/img/render_contact_sheet.png).
+Needs /work/shared/data (real clips) for fidelity/realism/finetune/sheet; writes benchmarks/results/render.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from kpanim import constants
+from kpanim.animation import Animation
+from kpanim.renderer import data as rdata
+from kpanim.renderer.metrics import crop_metrics, face_box
+from kpanim.renderer.render import Rig, load_renderer, render, render_frame, retarget
+from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
+
+ROOT = Path(__file__).resolve().parents[1]
+VAL_LIST = ROOT / "benchmarks" / "renderer_val_videos.txt"
+OUT = ROOT / "benchmarks" / "results"
+TMP = Path("/tmp/kpanim_bench_render")
+
+
+def astronaut_subject():
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from kpanim.subject import make_subject
+
+    TMP.mkdir(parents=True, exist_ok=True)
+    path = TMP / "astronaut.png"
+    Image.fromarray(astronaut()).save(path)
+    return path, make_subject(path)
+
+
+def talking(subject, n: int) -> Animation:
+    y = subject.neutral[:, 1]
+    jaw = np.clip((subject.neutral[13, 1] - y) / 0.03, 0, 1) * (np.abs(subject.neutral[:, 0]) < 0.05)
+    amp = 0.012 * np.sin(np.linspace(0, 6 * np.pi, n)) ** 2
+    dense = subject.neutral[None] - amp[:, None, None] * jaw[None, :, None] * np.array([0, 1, 0])
+    pose = np.repeat(subject.head_pose[None], n, 0)
+    pose[:, 1] += 0.08 * np.sin(np.linspace(0, 2 * np.pi, n))
+    return Animation.from_dense(dense, pose, np.repeat(subject.torso[None], n, 0), 25.0,
+                                {"subject_sha256": subject.image_sha256})
+
+
+def bench_speed(photo, subject, net, n: int = 100) -> dict:
+    """Per-stage timing of the frame loop at 512², plus end-to-end render() (includes H.264 encode)."""
+    anim = talking(subject, n)
+    rig = Rig(cv2.cvtColor(cv2.imread(str(photo)), cv2.COLOR_BGR2RGB), subject, size=512)
+    stages = {"points": 0.0, "warp": 0.0, "sketch+crop": 0.0, "unet": 0.0, "paste": 0.0}
+    with torch.inference_mode():
+        for i in range(n):
+            t0 = time.perf_counter()
+            dst = rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])
+            t1 = time.perf_counter()
+            warped = rig.warp(rig.photo, dst)
+            t2 = time.perf_counter()
+            sketch, wnet = rig.net_inputs(warped, dst)
+            t3 = time.perf_counter()
+            ts = [torch.from_numpy(a).permute(2, 0, 1)[None].contiguous().float() / 255
+                  for a in (sketch, wnet, rig.photo_net)]
+            frame, _ = net(*ts, torch.tensor([i]))
+            t4 = time.perf_counter()
+            rig.paste_correction(warped, frame[0].permute(1, 2, 0).numpy() * 255 - wnet.astype(np.float32))
+            t5 = time.perf_counter()
+            for k, a, b in (("points", t0, t1), ("warp", t1, t2), ("sketch+crop", t2, t3), ("unet", t3, t4),
+                            ("paste", t4, t5)):
+                stages[k] += (b - a) * 1000 / n
+    out = {"stages_ms": {k: round(v, 2) for k, v in stages.items()}}
+    for name, r in (("warp_only", "none"), ("neural", net)):
+        s = render(anim, photo, TMP / f"speed_{name}.mp4", renderer=r, subject=subject, progress=False, threads=2)
+        out[f"{name}_fps_end_to_end"] = round(s.frames / s.seconds, 1)
+    return out
+
+
+def decode(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def bench_flicker(photo, subject, net, n: int = 50) -> dict:
+    still = Animation.from_dense(np.repeat(subject.neutral[None], n, 0), np.repeat(subject.head_pose[None], n, 0),
+                                 np.repeat(subject.torso[None], n, 0), 25.0, {"subject_sha256": subject.image_sha256})
+    out = {}
+    fy, fx = face_box(512)
+    for name, r in (("warp_only", "none"), ("neural", net)):
+        render(still, photo, TMP / f"still_{name}.mp4", renderer=r, subject=subject, progress=False)
+        frames = np.stack(decode(TMP / f"still_{name}.mp4")).astype(np.float32)[:, fy, fx]
+        out[f"{name}_mean_abs_frame_diff"] = round(float(np.abs(np.diff(frames, axis=0)).mean()), 3)
+    return out
+
+
+def consecutive_track(path: Path, start: int, n: int) -> dict:
+    """Track n consecutive frames (from ``start``) of a video."""
+    from kpanim.facefit import Camera, fit_head, lift_landmarks
+    from kpanim.geometry import unproject
+    from kpanim.landmarks import FaceTracker
+    from kpanim.torso import PersonSegmenter, shoulder_points_px
+
+    rows = {k: [] for k in ("dense", "head_pose", "torso")}
+    with FaceTracker() as tr, PersonSegmenter() as seg:
+        for i, rgb in rdata.decode_frames(path, set(range(start, start + n))):
+            pts = tr.track(rgb)
+            if pts is None:
+                continue
+            cam = Camera.for_image(rgb.shape[1], rgb.shape[0])
+            dense, pose = fit_head(lift_landmarks(pts, cam))
+            torso = unproject(shoulder_points_px(seg.mask(rgb), pts), np.full(18, -pose[5]), cam.focal, cam.cx, cam.cy)
+            for k, v in (("dense", dense), ("head_pose", pose), ("torso", torso)):
+                rows[k].append(v)
+    return {k: np.stack(v) for k, v in rows.items()}
+
+
+def lmd_percent(a: np.ndarray, b: np.ndarray, idx: np.ndarray, iod: np.ndarray) -> float:
+    return float(np.mean(np.linalg.norm(a[:, idx] - b[:, idx], axis=-1).mean(1) / iod) * 100)
+
+
+def bench_fidelity(photo, subject, net, videos: list[Path], n: int = 75) -> dict:
+    """Drive the astronaut with held-out clips' motion; re-detect with MediaPipe; LMD vs the driving points."""
+    from kpanim.landmarks import FaceTracker
+
+    mouth, eyes = constants.lip_index(), constants.eye_index()
+    eyes = eyes[~np.isin(eyes, np.arange(468, 478))]  # irises: MediaPipe's iris is too noisy for this
+    res = {"warp_only": [], "neural": [], "no_expression_baseline": []}
+    for video in videos:
+        tr = consecutive_track(video, 0, n)
+        anim = retarget(Animation.from_dense(tr["dense"], tr["head_pose"], tr["torso"], 25.0), subject)
+        rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512)
+        drive = np.stack([rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])[:478] for i in range(len(anim))])
+        iod = np.linalg.norm(drive[:, 468] - drive[:, 473], axis=-1)
+        for name, r in (("warp_only", "none"), ("neural", net)):
+            render(anim, photo, TMP / f"fid_{name}.mp4", renderer=r, subject=subject, progress=False)
+            with FaceTracker() as ft:
+                det = [ft.track(f) for f in decode(TMP / f"fid_{name}.mp4")]
+            ok = np.array([d is not None for d in det])
+            got = np.stack([d[:, :2] for d in det if d is not None])
+            res[name].append({"video": video.name, "detected": float(ok.mean()),
+                              "mouth": lmd_percent(got, drive[ok], mouth, iod[ok]),
+                              "eyes": lmd_percent(got, drive[ok], eyes, iod[ok])})
+        # baseline: the neutral face under each frame's head pose (what a render ignoring expressions would give)
+        still = np.stack([rig.points(subject.neutral, anim.head_pose[i], anim.torso[i])[:478] for i in range(len(anim))])
+        res["no_expression_baseline"].append({"video": video.name, "mouth": lmd_percent(still, drive, mouth, iod),
+                                          "eyes": lmd_percent(still, drive, eyes, iod)})
+    return {k: {"mouth_lmd_pct": round(float(np.mean([r["mouth"] for r in v])), 2),
+                "eyes_lmd_pct": round(float(np.mean([r["eyes"] for r in v])), 2), "per_video": v} for k, v in res.items()}
+
+
+def first_frame_pairs(video: Path, dataset: Path | None, n_frames: int = 32) -> tuple[dict, str]:
+    """Pairs (first tracked frame → each other frame) of a held-out clip: its prepared keypoints
+    (``kpanim prepare`` dataset) when the dataset has the clip, else tracked here."""
+    clip = dataset / "clips" / f"{video.stem}.npz" if dataset else None
+    if clip is not None and clip.is_file():
+        track, how = rdata.prepared_clip_frames(clip, n_frames), "prepared"
+    else:
+        track, how = rdata.track_frames(video, n_frames, seed=1), "tracked"
+    return rdata.make_pairs(track, len(track["frames"]) - 1, reference=0), how
+
+
+def bench_realism(net, videos: list[Path], dataset: Path | None) -> tuple[dict, dict]:
+    per, all_pairs = [], []
+    for v in videos:
+        try:
+            pairs, how = first_frame_pairs(v, dataset)
+        except Exception as err:  # a held-out clip without a trackable face
+            print(f"skip {v.name}: {err}")
+            continue
+        all_pairs.append(pairs)
+        per.append({"video": v.name, "keypoints": how, **evaluate(net, pairs, max_pairs=64)})
+    merged = {k: np.concatenate([p[k] for p in all_pairs]) for k in all_pairs[0]}
+    summary = evaluate(net, merged, max_pairs=10_000)
+    return {"pairs": int(len(merged["target"])), "videos": len(per), **summary, "per_video": per}, merged
+
+
+def bench_finetune(net, video: Path, minutes: float = 3.0) -> dict:
+    track = rdata.track_frames(video, 96, seed=2)
+    k = len(track["frames"])
+    cut = int(0.6 * k)
+
+    def subset(idx):
+        return {key: (val[idx] if isinstance(val, np.ndarray) else [val[i] for i in idx] if isinstance(val, list)
+                      else val) for key, val in track.items()}
+
+    train_pairs = rdata.make_pairs(subset(np.arange(cut)), 300)
+    test_idx = np.concatenate([[0], np.arange(cut, k)])
+    test_pairs = rdata.make_pairs(subset(test_idx), len(test_idx) - 1, reference=0)
+    before = evaluate(net, test_pairs, max_pairs=1000)
+    tuned, info = train(train_pairs, None, TrainConfig(minutes=minutes, lr=1e-4), model=copy.deepcopy(net),
+                        progress=False)
+    after_regions = evaluate(tuned, test_pairs, max_pairs=1000)
+    tuned.paint_scope = "face"  # what `kpanim train renderer VIDEO` ships
+    after = evaluate(tuned, test_pairs, max_pairs=1000)
+    return {"video": video.name, "minutes": minutes, "steps": info["steps"], "test_pairs": len(test_idx) - 1,
+            "general": before, "finetuned": after, "finetuned_regions_only": after_regions}
+
+
+def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) -> None:
+    """Rows: held-out pairs with the widest mouths: photo | real | warp only | neural | sketch."""
+    from PIL import Image
+
+    weight_rows = [(w[w.shape[0] // 2:] > 0).sum() for w in pairs["weight"]]
+    order = np.argsort(weight_rows)[::-1]
+    picked, seen = [], set()
+    for i in order:  # widest mouth per distinct reference photo
+        key = pairs["photo"][i][::32, ::32].tobytes()
+        if key not in seen:
+            seen.add(key)
+            picked.append(i)
+        if len(picked) == 5:
+            break
+    rows = []
+    for i in picked:
+        one = {k: v[i:i + 1] for k, v in pairs.items()}
+        neural = network_frames(net, one, 1)[0]
+        cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], neural, pairs["sketch"][i]]
+        rows.append(np.concatenate([cv2.resize(c, (tile, tile), interpolation=cv2.INTER_AREA) for c in cells], 1))
+    anim = talking(subject, 40)
+    render(anim, photo, TMP / "sheet.mp4", renderer=net, subject=subject, progress=False)
+    frames = decode(TMP / "sheet.mp4")
+    rows.append(np.concatenate([cv2.resize(frames[j], (tile, tile), interpolation=cv2.INTER_AREA)
+                                for j in (0, 4, 8, 12, 16)], 1))
+    sheet = Image.fromarray(np.concatenate(rows, 0))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--renderer", default="default")
+    ap.add_argument("--videos", type=Path, default=Path("/work/shared/data/video"))
+    ap.add_argument("--dataset", type=Path, default=Path("/work/datasets/shared_v1"),
+                    help="prepared dataset whose keypoints drive the realism test (clips tracked here otherwise)")
+    ap.add_argument("--only", default="speed,flicker,fidelity,realism,finetune,sheet")
+    ap.add_argument("--finetune-minutes", type=float, default=3.0)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    only = set(args.only.split(","))
+    net = load_renderer(args.renderer)
+    if net is None:
+        raise SystemExit("no renderer weights: pass --renderer PATH")
+    photo, subject = astronaut_subject()
+    val = [args.videos / n for n in VAL_LIST.read_text().split() if (args.videos / n).is_file()]
+    OUT.mkdir(parents=True, exist_ok=True)
+    results_path = OUT / "render.json"
+    results = json.loads(results_path.read_text()) if results_path.is_file() else {}
+    results["renderer"] = str(args.renderer)
+    if "speed" in only:
+        results["speed"] = bench_speed(photo, subject, net)
+        print("speed", results["speed"])
+    if "flicker" in only:
+        results["flicker"] = bench_flicker(photo, subject, net)
+        print("flicker", results["flicker"])
+    if "fidelity" in only:
+        results["fidelity"] = bench_fidelity(photo, subject, net, val[:4])
+        print("fidelity", {k: {kk: vv for kk, vv in v.items() if kk != "per_video"} for k, v in results["fidelity"].items()})
+    pairs = None
+    if "realism" in only or "sheet" in only:
+        results["realism"], pairs = bench_realism(net, val, args.dataset if args.dataset.is_dir() else None)
+        print("realism", {k: v for k, v in results["realism"].items() if k != "per_video"})
+    if "finetune" in only:
+        results["finetune"] = bench_finetune(net, val[0], args.finetune_minutes)
+        print("finetune", results["finetune"])
+    if "sheet" in only:
+        contact_sheet(net, pairs, photo, subject, ROOT / "docs" / "img" / "render_contact_sheet.png")
+    results_path.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""``kpanim render``: the thin click layer over :func:`kpanim.renderer.render.render`."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import click
+
+
+@click.command("render")
+@click.argument("animation", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--subject", "subject_image", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The portrait photo to animate (PNG/JPEG with one clearly visible face).")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The MP4 to write (H.264 yuv420p + AAC; plays in browsers).")
+@click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Speech to put on the video; must last as long as the animation.")
+@click.option("--renderer", default="default", show_default=True,
+              help="Neural renderer weights: 'default' (shipped), 'none' (warp only), or a .renderer.pt "
+                   "from 'kpanim train renderer'.")
+@click.option("--size", default=512, show_default=True, type=int, help="Side of the square output around the face.")
+@click.option("--full-frame", is_flag=True, help="Keep the photo's whole frame and size instead of a face crop.")
+@click.option("--preview", is_flag=True, help="Render only every 5th frame (at fps/5) for a quick look.")
+@click.option("--threads", default=2, show_default=True, type=int, help="CPU threads for the neural renderer.")
+def render_command(animation: Path, subject_image: Path, output: Path, audio: Path | None, renderer: str,
+                   size: int, full_frame: bool, preview: bool, threads: int) -> None:
+    """Render a talking-portrait video of ANIMATION (.npz) on a photo.
+
+    \b
+    Example:
+      kpanim render anim.npz --subject face.png -o talk.mp4 --audio speech.wav
+    """
+    from .render import default_renderer_path, render
+
+    if renderer == "default" and default_renderer_path() is None:
+        click.echo("Note: no neural renderer weights are installed; rendering the warp only "
+                   "(mouth interior and blinks are not repainted).", err=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        stats = render(animation, subject_image, output, audio=audio, renderer=renderer, size=size,
+                       full_frame=full_frame, preview=preview, threads=threads)
+    for w in caught:
+        if issubclass(w.category, UserWarning):
+            click.echo(f"Warning: {w.message}", err=True)
+    mode = "warp + neural renderer" if stats.neural else "warp only"
+    click.echo(f"Wrote {output}: {stats.frames} frames {stats.width}x{stats.height} at {stats.fps:g} fps "
+               f"({mode}) in {stats.seconds:.1f} s ({stats.frames / max(stats.seconds, 1e-9):.1f} frames/s)")

@@ -1,0 +1,257 @@
+"""``kpanim render``: animation + one photo → talking-portrait MP4 (Python API).
+
+Per frame: the animated face mesh and shoulders are projected with the subject's camera, the
+photo is warped onto them (``warp``), and the TPE U-Net (``unet``) repaints what a warp cannot
+show (mouth interior, closed eyes, seams) on a 256² face crop; its correction is upsampled and
+added to the full-resolution warp. Without renderer weights the warp alone is rendered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import warnings
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from kpanim.animation import Animation
+from kpanim.errors import KpanimError
+from kpanim.geometry import matrix_to_pose, pose_to_matrix
+
+from .sketch import draw_sketch, feather, region_mask
+from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_transform
+
+DEFAULT_SIZE = 512
+PREVIEW_STEP = 5
+AUDIO_TOLERANCE_S = 0.2  # predicted animations match their audio to a frame; more is a wrong file
+AUDIO_RATE = 48000
+
+
+def check_writable(path) -> Path:
+    """Fail early (before any rendering) when ``path`` cannot be written."""
+    import os
+
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    if path.is_dir():
+        raise KpanimError(f"cannot write {path}: it is a folder; give a file name like talk.mp4")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise KpanimError(f"cannot write {path}: permission denied; choose another output path")
+    return path
+
+
+class Rig:
+    """A photo prepared for warping: output framing, source control points, network crop.
+
+    Args:
+        photo: (H, W, 3) uint8 RGB portrait.
+        subject: its :class:`kpanim.subject.Subject` (camera, face, shoulders at rest).
+        size: output side in pixels (square crop around the face), ignored with ``full_frame``.
+        full_frame: keep the photo's framing and size (rounded down to even numbers).
+        net_size: the U-Net's working resolution.
+    """
+
+    def __init__(self, photo: np.ndarray, subject, size: int = DEFAULT_SIZE, full_frame: bool = False,
+                 net_size: int = 256):
+        self.subject = subject
+        face_photo = subject.project_face()
+        if full_frame:
+            h, w = photo.shape[:2]
+            self.width, self.height = w - w % 2, h - h % 2
+            self.to_out = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+        else:
+            if size < 64 or size % 2:
+                raise KpanimError(f"--size must be an even number of pixels ≥ 64, got {size}")
+            self.width = self.height = int(size)
+            self.to_out = crop_transform(face_photo, size)
+        self.photo = cv2.warpAffine(photo, self.to_out, (self.width, self.height), flags=cv2.INTER_AREA
+                                    if self.to_out[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.anchors = border_anchors(self.width, self.height, margin=2.0)
+        self.src_points = self.points(subject.neutral, subject.head_pose, subject.torso)
+        self.warp = PiecewiseAffineWarp(self.src_points, (self.width, self.height))
+        # The network always sees the same face framing (the training crop), at net_size².
+        self.net_size = net_size
+        self.to_net = crop_transform(self.src_points[:478], net_size)
+        self.photo_net = self._to_net(self.photo)
+
+    def points(self, dense: np.ndarray, head_pose: np.ndarray, torso: np.ndarray) -> np.ndarray:
+        """Control points (478 + 18 + anchors, 2) in output pixels for one frame's keypoints."""
+        face = apply_affine(self.to_out, self.subject.project_face(dense, head_pose))
+        shoulders = apply_affine(self.to_out, self.subject.project(torso))
+        return control_points(face, shoulders, self.anchors)
+
+    def _to_net(self, image: np.ndarray) -> np.ndarray:
+        return cv2.warpAffine(image, self.to_net, (self.net_size, self.net_size), flags=cv2.INTER_AREA,
+                              borderMode=cv2.BORDER_REPLICATE)
+
+    def net_inputs(self, warped: np.ndarray, dst_points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(sketch, warped) at the network's size for one frame."""
+        pts = apply_affine(self.to_net, dst_points)
+        sketch = draw_sketch(pts[:478], pts[478:496], self.net_size, self.net_size)
+        return sketch, self._to_net(warped)
+
+    def paste_correction(self, warped: np.ndarray, correction: np.ndarray) -> np.ndarray:
+        """Add a (S, S, 3) float correction (network frame − warped crop) back at output resolution."""
+        back = cv2.invertAffineTransform(self.to_net)
+        up = cv2.warpAffine(correction, back, (self.width, self.height), flags=cv2.INTER_LINEAR,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return np.clip(warped.astype(np.float32) + up, 0, 255).astype(np.uint8)
+
+
+def retarget(anim: Animation, subject) -> Animation:
+    """Carry another face's motion over to ``subject``: expression and pose *changes* only.
+
+    Expression: each frame's offset from the animation's median face is added to the subject's
+    neutral face. Pose: rotation relative to the median rotation is applied on top of the photo's
+    pose; translation and shoulder offsets are scaled by the ratio of head distances.
+    """
+    from scipy.spatial.transform import Rotation
+
+    dense = subject.neutral[None] + (anim.dense - np.median(anim.dense, axis=0, keepdims=True))
+    rot, trans = pose_to_matrix(anim.head_pose.astype(np.float64))
+    mean_rot = Rotation.from_matrix(rot).mean().as_matrix()
+    subj_rot, subj_t = pose_to_matrix(subject.head_pose)
+    ratio = subject.head_pose[5] / np.median(anim.head_pose[:, 5])
+    new_rot = np.einsum("tij,jk,kl->til", rot, mean_rot.T, subj_rot)
+    new_t = subj_t + (trans - np.median(trans, axis=0)) * ratio
+    torso = subject.torso[None] + (anim.torso - np.median(anim.torso, axis=0, keepdims=True)) * ratio
+    return Animation.from_dense(dense, matrix_to_pose(new_rot, new_t), torso, anim.fps, anim.meta)
+
+
+def animation_subject_sha(meta: dict) -> str | None:
+    """The sha256 of the photo an animation was made for, if its meta says (several producers' keys)."""
+    for key in ("subject_sha256", "image_sha256"):
+        if isinstance(meta.get(key), str):
+            return meta[key]
+    subj = meta.get("subject")
+    if isinstance(subj, dict):
+        for key in ("image_sha256", "sha256"):
+            if isinstance(subj.get(key), str):
+                return subj[key]
+    return None
+
+
+def default_renderer_path() -> Path | None:
+    path = resources.files("kpanim.data").joinpath("renderer_default.pt")
+    return Path(str(path)) if path.is_file() else None
+
+
+@dataclasses.dataclass
+class RenderStats:
+    frames: int
+    width: int
+    height: int
+    fps: float
+    neural: bool
+    seconds: float
+    retargeted: bool
+
+
+def load_renderer(renderer):
+    """``None``/"default" → the shipped weights (or None if absent), "none" → None, a path → that file."""
+    from .unet import TPEUNet, load_checkpoint
+
+    if isinstance(renderer, TPEUNet):
+        return renderer.eval()
+    if renderer is None or renderer == "default":
+        path = default_renderer_path()
+        if path is None:
+            return None
+        return load_checkpoint(path)[0]
+    if renderer == "none":
+        return None
+    return load_checkpoint(renderer)[0]
+
+
+def prepare_audio(audio, anim_duration: float, sample_rate: int) -> np.ndarray:
+    """Load/check the audio track: its length must match the animation's (±0.2 s); padded/trimmed exactly."""
+    from kpanim.audio import load_audio
+
+    samples = load_audio(audio, sample_rate=sample_rate) if isinstance(audio, (str, Path)) else \
+        np.asarray(audio, dtype=np.float32)
+    seconds = len(samples) / sample_rate
+    if abs(seconds - anim_duration) > AUDIO_TOLERANCE_S:
+        which = "shorter" if seconds < anim_duration else "longer"
+        raise KpanimError(f"the audio ({seconds:.2f} s) is {which} than the animation ({anim_duration:.2f} s); "
+                          "give the speech the animation was predicted from")
+    n = int(round(anim_duration * sample_rate))
+    return np.pad(samples, (0, max(0, n - len(samples))))[:n]
+
+
+def render(anim, subject_image, out_path, audio=None, renderer=None, size: int = DEFAULT_SIZE,
+           full_frame: bool = False, preview: bool = False, subject=None, progress: bool = True,
+           threads: int | None = None) -> RenderStats:
+    """Render ``anim`` (Animation or .npz path) on the portrait ``subject_image`` into ``out_path`` (.mp4).
+
+    Args:
+        audio: speech (path or 48 kHz samples) muxed as AAC; must last as long as the animation.
+        renderer: None/"default" (shipped weights, warp-only if none), "none" (warp only), a
+            checkpoint path from ``kpanim train renderer``, or a TPEUNet.
+        size: output side (square crop around the face); ``full_frame`` keeps the photo's frame.
+        preview: render every 5th frame (at fps/5) for a quick look.
+        subject: a precomputed Subject of the photo (else detected with ``make_subject``).
+    """
+    import time
+
+    import torch
+    from tqdm import tqdm
+
+    from kpanim.images import read_image_rgb
+    from kpanim.subject import make_subject
+
+    from kpanim.video import write_mp4
+
+    t0 = time.perf_counter()
+    out_path = check_writable(out_path)
+    anim = anim if isinstance(anim, Animation) else Animation.load(anim)
+    photo = read_image_rgb(subject_image)
+    subject = subject if subject is not None else make_subject(subject_image)
+    samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
+    wanted = animation_subject_sha(anim.meta)
+    retargeted = wanted != subject.image_sha256
+    if wanted is not None and retargeted:
+        warnings.warn(f"the animation was made for another photo (sha256 {wanted[:8]}…, this one "
+                      f"{subject.image_sha256[:8]}…); carrying its motion over to this face", stacklevel=2)
+    if retargeted:
+        anim = retarget(anim, subject)
+    net = load_renderer(renderer)
+    if threads:
+        torch.set_num_threads(threads)
+    rig = Rig(photo, subject, size=size, full_frame=full_frame,
+              net_size=net.config.size if net is not None else 256)
+    frames = range(0, anim.n_frames, PREVIEW_STEP if preview else 1)
+    fps = anim.fps / PREVIEW_STEP if preview else anim.fps
+    bar = tqdm(frames, desc="render", unit="frame", disable=not progress, file=sys.stderr)
+    write_mp4(out_path, (render_frame(rig, net, anim.dense[i], anim.head_pose[i], anim.torso[i], i) for i in bar),
+              fps, samples, sample_rate=AUDIO_RATE)
+    return RenderStats(len(frames), rig.width, rig.height, fps, net is not None, time.perf_counter() - t0,
+                       retargeted)
+
+
+def render_frame(rig: Rig, net, dense: np.ndarray, head_pose: np.ndarray, torso: np.ndarray,
+                 frame_index: int) -> np.ndarray:
+    """One output frame (H, W, 3) uint8: warp, then (with ``net``) the U-Net's correction."""
+    dst = rig.points(dense, head_pose, torso)
+    warped = rig.warp(rig.photo, dst)
+    if net is None:
+        return warped
+    import torch
+
+    sketch, warped_net = rig.net_inputs(warped, dst)
+    with torch.inference_mode():
+        # contiguous NCHW: a permuted (channels-last strided) input makes the convolutions ~15x slower on CPU
+        t = [torch.from_numpy(a).permute(2, 0, 1)[None].contiguous().float() / 255
+             for a in (sketch, warped_net, rig.photo_net)]
+        frame, _ = net(*t, torch.tensor([frame_index]))
+    correction = (frame[0].permute(1, 2, 0).numpy() * 255) - warped_net.astype(np.float32)
+    # Keep the network's paint to the mouth and eyes: elsewhere its L1-trained output is a blur of the
+    # warp, and the full-resolution warp is sharper there.
+    if getattr(net, "paint_scope", "regions") == "regions":
+        pts = apply_affine(rig.to_net, dst[:478])
+        correction *= feather(region_mask(pts, rig.net_size))[..., None]
+    return rig.paste_correction(warped, correction)

@@ -1,0 +1,63 @@
+"""Install a trained renderer checkpoint as the package default, with its model card.
+
+    python scripts/ship_renderer.py RUN.renderer.pt [--bench benchmarks/results/render.json]
+
+Writes kpanim/data/renderer_default.pt (weights + config + provenance) and
+kpanim/data/renderer_default.json (sha256, config, training data, command, CPU time, val scores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--bench", type=Path, default=None, help="bench_render.py results to quote in the card")
+    args = ap.parse_args()
+    ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
+    if ckpt.get("kind") != "kpanim-renderer":
+        raise SystemExit(f"{args.checkpoint}: not a renderer checkpoint")
+    dest = ROOT / "kpanim" / "data" / "renderer_default.pt"
+    shutil.copyfile(args.checkpoint, dest)
+    extra = ckpt["extra"]
+    card = {
+        "file": dest.name,
+        "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
+        "bytes": dest.stat().st_size,
+        "network": "TPE U-Net (kpanim.renderer.unet.TPEUNet)",
+        "config": ckpt["config"],
+        "parameters": sum(v.numel() for v in ckpt["state_dict"].values()),
+        "training_data": ("pairs of frames of the talking-face videos in /work/shared/data/video (research "
+                          "datasets and web clips, see its MANIFEST.md licensing: research use only); "
+                          f"{len(extra.get('train_videos', []))} videos, {extra.get('pairs')} pairs"),
+        "held_out_videos": extra.get("val_videos"),
+        "command": extra.get("command"),
+        "steps": extra.get("steps"),
+        "started_from": extra.get("init"),
+        "earlier_training": extra.get("init_provenance"),
+        "train_config": extra.get("train_config"),
+        "cpu_seconds": extra.get("cpu_seconds"),
+        "wall_seconds": extra.get("wall_seconds"),
+        "threads": extra.get("threads"),
+        "val_scores_random_pairs": {"before": extra.get("eval_before"), "after": extra.get("eval_after")},
+    }
+    if args.bench and args.bench.is_file():
+        bench = json.loads(args.bench.read_text())
+        if "realism" in bench:
+            card["val_scores_first_frame_reference"] = {k: bench["realism"][k] for k in ("pairs", "warp", "neural")}
+    (dest.with_suffix(".json")).write_text(json.dumps(card, indent=1) + "\n")
+    print(f"installed {dest} ({card['bytes'] / 1e6:.1f} MB), card {dest.with_suffix('.json').name}")
+
+
+if __name__ == "__main__":
+    main()

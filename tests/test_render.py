@@ -1,0 +1,239 @@
+"""kpanim render: warp correctness, sketch, TPE U-Net, MP4 streams, bad input (offline, synthetic data)."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from kpanim.animation import Animation
+from kpanim.cli import cli
+from kpanim.errors import KpanimError
+from kpanim.renderer.render import Rig, render
+from kpanim.renderer.sketch import PART_COLORS, draw_sketch
+from kpanim.renderer.unet import RendererConfig, TPEUNet, load_checkpoint, save_checkpoint, temporal_embedding
+from kpanim.renderer.warp import PiecewiseAffineWarp, apply_affine, border_anchors, triangle_id_map
+
+TINY = RendererConfig(size=64, base_channels=4, levels=2, max_channels=8, tpe_dim=8)
+
+
+@pytest.fixture(scope="module")
+def astronaut(tmp_path_factory):
+    from PIL import Image
+    from skimage.data import astronaut
+
+    from kpanim.subject import make_subject
+
+    folder = tmp_path_factory.mktemp("portrait")
+    path = folder / "astronaut.png"
+    Image.fromarray(astronaut()).save(path)
+    return path, make_subject(path)
+
+
+def talking_animation(subject, n_frames: int = 10, fps: float = 25.0, sha: str | None = None) -> Animation:
+    """Mouth opening and closing (jaw points move down) and a small head turn."""
+    y = subject.neutral[:, 1]
+    jaw = np.clip((subject.neutral[13, 1] - y) / 0.03, 0, 1) * (np.abs(subject.neutral[:, 0]) < 0.05)
+    amp = 0.012 * np.sin(np.linspace(0, np.pi, n_frames)) ** 2
+    dense = subject.neutral[None] - amp[:, None, None] * jaw[None, :, None] * np.array([0, 1, 0])
+    pose = np.repeat(subject.head_pose[None], n_frames, 0)
+    pose[:, 1] += 0.05 * np.sin(np.linspace(0, 2 * np.pi, n_frames))
+    meta = {"subject_sha256": subject.image_sha256 if sha is None else sha}
+    return Animation.from_dense(dense, pose, np.repeat(subject.torso[None], n_frames, 0), fps, meta)
+
+
+def tiny_net() -> TPEUNet:
+    torch.manual_seed(0)
+    return TPEUNet(TINY).eval()
+
+
+def streams(path: Path) -> dict:
+    with av.open(str(path)) as c:
+        out = {}
+        for s in c.streams:
+            frames = sum(1 for _ in c.decode(s)) if s.type == "video" else None
+            c.seek(0)
+            out[s.type] = {"codec": s.codec_context.name, "pix_fmt": getattr(s.codec_context, "pix_fmt", None),
+                           "duration": float(s.duration * s.time_base), "frames": frames,
+                           "size": (s.codec_context.width, s.codec_context.height) if s.type == "video" else None}
+        return out
+
+
+# ------------------------------------------------------------------------------------------- warp
+def test_warp_matches_affine_inside_hull():
+    from skimage.data import astronaut
+
+    img = cv2.resize(astronaut(), (256, 256))
+    rng = np.random.default_rng(0)
+    inner = rng.uniform(50, 200, (80, 2))
+    src = np.concatenate([inner, border_anchors(256, 256, margin=2)])
+    m = np.array([[1.03, 0.04, 6.0], [-0.03, 0.98, -5.0]])  # known motion
+    dst = src.copy()
+    dst[:80] = apply_affine(m, inner)
+    warp = PiecewiseAffineWarp(src, (256, 256))
+    out = warp(img, dst)
+    ref = cv2.warpAffine(img, m, (256, 256))
+    # pixels covered by triangles of moved points only (anchor triangles interpolate towards the fixed border)
+    ids = triangle_id_map(dst, warp.tris, 256, 256)
+    moved = np.flatnonzero((warp.tris < 80).all(1))
+    inside = cv2.erode(np.isin(ids, moved).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    err = np.abs(out.astype(float) - ref.astype(float)).max(-1)[inside]
+    assert inside.sum() > 10000
+    # cv2.remap and cv2.warpAffine round sub-pixel positions differently (5-bit tables): a few levels on edges
+    assert err.mean() < 0.05 and np.percentile(err, 99.5) <= 2 and err.max() <= 8
+
+
+def test_warp_identity_and_translation():
+    img = np.random.default_rng(1).integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    src = np.concatenate([np.array([[40.0, 30], [90, 35], [60, 70], [70, 50]]), border_anchors(128, 96, 3, 1)])
+    warp = PiecewiseAffineWarp(src, (128, 96))
+    assert np.array_equal(warp(img, src), img)
+    dst = src + np.array([5.0, 0.0])  # everything (anchors too) moves 5 px right
+    out = warp(img, dst)
+    assert np.abs(out[:, 10:120].astype(int) - img[:, 5:115].astype(int)).max() <= 1
+    with pytest.raises(ValueError, match="expected"):
+        warp.maps(dst[:3])
+
+
+def test_sketch_colours_parts(astronaut):
+    _, subject = astronaut
+    face = subject.project_face()
+    img = draw_sketch(face, subject.torso_px, subject.camera.width, subject.camera.height)
+    assert img.shape == (subject.camera.height, subject.camera.width, 3) and img.dtype == np.uint8
+    x, y = np.round(face[0]).astype(int)  # upper-lip midpoint lies on the lip line
+    patch = img[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3)
+    assert any(np.abs(p.astype(int) - PART_COLORS["lips"]).max() < 60 for p in patch)
+    assert (img.sum(-1) == 0).mean() > 0.8  # mostly black
+
+
+# ------------------------------------------------------------------------------------------- U-Net
+def test_unet_shapes_tpe_and_checkpoint(tmp_path):
+    net = tiny_net()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        frame, paint = net(x, x, x, torch.tensor([0, 7]))
+    assert frame.shape == (2, 3, 64, 64) and paint.shape == (2, 1, 64, 64)
+    assert torch.equal(frame, x)  # starts as the identity on the warped image
+    tpe = temporal_embedding(torch.arange(3), 8, 50.0)
+    assert tpe.shape == (3, 8) and float((tpe[1] - tpe[0]).abs().max()) < 0.2  # slow: no flicker from time
+    save_checkpoint(tmp_path / "r.pt", net, {"note": "test"})
+    back, extra = load_checkpoint(tmp_path / "r.pt")
+    assert back.config == TINY and extra == {"paint_scope": "regions", "note": "test"}
+    with torch.no_grad():
+        assert torch.allclose(back(x, x, x, torch.tensor([0, 7]))[0], frame)
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(KpanimError, match="not a readable renderer checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt")
+
+
+# ------------------------------------------------------------------------------------------- render
+def test_render_mp4_streams_and_duration(astronaut, tmp_path):
+    from kpanim.tts import synthesize
+
+    photo, subject = astronaut
+    anim = talking_animation(subject, n_frames=10)
+    audio = synthesize("Hi")
+    audio = np.pad(audio, (0, 16000))[:int(0.4 * 16000)]  # exactly the animation's 0.4 s
+    from kpanim.audio import save_wav
+
+    save_wav(tmp_path / "a.wav", audio)
+    stats = render(anim, photo, tmp_path / "t.mp4", audio=tmp_path / "a.wav", renderer=tiny_net(), size=128,
+                   subject=subject, progress=False)
+    assert stats.neural and stats.frames == 10 and not stats.retargeted
+    info = streams(tmp_path / "t.mp4")
+    assert info["video"]["codec"] == "h264" and info["video"]["pix_fmt"] == "yuv420p"
+    assert info["video"]["size"] == (128, 128) and info["video"]["frames"] == 10
+    assert info["audio"]["codec"] == "aac"
+    assert abs(info["video"]["duration"] - 0.4) < 0.05 and abs(info["audio"]["duration"] - 0.4) < 0.1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp files left
+
+
+def test_render_warp_only_follows_mouth(astronaut, tmp_path):
+    photo, subject = astronaut
+    anim = talking_animation(subject, n_frames=10)
+    render(anim, photo, tmp_path / "w.mp4", renderer="none", size=256, subject=subject, progress=False)
+    with av.open(str(tmp_path / "w.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=256)
+    chin = rig.points(subject.neutral, subject.head_pose, subject.torso)[152]
+    x, y = np.round(chin).astype(int)
+    # the open-mouth frame differs from the first frame around the chin, which moved down
+    assert np.abs(frames[5][y - 8:y + 8, x - 8:x + 8].astype(int) - frames[0][y - 8:y + 8, x - 8:x + 8]).mean() > 2
+    assert "audio" not in streams(tmp_path / "w.mp4")
+
+
+def test_preview_and_full_frame(astronaut, tmp_path):
+    photo, subject = astronaut
+    anim = talking_animation(subject, n_frames=11)
+    stats = render(anim, photo, tmp_path / "p.mp4", renderer="none", preview=True, subject=subject, progress=False)
+    assert stats.frames == 3 and stats.fps == 5.0
+    assert streams(tmp_path / "p.mp4")["video"]["frames"] == 3
+    stats = render(anim[:2], photo, tmp_path / "f.mp4", renderer="none", full_frame=True, subject=subject,
+                   progress=False)
+    assert (stats.width, stats.height) == (512, 512)
+
+
+def test_mismatched_subject_warns_and_retargets(astronaut, tmp_path):
+    photo, subject = astronaut
+    anim = talking_animation(subject, n_frames=3, sha="0" * 64)
+    with pytest.warns(UserWarning, match="made for another photo"):
+        stats = render(anim, photo, tmp_path / "m.mp4", renderer="none", size=128, subject=subject, progress=False)
+    assert stats.retargeted
+
+
+@pytest.mark.parametrize("case", ["no_face", "audio_short", "audio_long", "unwritable", "bad_renderer"])
+def test_bad_input_one_line_error_no_partial_file(astronaut, tmp_path, case):
+    from PIL import Image
+
+    from kpanim.audio import save_wav
+
+    photo, subject = astronaut
+    anim_path = talking_animation(subject, n_frames=10).save(tmp_path / "anim.npz")
+    out = tmp_path / "out.mp4"
+    args = ["render", str(anim_path), "--subject", str(photo), "-o", str(out), "--renderer", "none"]
+    if case == "no_face":
+        Image.new("RGB", (200, 200), (30, 80, 200)).save(tmp_path / "blank.png")
+        args[3] = str(tmp_path / "blank.png")
+        expected = "no face found"
+    elif case.startswith("audio"):
+        seconds = 0.1 if case == "audio_short" else 3.0
+        save_wav(tmp_path / "a.wav", np.zeros(int(seconds * 16000), np.float32))
+        args += ["--audio", str(tmp_path / "a.wav")]
+        expected = "shorter than the animation" if case == "audio_short" else "longer than the animation"
+    elif case == "unwritable":
+        args[5] = str(tmp_path / "missing" / "out.mp4")
+        expected = "does not exist"
+    else:
+        (tmp_path / "x.pt").write_bytes(b"junk")
+        args[-1] = str(tmp_path / "x.pt")
+        expected = "renderer checkpoint"
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    last = result.output.strip().splitlines()[-1]
+    assert last.startswith("Error:") and expected in last and "Traceback" not in result.output
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".mp4" or p.name.startswith(".out.mp4")]
+
+
+# ------------------------------------------------------------------------------------------- training
+def test_finetune_on_a_short_video(astronaut, tmp_path):
+    """`kpanim train renderer VIDEO` runs end to end on a synthetic talking video and writes a checkpoint."""
+    from kpanim.renderer.train import command
+
+    photo, subject = astronaut
+    render(talking_animation(subject, n_frames=12), photo, tmp_path / "v.mp4", renderer="none", size=256,
+           subject=subject, progress=False)
+    init = tmp_path / "init.pt"
+    save_checkpoint(init, TPEUNet(RendererConfig(size=256, base_channels=4, levels=2, max_channels=8, tpe_dim=8)))
+    result = CliRunner().invoke(command, [str(tmp_path / "v.mp4"), "-o", str(tmp_path / "s.renderer.pt"),
+                                          "--init", str(init), "--minutes", "0.02", "--pairs", "4"])
+    assert result.exit_code == 0, result.output
+    net, extra = load_checkpoint(tmp_path / "s.renderer.pt")
+    assert extra["pairs"] == 4 and extra["steps"] >= 1 and "face_psnr" in extra["eval_after"]["neural"]
+    assert net.paint_scope == "face"  # a one-person renderer repaints the whole face crop
