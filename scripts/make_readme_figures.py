@@ -1,6 +1,8 @@
 """Figures for the README, made from public-domain inputs only (scikit-image's astronaut photo).
 
-Usage: python scripts/make_readme_figures.py   → docs/img/subject_astronaut.jpg
+Usage: python scripts/make_readme_figures.py
+  → docs/img/subject_astronaut.jpg (what a subject holds)
+  → docs/img/demo_talk.jpg (frames of `kpanim demo`'s talking portrait: espeak speech → shipped model → renderer)
 """
 
 from pathlib import Path
@@ -35,5 +37,24 @@ def main() -> None:
     cv2.imwrite(str(OUT / "subject_astronaut.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 85])
 
 
+def talk_strip() -> None:
+    import tempfile
+
+    import av
+
+    from kpanim.demo import demo_command
+
+    with tempfile.TemporaryDirectory() as tmp:
+        demo_command.main(["-o", tmp], standalone_mode=False)
+        frames = []
+        with av.open(f"{tmp}/talk.mp4") as box:
+            for i, frame in enumerate(box.decode(video=0)):
+                if i in (12, 40, 68, 96, 124, 152):
+                    rgb = frame.to_ndarray(format="rgb24")
+                    frames.append(np.asarray(Image.fromarray(rgb).resize((200, 200), Image.LANCZOS)))
+    Image.fromarray(np.concatenate(frames, axis=1)).save(OUT / "demo_talk.jpg", quality=85)
+
+
 if __name__ == "__main__":
     main()
+    talk_strip()
