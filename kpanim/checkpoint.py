@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +38,11 @@ def save_checkpoint(path: str | os.PathLike, kind: str, config: Any, model: torc
         "norm": {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in norm.items()},
         "info": dict(info or {}),
     }
+    from .fileio import atomic_output
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(payload, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shipped weights unreadable to others
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return file_sha256(path)
 
 

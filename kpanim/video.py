@@ -167,7 +167,8 @@ def write_mp4(path: str | Path, frames, fps: float, audio: np.ndarray | None = N
     rate = Fraction(fps).limit_denominator(1001)
     n = 0
     with atomic_output(path, suffix=".mp4") as tmp:
-        with av.open(tmp, mode="w", format="mp4") as out:
+        # faststart: the index goes first, so browsers can play while downloading
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
             vs = out.add_stream("libx264", rate=rate)
             vs.pix_fmt = "yuv420p"
             vs.options = {"crf": str(crf), "preset": "veryfast"}

@@ -112,21 +112,12 @@ class TPEUNet(nn.Module):
 
 def save_checkpoint(path, model: TPEUNet, extra: dict | None = None) -> None:
     """Weights + config (+ provenance) in one file, written atomically."""
-    import os
-    import tempfile
-    from pathlib import Path
+    from kpanim.fileio import atomic_output
 
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save({"kind": "kpanim-renderer", "config": dataclasses.asdict(model.config),
                     "state_dict": model.state_dict(), "extra": {"paint_scope": model.paint_scope, **(extra or {})}},
                    tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path) -> tuple[TPEUNet, dict]:
