@@ -37,6 +37,57 @@ def ddp_setup():
     return rank, world, device
 
 
+class Run:
+    """One training process's context: DDP rank/world/device, output folder, log and clocks."""
+
+    def __init__(self, cfg, rank: int, world: int, device):
+        import time
+
+        self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.log = JsonlLog(self.out / "log.jsonl", enabled=self.is_main)
+        self.cpu0, self.t0 = time.process_time(), time.time()
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def wants_log(self, step: int) -> bool:
+        return self.is_main and (step % self.cfg.log_every == 0 or step == self.cfg.steps - 1)
+
+    def wants_val(self, step: int, have_val: bool) -> bool:
+        return self.is_main and have_val and ((step + 1) % self.cfg.val_every == 0 or step == self.cfg.steps - 1)
+
+    def seconds(self) -> dict:
+        import time
+
+        return {"cpu_seconds": round(time.process_time() - self.cpu0, 1), "wall_seconds": round(time.time() - self.t0, 1)}
+
+    def finish(self) -> None:
+        """Loss plot (main rank, if asked) and DDP teardown."""
+        import torch
+
+        if self.is_main and self.cfg.plot:
+            plot_log(self.out / "log.jsonl", self.out / "loss.png")
+        if self.world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def start_run(cfg) -> Run:
+    """Checks the dataset argument, joins DDP under torchrun, sets threads and seeds (per rank)."""
+    import torch
+
+    from kpanim.errors import KpanimError
+
+    if not cfg.data:
+        raise KpanimError("no dataset given: pass --data DIR (a folder made by 'kpanim prepare')")
+    rank, world, device = ddp_setup()
+    torch.set_num_threads(max(1, cfg.threads))
+    seed_everything(cfg.seed + rank)
+    return Run(cfg, rank, world, device)
+
+
 class JsonlLog:
     """Append-only JSON-lines log (one object per line; TensorBoard-free)."""
 

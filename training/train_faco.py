@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -18,7 +17,7 @@ import numpy as np
 from kpanim.nets.faconet import FaconetConfig
 
 from .config import config_options, to_dict
-from .loop import JsonlLog, ddp_setup, plot_log, seed_everything
+from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,14 +107,8 @@ def train(cfg: FacoTrainConfig) -> Path:
 
     from .data import compute_norm, load_clips
 
-    if not cfg.data:
-        raise KpanimError("no dataset given: pass --data DIR (a folder made by 'kpanim prepare')")
-    rank, world, device = ddp_setup()
-    torch.set_num_threads(max(1, cfg.threads))
-    seed_everything(cfg.seed + rank)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cpu0, t0 = time.process_time(), time.time()
+    run = start_run(cfg)
+    rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
     train_clips = load_clips(cfg.data, "train", progress=rank == 0)
     val_clips = load_clips(cfg.data, "val", progress=rank == 0)
     if not train_clips:
@@ -130,7 +123,6 @@ def train(cfg: FacoTrainConfig) -> Path:
     opt_d = torch.optim.AdamW(disc.parameters(), lr=cfg.lr, betas=(0.5, 0.999))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt_g, cfg.steps)
     sampler = FrameSampler(train_clips, norm, cfg.mirror_p, cfg.seed + rank)
-    log = JsonlLog(out / "log.jsonl", enabled=rank == 0)
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "params": sum(p.numel() for p in model.parameters()), "argv": sys.argv})
     from tqdm import tqdm
@@ -153,23 +145,19 @@ def train(cfg: FacoTrainConfig) -> Path:
         loss_g.backward()
         opt_g.step()
         sched.step()
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps - 1):
+        if run.wants_log(step):
             log.write({"step": step, "loss": loss_g.item(), "l1": l1.item(), "loss_d": loss_d.item(),
-                       "seconds": round(time.time() - t0, 1)})
-        if rank == 0 and val_clips and ((step + 1) % cfg.val_every == 0 or step == cfg.steps - 1):
+                       "seconds": run.seconds()["wall_seconds"]})
+        if run.wants_val(step, bool(val_clips)):
             metrics = evaluate(model, val_clips, norm)
             log.write({"step": step, "val": metrics})
     if rank == 0:
         info = {"train_config": to_dict(cfg), "train_clips": [c.clip_id for c in train_clips],
-                "val_clips": [c.clip_id for c in val_clips], "val_metrics": metrics,
-                "cpu_seconds": round(time.process_time() - cpu0, 1), "wall_seconds": round(time.time() - t0, 1),
+                "val_clips": [c.clip_id for c in val_clips], "val_metrics": metrics, **run.seconds(),
                 "command": " ".join(sys.argv)}
         sha = save_checkpoint(out / "faco.pt", "faco", cfg.model, model, norm, info, half=cfg.half)
         log.write({"event": "done", "checkpoint": str(out / "faco.pt"), "sha256": sha})
-        if cfg.plot:
-            plot_log(out / "log.jsonl", out / "loss.png")
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    run.finish()
     return out / "faco.pt"
 
 

@@ -13,7 +13,6 @@ import dataclasses
 import math
 import os
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -22,7 +21,7 @@ import numpy as np
 from kpanim.nets.moda import ModaConfig
 
 from .config import config_options, to_dict
-from .loop import JsonlLog, ddp_setup, plot_log, seed_everything
+from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,21 +209,13 @@ def train(cfg: ModaTrainConfig) -> Path:
     import torch
 
     from kpanim.checkpoint import save_checkpoint
-    from kpanim.errors import KpanimError
     from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.moda import Moda
 
     from .data import WindowSampler, compute_norm, load_clips
 
-    if not cfg.data:
-        raise KpanimError("no dataset given: pass --data DIR (a folder made by 'kpanim prepare')")
-    rank, world, device = ddp_setup()
-    torch.set_num_threads(max(1, cfg.threads))
-    seed_everything(cfg.seed + rank)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    cpu0 = time.process_time()
-    t0 = time.time()
+    run = start_run(cfg)
+    rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
     frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
     min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
     train_clips = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr,
@@ -242,7 +233,6 @@ def train(cfg: ModaTrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
     lip_std = torch.from_numpy(norm["lip_std"]).to(device)
-    log = JsonlLog(out / "log.jsonl", enabled=rank == 0)
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
                "params": sum(p.numel() for p in model.parameters()), "argv": sys.argv})
@@ -263,10 +253,10 @@ def train(cfg: ModaTrainConfig) -> Path:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if rank == 0 and (step % cfg.log_every == 0 or step == cfg.steps - 1):
+        if run.wants_log(step):
             log.write({"step": step, "loss": total.item(), "kl": kl_mean.item(), "lr": sched.get_last_lr()[0],
-                       **parts, "seconds": round(time.time() - t0, 1)})
-        if rank == 0 and val_clips and ((step + 1) % cfg.val_every == 0 or step == cfg.steps - 1):
+                       **parts, "seconds": run.seconds()["wall_seconds"]})
+        if run.wants_val(step, bool(val_clips)):
             metrics = evaluate(model, val_clips, norm)
             log.write({"step": step, "val": metrics})
             best = metrics
@@ -282,16 +272,12 @@ def train(cfg: ModaTrainConfig) -> Path:
                 log.write({"step": cfg.steps, "val_calibrated": best, "lip_gain": float(norm["lip_gain"][0])})
         info = {"frontend": {"name": frontend.name, "path": cfg.frontend_path or None}, "train_config": to_dict(cfg),
                 "train_clips": [c.clip_id for c in train_clips], "val_clips": [c.clip_id for c in val_clips],
-                "val_metrics": best, "cpu_seconds": round(time.process_time() - cpu0, 1),
-                "wall_seconds": round(time.time() - t0, 1), "world_size": world, "command": " ".join(sys.argv),
+                "val_metrics": best, **run.seconds(), "world_size": world, "command": " ".join(sys.argv),
                 "faco": "faco.pt"}
         sha = save_checkpoint(out / "moda.pt", "moda", mcfg, model, norm, info, half=cfg.half)
         log.write({"event": "done", "checkpoint": str(out / "moda.pt"), "sha256": sha, **{k: info[k] for k in
                    ("cpu_seconds", "wall_seconds")}})
-        if cfg.plot:
-            plot_log(out / "log.jsonl", out / "loss.png")
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    run.finish()
     return out / "moda.pt"
 
 
