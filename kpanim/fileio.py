@@ -24,15 +24,24 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
-    """Yield a temp path next to ``path``; on success it becomes ``path`` (atomic rename)."""
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early, before slow work, when ``path`` cannot be written; returns it as a Path."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
     if path.is_dir():
         raise KpanimError(f"cannot write {path}: it is a folder; give a file name")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise KpanimError(f"cannot write {path}: permission denied; choose another output path")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """Yield a temp path next to ``path``; on success it becomes ``path`` (atomic rename)."""
+    path = check_writable(path)
+    folder = path.parent
     try:
         fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=folder)
     except OSError as err:

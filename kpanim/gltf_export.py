@@ -36,7 +36,7 @@ from scipy.spatial.transform import Rotation
 from . import __version__
 from .animation import STREAMS, Animation
 from .constants import TORSO_NAMES, triangles
-from .fileio import atomic_output
+from .fileio import atomic_output, check_writable
 from .errors import KpanimError
 from .morph_basis import MorphBasis, fit_morph_basis
 
@@ -255,9 +255,7 @@ def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = Non
     path = Path(path)
     if path.suffix.lower() != ".glb":
         raise KpanimError(f"{path}: the output must be a .glb file (e.g. -o {path.with_suffix('.glb').name})")
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():  # checked before the (slower) basis fit
-        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
+    check_writable(path)  # before the (slower) basis fit
     data, report = glb_bytes(anim, fps, subject, max_error_m, sources)
     try:
         with atomic_output(path) as tmp:

@@ -21,6 +21,7 @@ import numpy as np
 from . import __version__, constants
 from .animation import Animation
 from .errors import KpanimError
+from .fileio import check_writable
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
 DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
@@ -331,8 +332,7 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
     suffix = output.suffix.lower()
     if suffix not in (".npz", ".glb"):
         raise KpanimError(f"{output}: output must end in .npz or .glb")
-    if not (output.parent if str(output.parent) else Path(".")).is_dir():
-        raise KpanimError(f"cannot write {output}: folder {output.parent} does not exist; create it first")
+    check_writable(output)
     if fps <= 0:
         raise KpanimError(f"--fps must be positive, got {fps}")
     with warnings.catch_warnings(record=True) as caught:

@@ -22,27 +22,14 @@ from kpanim.errors import KpanimError
 from kpanim.geometry import matrix_to_pose, pose_to_matrix
 
 from .sketch import draw_sketch, feather, region_mask
+from kpanim.fileio import check_writable
+
 from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_transform
 
 DEFAULT_SIZE = 512
 PREVIEW_STEP = 5
 AUDIO_TOLERANCE_S = 0.2  # predicted animations match their audio to a frame; more is a wrong file
 AUDIO_RATE = 48000
-
-
-def check_writable(path) -> Path:
-    """Fail early (before any rendering) when ``path`` cannot be written."""
-    import os
-
-    path = Path(path)
-    folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
-        raise KpanimError(f"cannot write {path}: folder {folder} does not exist; create it first")
-    if path.is_dir():
-        raise KpanimError(f"cannot write {path}: it is a folder; give a file name like talk.mp4")
-    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise KpanimError(f"cannot write {path}: permission denied; choose another output path")
-    return path
 
 
 class Rig:

@@ -199,10 +199,11 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
 
     import torch
 
+    from kpanim.fileio import check_writable
+
     from .data import build_cache, load_cache
     from .render import load_renderer
     from .unet import TPEUNet, save_checkpoint
-    from .render import check_writable
 
     check_writable(output)
     torch.set_num_threads(threads)
