@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import click
@@ -12,13 +13,14 @@ from .errors import FormatError
 
 
 def describe_npz(path: Path) -> str:
-    with np.load(path, allow_pickle=False) as z:
+    with np.load(path, allow_pickle=False) as z:  # lazy: reads only these two small members
         kind = str(z["kind"]) if "kind" in z.files else "unknown"
+        version = int(z["format_version"]) if "format_version" in z.files else -1
     if kind == "animation":
         from .animation import Animation
 
         anim = Animation.load(path)
-        lines = [f"{path}: kpanim animation (format v{int(np.load(path)['format_version'])})",
+        lines = [f"{path}: kpanim animation (format v{version})",
                  f"  frames {anim.n_frames} at {anim.fps:g} fps = {anim.duration:.2f} s"]
         for name in ("lip", "eye", "dense", "head_pose", "torso"):
             arr = getattr(anim, name)
@@ -46,13 +48,10 @@ def info_command(path: Path) -> None:
     if not path.is_file():
         raise FormatError(f"{path}: no such file")
     if path.suffix.lower() == ".glb":
-        from .gltf_info import describe_glb  # added with the glTF exporter
+        from .gltf_info import describe_glb
 
         click.echo(describe_glb(path))
         return
-    from .animation import load_npz_checked  # noqa: F401  (validates zip/kind/version with clear errors)
-    import zipfile
-
     if not zipfile.is_zipfile(path):
         raise FormatError(f"{path}: not a kpanim .npz or .glb file")
     click.echo(describe_npz(path))
