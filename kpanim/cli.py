@@ -9,7 +9,6 @@ exit status 1, never a traceback.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 
 import click
@@ -34,30 +33,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available(name: str) -> bool:
-    """A command is offered once its module exists in this installation."""
-    try:
-        return importlib.util.find_spec(COMMANDS[name][0].split(":")[0]) is not None
-    except ModuleNotFoundError:  # parent package missing
-        return False
-
-
 class LazyGroup(click.Group):
+    """A click group whose subcommands come from a registry {name: ("module:attr", help)} and are
+    imported only when run; user mistakes (KpanimError) become one ``Error:`` line."""
+
+    def __init__(self, *args, registry: dict[str, tuple[str, str]], section: str = "Commands", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.registry, self.section = registry, section
+
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [n for n in COMMANDS if _available(n)] + sorted(super().list_commands(ctx))
+        return list(self.registry)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        if name in COMMANDS and _available(name):
-            module, attr = COMMANDS[name][0].split(":")
-            return getattr(importlib.import_module(module), attr)
-        return super().get_command(ctx, name)
+        if name not in self.registry:
+            return None
+        module, attr = self.registry[name][0].split(":")
+        return getattr(importlib.import_module(module), attr)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        # Uses the registry's help lines so that --help imports no command module.
-        rows = [(name, help_) for name, (_, help_) in COMMANDS.items() if _available(name)]
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+        # The registry's help lines: --help imports no command module.
+        with formatter.section(self.section):
+            formatter.write_dl([(name, help_) for name, (_, help_) in self.registry.items()])
 
     def invoke(self, ctx: click.Context):
         try:
@@ -68,7 +64,7 @@ class LazyGroup(click.Group):
             raise click.Abort() from None
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="kpanim")
 def cli() -> None:
     """Speech → facial keypoint animation (.npz / glTF .glb) and talking-portrait video.

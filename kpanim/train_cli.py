@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 import click
+
+from .cli import LazyGroup
 
 # network → ("module:attribute" of its click.Command, one-line help)
 TRAINERS: dict[str, tuple[str, str]] = {
@@ -15,30 +14,6 @@ TRAINERS: dict[str, tuple[str, str]] = {
 }
 
 
-def _available(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(TRAINERS[name][0].split(":")[0]) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-class _TrainGroup(click.Group):
-    def list_commands(self, ctx):
-        return [n for n in TRAINERS if _available(n)]
-
-    def get_command(self, ctx, name):
-        if name not in TRAINERS or not _available(name):
-            return None
-        module, attr = TRAINERS[name][0].split(":")
-        return getattr(importlib.import_module(module), attr)
-
-    def format_commands(self, ctx, formatter):
-        rows = [(n, h) for n, (_, h) in TRAINERS.items() if _available(n)]
-        if rows:
-            with formatter.section("Networks"):
-                formatter.write_dl(rows)
-
-
-@click.group("train", cls=_TrainGroup)
+@click.group("train", cls=LazyGroup, registry=TRAINERS, section="Networks")
 def train_command() -> None:
     """Train kpanim's networks (CPU here; multi-GPU/multi-node through torchrun)."""
