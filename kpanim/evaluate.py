@@ -156,7 +156,8 @@ def format_table(rows: dict[str, dict]) -> str:
 
 
 def mean_rows(per_clip: list[dict[str, dict]]) -> dict[str, dict]:
-    """Frame-weighted mean of every metric over clips, per model (lags: mean of the per-clip lags)."""
+    """Frame-weighted mean of every metric over clips, per model; lags get the frame-weighted median
+    instead (a low-correlation clip's lag can sit at the search border and would drag a mean)."""
     out: dict[str, dict] = {}
     names = [n for n in per_clip[0]] if per_clip else []
     for name in names:
@@ -168,9 +169,21 @@ def mean_rows(per_clip: list[dict[str, dict]]) -> dict[str, dict]:
                 continue
             vals = np.array([r.get(key, np.nan) for r in rows], np.float64)
             ok = np.isfinite(vals)
-            agg[key] = float(np.average(vals[ok], weights=w[ok])) if ok.any() else float("nan")
+            if not ok.any():
+                agg[key] = float("nan")
+            elif key.endswith("_lag"):
+                agg[key] = weighted_median(vals[ok], w[ok])
+            else:
+                agg[key] = float(np.average(vals[ok], weights=w[ok]))
         out[name] = agg
     return out
+
+
+def weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    """The value at which the cumulative weight first reaches half of the total. values, weights: (N,)."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, 0.5 * cum[-1])])
 
 
 def plot_mouth(path: Path, rows: dict[str, tuple[np.ndarray, str]], audio: np.ndarray | None, fps: float,

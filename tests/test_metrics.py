@@ -249,3 +249,15 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
     audio, subject, model, seed = calls[0]
     assert audio.endswith("c.wav") and model == "m.pt" and seed == 0
     assert subject.subject_id == "c" and subject.neutral.shape == (478, 3) and subject.camera.width == 512
+
+
+def test_clip_means_weight_frames_and_take_the_median_lag():
+    from kpanim.evaluate import mean_rows
+
+    clips = [{"m": {"frames": 100, "seconds": 4.0, "open_corr": 0.5, "open_lag": 0}},
+             {"m": {"frames": 100, "seconds": 4.0, "open_corr": 0.2, "open_lag": 1}},
+             {"m": {"frames": 50, "seconds": 2.0, "open_corr": float("nan"), "open_lag": -10}}]
+    m = mean_rows(clips)["m"]
+    assert m["clips"] == 3 and m["frames"] == 250 and m["seconds"] == 10.0
+    assert m["open_corr"] == pytest.approx(0.35)  # NaN skipped, equal weights left
+    assert m["open_lag"] == 0  # a mean would be -1.6: one border lag must not drag it
