@@ -27,22 +27,31 @@ class FacoTrainConfig:
     out: str = "runs/faco"
     """Output folder: log.jsonl, faco.pt, loss.png."""
     steps: int = 2000
+    """Optimiser steps."""
     batch_size: int = 256
     """Frames per step (per rank under torchrun)."""
     lr: float = 1e-3
+    """AdamW learning rate of FaCo-Net and of its discriminator."""
     adv_weight: float = 0.02
     """Weight of the LSGAN generator loss relative to L1 (0 disables the discriminator)."""
     adv_start: int = 200
     """Steps of pure L1 before the adversarial loss starts."""
     mirror_p: float = 0.5
+    """Probability of mirroring a frame (x-flip + left/right point swap)."""
     val_every: int = 500
+    """Validate (dense L1 on the 'val' clips) every this many steps."""
     log_every: int = 50
+    """Log the training losses every this many steps."""
     seed: int = 0
+    """Seed of weights, sampling and augmentation (runs are reproducible)."""
     threads: int = 1
+    """torch CPU threads (keep 1 on a shared machine)."""
     half: bool = False
     """Store the final weights in fp16."""
     plot: bool = True
+    """Write loss.png from log.jsonl at the end."""
     model: FaconetConfig = FaconetConfig()
+    """The network (``--model.FIELD``)."""
 
 
 class FrameSampler:

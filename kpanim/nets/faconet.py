@@ -20,15 +20,21 @@ class FaconetConfig:
     dense_dim: int = 478 * 3
     """Output size: the dense mesh displacement, flattened."""
     lip_dim: int = 40 * 3
+    """Input: the lip displacement (40 points), flattened."""
     eye_dim: int = 60 * 3
+    """Input: the eye/brow/iris displacement (60 points), flattened."""
     subject_dim: int = 478 * 3
+    """Input: the subject's neutral mesh (offset from the template, standardised), flattened."""
     subject_code: int = 64
     """Size of the subject code (the neutral mesh compressed)."""
     hidden: int = 512
+    """Width of the generator's hidden layers."""
     n_layers: int = 3
     """Hidden layers of the generator MLP."""
     disc_hidden: int = 256
+    """Width of the LSGAN discriminator's hidden layers."""
     dropout: float = 0.0
+    """Dropout in the generator's hidden layers (0 = off)."""
 
 
 class Faconet(nn.Module):
