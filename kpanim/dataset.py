@@ -167,7 +167,8 @@ STATS_VERSION = 2
 def index_row(meta: dict) -> dict:
     """A clip's row in index.json / index.tsv, from its meta."""
     keys = ("clip_id", "speaker", "split", "source", "reference_frame")
-    return {**{k: meta[k] for k in keys}, **meta["stats"]}
+    extra = {"duplicate_of": meta["duplicate_of"]} if "duplicate_of" in meta else {}
+    return {**{k: meta[k] for k in keys}, **meta["stats"], **extra}
 
 
 def collect_videos(inputs: list[Path]) -> list[Path]:
@@ -213,22 +214,80 @@ def previous_runs(path: Path) -> list[dict]:
         return []
 
 
+def find_duplicates(envelopes: dict[str, np.ndarray], min_corr: float = 0.99, min_frames: int = 50) -> dict[str, str]:
+    """{duplicate clip id: the clip it repeats}, from the clips' loudness envelopes (T_i,) per video frame.
+
+    Clip a repeats clip b when a's whole envelope matches some stretch of b's (normalised cross-correlation
+    ≥ ``min_corr``): the same recording shipped twice, re-encoded or trimmed (public repos share demo
+    videos). The longer clip (then the smaller id) is kept. Clips shorter than ``min_frames`` or without
+    loudness changes are never called duplicates. Re-encoded copies score r ≥ 0.998; unrelated speech stays
+    below 0.94, even GRID sentences of one speaker (same words, same rhythm) against ~1100 clips.
+    """
+    from scipy.signal import fftconvolve
+
+    ids = sorted(envelopes, key=lambda c: (-len(envelopes[c]), c))  # keepers come first
+    z = {}
+    for c in ids:
+        e = np.asarray(envelopes[c], np.float64)
+        if len(e) >= min_frames and e.std() > 1e-3:
+            z[c] = e
+    dup: dict[str, str] = {}
+    for i, a in enumerate(ids):
+        if a not in z:
+            continue
+        ea = (z[a] - z[a].mean()) / z[a].std()
+        n = len(ea)
+        for b in ids[:i]:  # only longer (or equal-length, smaller-id) clips can contain a
+            if b not in z or b in dup:
+                continue
+            eb = z[b]
+            # Pearson r of a against every length-n window of b: sliding sums for b's window stats.
+            lags = len(eb) - n + 1
+            dot = np.correlate(eb, ea, "valid") if lags * n < 20000 else fftconvolve(eb, ea[::-1], mode="valid")
+            csum, csq = np.cumsum(np.r_[0.0, eb]), np.cumsum(np.r_[0.0, eb * eb])
+            mean = (csum[n:] - csum[:-n]) / n
+            var = np.maximum((csq[n:] - csq[:-n]) / n - mean * mean, 1e-12)
+            r = dot / (n * np.sqrt(var))
+            if r.max() >= min_corr:
+                dup[a] = b
+                break
+    return dup
+
+
+def _loudness_envelope(npz: Path, meta: dict) -> np.ndarray:
+    """(T,) dB per frame of a prepared clip's .wav, on its animation's frame clock."""
+    from .audio import load_audio
+
+    with np.load(npz, allow_pickle=False) as z:
+        fps, n_frames = float(z["fps"]), len(z["head_pose"])
+    return metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), n_frames, fps)
+
+
 def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
-    """Assign the split over every clip in the folder, store it in each clip's meta, write the index."""
+    """Assign the split over every clip in the folder, store it in each clip's meta, write the index.
+
+    A clip whose audio repeats another clip's (``find_duplicates``) gets split ``"duplicate"`` (so neither
+    training nor validation loads it: a clip in both would leak, one counted twice would skew the scores)
+    and ``duplicate_of`` in its meta."""
     import warnings
 
     npzs = sorted((out_dir / "clips").glob("*.npz"))
     metas = [read_clip_meta(p) for p in npzs]
-    if split_by == "speaker" and len({m["speaker"] for m in metas}) < 2 and len(metas) >= 2:
+    dups = find_duplicates({m["clip_id"]: _loudness_envelope(p, m) for p, m in zip(npzs, metas)})
+    unique = [m for m in metas if m["clip_id"] not in dups]
+    if split_by == "speaker" and len({m["speaker"] for m in unique}) < 2 and len(unique) >= 2:
         warnings.warn("only one speaker: splitting train/val by clip instead", stacklevel=2)
         split_by = "clip"
-    split = assign_split(metas, val_fraction, split_by)
+    split = assign_split(unique, val_fraction, split_by) | {c: "duplicate" for c in dups}
     for path, meta in zip(npzs, metas):
         stale = meta["stats"].get("stats_version") != STATS_VERSION
         if stale:
             meta["stats"].update(_file_stats(path, meta))
-        if stale or meta.get("split") != split[meta["clip_id"]]:
+        if stale or meta.get("split") != split[meta["clip_id"]] or meta.get("duplicate_of") != dups.get(meta["clip_id"]):
             meta["split"] = split[meta["clip_id"]]
+            meta.pop("duplicate_of", None)
+            if meta["clip_id"] in dups:
+                meta["duplicate_of"] = dups[meta["clip_id"]]
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in z.files}
             arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))

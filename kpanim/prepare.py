@@ -401,7 +401,8 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
                     "speakers": len({c["speaker"] for c in clips}),
                     "train_clips": sum(c["split"] == "train" for c in clips),
                     "val_clips": sum(c["split"] == "val" for c in clips),
-                    "val_speakers": sorted({c["speaker"] for c in clips if c["split"] == "val"})},
+                    "val_speakers": sorted({c["speaker"] for c in clips if c["split"] == "val"}),
+                    "duplicates": {c["clip_id"]: c["duplicate_of"] for c in clips if "duplicate_of" in c}},
         "wall_seconds": wall, "workers": workers,
         "seconds_per_minute_of_video": wall / new_minutes if new_minutes > 0 else None,
         "config": dataclasses.asdict(cfg), "kpanim_version": __version__,
@@ -460,6 +461,10 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
                f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "
                f"({d['train_clips']} train / {d['val_clips']} val clips)")
+    if d["duplicates"]:
+        click.echo(f"Excluded {len(d['duplicates'])} duplicate clip(s) (same audio as another clip): "
+                   + ", ".join(f"{a} = {b}" for a, b in list(d["duplicates"].items())[:5])
+                   + (" ..." if len(d["duplicates"]) > 5 else ""))
     if rep["seconds_per_minute_of_video"]:
         click.echo(f"Speed: {rep['seconds_per_minute_of_video']:.1f} s per minute of video ({workers} workers)")
     if rep["skipped"]:

@@ -323,3 +323,44 @@ def test_align_audio_puts_audio_on_the_video_clock():
     assert len(late) == 80 and late[:10].tolist() == [0] * 10 and late[10] == 1
     early = align_audio(a, -0.005, 4, 25, 1000)  # starts 5 ms before: drop 5 samples, pad the end
     assert len(early) == 160 and early[0] == 6 and early[94] == 100 and early[95:].max() == 0
+
+
+def test_duplicate_envelopes_are_found_trimmed_or_not():
+    from kpanim.dataset import find_duplicates
+
+    rng = np.random.default_rng(0)
+    speech_a = np.convolve(rng.normal(0, 6, 400), np.ones(3) / 3, "same") - 30  # dB per frame
+    speech_b = np.convolve(rng.normal(0, 6, 300), np.ones(3) / 3, "same") - 30
+    env = {"a": speech_a, "b": speech_b,
+           "a_trim": speech_a[120:260] + rng.normal(0, 0.3, 140),  # re-encoded, cut out of a
+           "a_short": speech_a[:30],  # too short to call
+           "silence": np.full(200, -60.0)}
+    assert find_duplicates(env) == {"a_trim": "a"}
+    env["b_copy"] = speech_b.copy()  # same length: the smaller id is kept
+    assert find_duplicates(env) == {"a_trim": "a", "b_copy": "b"}
+
+
+def test_a_clip_repeated_under_another_name_is_excluded_from_both_splits(prepared, tmp_path):
+    import shutil
+
+    from kpanim.animation import save_npz_atomic
+    from kpanim.dataset import finalize, load_index, read_clip_meta
+
+    _, out, _ = prepared
+    ds = tmp_path / "ds"
+    shutil.copytree(out, ds)
+    clips = ds / "clips"
+    for ext in (".wav", ".ref.png"):
+        shutil.copy(clips / f"astro_talk{ext}", clips / f"zz_copy{ext}")
+    with np.load(clips / "astro_talk.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = read_clip_meta(clips / "astro_talk.npz") | {"clip_id": "zz_copy", "audio": "zz_copy.wav",
+                                                         "reference": "zz_copy.ref.png", "speaker": "someone-else"}
+    arrays["meta"] = np.array(json.dumps(meta))
+    save_npz_atomic(clips / "zz_copy.npz", arrays)
+    rows = {r["clip_id"]: r for r in finalize(ds, 0.5, "speaker")}
+    assert rows["zz_copy"]["split"] == "duplicate" and rows["zz_copy"]["duplicate_of"] == "astro_talk"
+    assert rows["astro_talk"]["split"] in ("train", "val") and "duplicate_of" not in rows["astro_talk"]
+    assert [c["clip_id"] for c in load_index(ds, "train") + load_index(ds, "val")] == ["astro_talk"]
+    assert read_clip_meta(clips / "zz_copy.npz")["duplicate_of"] == "astro_talk"
+    assert "zz_copy\tsomeone-else\tduplicate" in (ds / "index.tsv").read_text()
