@@ -10,6 +10,8 @@ Front-ends are frozen feature extractors, so training caches their output per cl
   downloaded). The default model's front-end: speaker-independent and multilingual.
 - ``wav2vec2_local`` / ``whisper_local``: transformers' ``Wav2Vec2Model`` / ``WhisperModel`` encoder
   loaded from a directory the user points to (``local_files_only``: never downloads).
+- ``phones`` (:mod:`.phone_frontend`): pocketsphinx allphone phone occupancy (en-US model in its wheel).
+- ``A+B`` (e.g. ``whisper_ct2+phones``): the named front-ends' features concatenated.
 """
 
 from __future__ import annotations
@@ -325,14 +327,26 @@ class WhisperLocalFrontend:
         return resample_features(np.concatenate(states), self.rate, n_frames, fps)
 
 
+def _phone_frontend():
+    from .phone_frontend import PhoneFrontend
+
+    return PhoneFrontend()
+
+
 FRONTENDS = {"mel": MelFrontend, "whisper_ct2": WhisperCT2Frontend, "wav2vec2_local": Wav2Vec2LocalFrontend,
-             "whisper_local": WhisperLocalFrontend}
+             "whisper_local": WhisperLocalFrontend, "phones": _phone_frontend}
 
 
 def make_frontend(name: str, path: str | Path | None = None) -> AudioFrontend:
-    """Build a front-end by name; ``path`` is the local model directory of the ``*_local`` ones."""
+    """Build a front-end by name; ``path`` is the local model directory of the ``*_local`` ones.
+    ``A+B`` concatenates front-ends A and B (the path goes to whichever part needs one)."""
+    if "+" in name:
+        from .phone_frontend import ConcatFrontend
+
+        return ConcatFrontend([make_frontend(part, path) for part in name.split("+")])
     if name not in FRONTENDS:
-        raise KpanimError(f"unknown audio front-end '{name}'; choose one of {', '.join(FRONTENDS)}")
+        raise KpanimError(f"unknown audio front-end '{name}'; choose one of {', '.join(FRONTENDS)} "
+                          "or join several with '+' (e.g. whisper_ct2+phones)")
     if name.endswith("_local"):
         return FRONTENDS[name](path)
     if name == "whisper_ct2" and path:
