@@ -39,6 +39,7 @@ class Model:
     path: str
     sha256: str
     _frontend: object = None
+    _phones: object = None  # the phone front-end of the viseme prior, built on first use
 
     @property
     def frontend(self):
@@ -68,9 +69,11 @@ class Model:
             return feats
         if hasattr(fe, "part") and fe.part("phones", feats) is not None:
             return fe.part("phones", feats)
-        from .nets.phone_frontend import PhoneFrontend
+        if self._phones is None:
+            from .nets.phone_frontend import PhoneFrontend
 
-        return PhoneFrontend()(audio, len(feats), FPS)
+            self._phones = PhoneFrontend()
+        return self._phones(audio, len(feats), FPS)
 
 
 def default_model_path() -> Path:

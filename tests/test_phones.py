@@ -160,3 +160,14 @@ def test_viseme_blend_errors_are_one_line(tiny_model, tmp_path, speech_2s):
                                        "--viseme-blend", value])
         assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output
         assert not (tmp_path / "a.npz").exists()
+
+
+def test_missing_pocketsphinx_is_a_clear_error(monkeypatch):
+    import sys
+
+    from kpanim.errors import KpanimError
+    from kpanim.nets.audio_frontends import make_frontend
+
+    monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as if not installed
+    with pytest.raises(KpanimError, match=r"pip install 'kpanim\[phones\]'"):
+        make_frontend("phones")
