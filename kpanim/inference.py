@@ -67,8 +67,9 @@ class Model:
         fe = self.frontend
         if fe.name == "phones":
             return feats
-        if hasattr(fe, "part") and fe.part("phones", feats) is not None:
-            return fe.part("phones", feats)
+        own = fe.part("phones", feats) if hasattr(fe, "part") else None
+        if own is not None:
+            return own
         if self._phones is None:
             from .nets.phone_frontend import PhoneFrontend
 

@@ -104,25 +104,3 @@ class PhoneFrontend:
 
     def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         return occupancy(self.labels(audio), n_frames, fps)
-
-
-class ConcatFrontend:
-    """Several front-ends side by side (e.g. ``whisper_ct2+phones``): features concatenated per frame.
-    ``parts`` lets the training cache reuse each part's own cached features."""
-
-    def __init__(self, parts: list):
-        self.parts = parts
-        self.name = "+".join(p.name for p in parts)
-        self.dim = sum(p.dim for p in parts)
-
-    def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-        return np.concatenate([p(audio, n_frames, fps) for p in self.parts], axis=1)
-
-    def part(self, name: str, feats: np.ndarray) -> np.ndarray | None:
-        """The columns of part ``name`` in (T, dim) concatenated features (None if not a part)."""
-        c0 = 0
-        for p in self.parts:
-            if p.name == name:
-                return feats[:, c0:c0 + p.dim]
-            c0 += p.dim
-        return None
