@@ -171,3 +171,22 @@ def test_missing_pocketsphinx_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as if not installed
     with pytest.raises(KpanimError, match=r"pip install 'kpanim\[phones\]'"):
         make_frontend("phones")
+
+
+def test_add_viseme_prior_script(tiny_model, synth_dataset, tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from kpanim.checkpoint import file_sha256
+    from kpanim.inference import load_model
+
+    script = Path(__file__).parents[1] / "scripts" / "add_viseme_prior.py"
+    before = file_sha256(tiny_model)
+    out = tmp_path / "with_prior" / "moda.pt"
+    res = subprocess.run([sys.executable, str(script), "--model", str(tiny_model), "--data", str(synth_dataset),
+                          "--blend", "0.25", "--out", str(out)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert file_sha256(tiny_model) == before  # the input is never modified
+    model = load_model(out)  # FaCo-Net copied next to it
+    assert model.norm["viseme_keys"].shape == (9, 120) and model.viseme_blend(None) == 0.25
