@@ -39,6 +39,7 @@ class Model:
     path: str
     sha256: str
     _frontend: object = None
+    _phones: object = None  # the phone front-end of the viseme prior, built on first use
 
     @property
     def frontend(self):
@@ -48,6 +49,32 @@ class Model:
             fe = self.info.get("frontend", {})
             self._frontend = make_frontend(fe.get("name", "mel"), fe.get("path") or None)
         return self._frontend
+
+    def viseme_blend(self, weight: float | None) -> float:
+        """The viseme blend weight to use: ``weight`` if given, else the checkpoint's default (0 without
+        viseme keyframes)."""
+        if weight is None:
+            return float(self.norm["viseme_blend"][0]) if "viseme_keys" in self.norm else 0.0
+        if not 0.0 <= weight <= 1.0:
+            raise KpanimError(f"--viseme-blend must be between 0 and 1, got {weight}")
+        if weight > 0 and "viseme_keys" not in self.norm:
+            raise KpanimError(f"{Path(self.path).name} has no viseme keyframes: train it with --viseme-prior or "
+                              "add them with scripts/add_viseme_prior.py (or use --viseme-blend 0)")
+        return float(weight)
+
+    def phone_features(self, feats: np.ndarray, audio: np.ndarray) -> np.ndarray:
+        """(T, 40) phone occupancy: the front-end's own when it has the ``phones`` part, else computed."""
+        fe = self.frontend
+        if fe.name == "phones":
+            return feats
+        own = fe.part("phones", feats) if hasattr(fe, "part") else None
+        if own is not None:
+            return own
+        if self._phones is None:
+            from .nets.phone_frontend import PhoneFrontend
+
+            self._phones = PhoneFrontend()
+        return self._phones(audio, len(feats), FPS)
 
 
 def default_model_path() -> Path:
@@ -182,9 +209,13 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
 def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
                     seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
                     window: int = 200, overlap: int = 40, chunk: int = 2048,
-                    blink_rate: float | None = None) -> dict[str, np.ndarray]:
+                    blink_rate: float | None = None, viseme_blend: float = 0.0,
+                    phones: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Normalised network outputs → metric displacements: lip (T,40,3), eye (T,60,3), dense (T,478,3)
-    (all relative to ``neutral``), head (T,6), torso (T,18,3) deviations."""
+    (all relative to ``neutral``), head (T,6), torso (T,18,3) deviations.
+
+    ``viseme_blend`` w > 0 mixes the co-articulated viseme keyframe track of ``phones`` ((T, 40) phone
+    occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
     import torch
 
     from .nets.normalise import denormalise, normalise, normalise_subject
@@ -192,6 +223,10 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
     T = len(feats)
+    if viseme_blend > 0:
+        from .visemes import blend_lips, viseme_track
+
+        out["lip"] = blend_lips(out["lip"], viseme_track(phones, norm["viseme_keys"], fps_in), viseme_blend)
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
     lip = denormalise("lip", out["lip"], norm) * float(norm.get("lip_gain", np.ones(1))[0])
     eye = denormalise("eye", out["eye"], norm)
@@ -230,7 +265,7 @@ def _load_subject(subject):
 
 def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, temperature: float = 1.0,
             fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None,
-            blink_rate: float | None = None):
+            blink_rate: float | None = None, viseme_blend: float | None = None):
     """Animate speech.
 
     Args:
@@ -245,6 +280,8 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
         smoothing: per-stream Gaussian sigma in frames, e.g. {"head": 2.0}.
         blink_rate: blinks per minute added from the model's blink prior (None: the rate measured in
             its training data, capped at 24; 0: none).
+        viseme_blend: weight in [0, 1] of the phone-driven viseme keyframe track in the lips (None: the
+            model's default, 0 for models without viseme keyframes); needs pocketsphinx when > 0.
     Returns:
         An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
     """
@@ -273,13 +310,15 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
                                   subj.torso.astype(np.float32))
     T = n_frames_for(audio.size, FPS)
     feats = model.frontend(audio, T, FPS)
+    blend = model.viseme_blend(viseme_blend)
+    phones = model.phone_features(feats, audio) if blend > 0 else None
     results = []
     for k in range(samples):
         s = predict_streams(model, feats, audio, neutral, seed=seed + k, temperature=temperature,
-                            smoothing=smoothing, blink_rate=blink_rate)
+                            smoothing=smoothing, blink_rate=blink_rate, viseme_blend=blend, phones=phones)
         meta = {"kpanim_version": __version__, "generator": "kpanim predict", "model": Path(model.path).name,
                 "model_sha256": model.sha256, "frontend": model.frontend.name, "seed": seed + k,
-                "temperature": temperature, "sample": k, "audio": audio_name,
+                "temperature": temperature, "viseme_blend": blend, "sample": k, "audio": audio_name,
                 "subject": getattr(subj, "subject_id", "template"),
                 "subject_sha256": getattr(subj, "image_sha256", None)}
         s["lip"] += neutral[constants.lip_index()]
@@ -326,8 +365,11 @@ def _parse_smoothing(text: str | None) -> dict:
 @click.option("--smooth", "smooth", default=None, help="Per-stream smoothing sigma in frames, e.g. head=2,torso=3.")
 @click.option("--blink-rate", type=float, default=None,
               help="Blinks per minute (default: the model's, measured on its training data; 0 = none).")
+@click.option("--viseme-blend", type=float, default=None,
+              help="Weight 0-1 of phone-driven viseme mouth shapes (Rhubarb-style keyframes with co-articulation) "
+                   "mixed into the lips (default: the model's; needs pocketsphinx and a model with viseme keyframes).")
 def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
-                    blink_rate):
+                    blink_rate, viseme_blend):
     """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb)."""
     suffix = output.suffix.lower()
     if suffix not in (".npz", ".glb"):
@@ -340,7 +382,7 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         subj = _load_subject(subject)
         anims = predict(audio, subj, model_path, seed=seed, samples=samples, temperature=temperature, fps=fps,
                         smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None,
-                        blink_rate=blink_rate)
+                        blink_rate=blink_rate, viseme_blend=viseme_blend)
     for w in caught:
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)

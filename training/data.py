@@ -90,6 +90,9 @@ def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, vari
     """Front-end features of a clip's audio (and its augmented variants), cached as .npy files."""
     from kpanim.audio import load_audio
 
+    if getattr(frontend, "parts", None):  # a concatenation (e.g. whisper_ct2+phones): each part's own cache
+        per_part = [clip_features(dataset_dir, clip_id, n_frames, p, variants) for p in frontend.parts]
+        return [np.concatenate(fs, axis=1) for fs in zip(*per_part)]
     cache = dataset_dir / "features" / frontend.name
     cache.mkdir(parents=True, exist_ok=True)
     out, audio = [], None

@@ -31,7 +31,8 @@ class ModaTrainConfig:
     out: str = "runs/moda"
     """Output folder: log.jsonl, moda.pt, loss.png."""
     frontend: str = "whisper_ct2"
-    """Audio front-end: whisper_ct2, mel, wav2vec2_local or whisper_local."""
+    """Audio front-end: whisper_ct2, mel, phones, wav2vec2_local or whisper_local; join with '+' to
+    concatenate (e.g. whisper_ct2+phones)."""
     frontend_path: str = ""
     """Local model directory for the *_local front-ends."""
     steps: int = 800
@@ -72,6 +73,11 @@ class ModaTrainConfig:
     (-1 keeps all)."""
     calibrate_gain: bool = True
     """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
+    viseme_prior: bool = False
+    """After training, fit viseme keyframes (mean lip shape per Rhubarb mouth-shape class) on the training
+    clips and store them in the checkpoint, so predict can blend them in (--viseme-blend); needs pocketsphinx."""
+    viseme_blend: float = 0.0
+    """Default viseme blend weight stored with the keyframes (predict --viseme-blend overrides it)."""
     val_every: int = 400
     """Validate on the 'val' clips every this many steps."""
     log_every: int = 50
@@ -264,6 +270,10 @@ def train(cfg: ModaTrainConfig) -> Path:
         from .blinks import blink_statistics
 
         norm.update(blink_statistics(train_clips))
+        if cfg.viseme_prior:
+            from .viseme_prior import viseme_prior
+
+            norm.update(viseme_prior(train_clips, cfg.data, norm, cfg.viseme_blend))
         if cfg.calibrate_gain:
             norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm)], np.float32)
             norm["head_gain"] = calibrate_head_gain(model, train_clips, norm)

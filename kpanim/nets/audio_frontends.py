@@ -10,6 +10,8 @@ Front-ends are frozen feature extractors, so training caches their output per cl
   downloaded). The default model's front-end: speaker-independent and multilingual.
 - ``wav2vec2_local`` / ``whisper_local``: transformers' ``Wav2Vec2Model`` / ``WhisperModel`` encoder
   loaded from a directory the user points to (``local_files_only``: never downloads).
+- ``phones`` (:mod:`.phone_frontend`): pocketsphinx allphone phone occupancy (en-US model in its wheel).
+- ``A+B`` (e.g. ``whisper_ct2+phones``): the named front-ends' features concatenated.
 """
 
 from __future__ import annotations
@@ -325,14 +327,47 @@ class WhisperLocalFrontend:
         return resample_features(np.concatenate(states), self.rate, n_frames, fps)
 
 
+# ----------------------------------------------------------------------------- combinations
+class ConcatFrontend:
+    """Several front-ends side by side (e.g. ``whisper_ct2+phones``): features concatenated per frame.
+    ``parts`` lets the training cache reuse each part's own cached features."""
+
+    def __init__(self, parts: list):
+        self.parts = parts
+        self.name = "+".join(p.name for p in parts)
+        self.dim = sum(p.dim for p in parts)
+
+    def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        return np.concatenate([p(audio, n_frames, fps) for p in self.parts], axis=1)
+
+    def part(self, name: str, feats: np.ndarray) -> np.ndarray | None:
+        """The columns of part ``name`` in (T, dim) concatenated features (None if not a part)."""
+        c0 = 0
+        for p in self.parts:
+            if p.name == name:
+                return feats[:, c0:c0 + p.dim]
+            c0 += p.dim
+        return None
+
+
+def _phone_frontend():
+    from .phone_frontend import PhoneFrontend
+
+    return PhoneFrontend()
+
+
 FRONTENDS = {"mel": MelFrontend, "whisper_ct2": WhisperCT2Frontend, "wav2vec2_local": Wav2Vec2LocalFrontend,
-             "whisper_local": WhisperLocalFrontend}
+             "whisper_local": WhisperLocalFrontend, "phones": _phone_frontend}
 
 
 def make_frontend(name: str, path: str | Path | None = None) -> AudioFrontend:
-    """Build a front-end by name; ``path`` is the local model directory of the ``*_local`` ones."""
+    """Build a front-end by name; ``path`` is the local model directory of the ``*_local`` ones.
+    ``A+B`` concatenates front-ends A and B (the path goes to whichever part needs one)."""
+    if "+" in name:
+        return ConcatFrontend([make_frontend(part, path) for part in name.split("+")])
     if name not in FRONTENDS:
-        raise KpanimError(f"unknown audio front-end '{name}'; choose one of {', '.join(FRONTENDS)}")
+        raise KpanimError(f"unknown audio front-end '{name}'; choose one of {', '.join(FRONTENDS)} "
+                          "or join several with '+' (e.g. whisper_ct2+phones)")
     if name.endswith("_local"):
         return FRONTENDS[name](path)
     if name == "whisper_ct2" and path:
