@@ -116,3 +116,41 @@ def test_config_build_keeps_nested_defaults_and_rejects_unknown():
     assert cfg.steps == 5 and cfg.model.n_heads == 2 and cfg.model.d_model == ModaTrainConfig().model.d_model
     with pytest.raises(KpanimError, match="unknown config field"):
         build(ModaTrainConfig, {"model": {"nope": 1}})
+
+
+def test_sync_expert_scores_offsets_and_masks_the_window_edges():
+    from kpanim.nets.syncnet import SyncNet, SyncNetConfig
+
+    torch.manual_seed(0)
+    net = SyncNet(SyncNetConfig(audio_dim=8, lip_dim=6, hidden=8, embed=4, max_offset=2, dropout=0.0)).eval()
+    audio, lip = torch.randn(3, 10, 8), torch.randn(3, 10, 6)
+    mask = torch.ones(3, 10)
+    mask[1, 7:] = 0  # a padded tail
+    logits = net.offset_logits(audio, lip, mask)
+    assert logits.shape == (3, 10, 5)
+    assert torch.isinf(logits[:, 0, :2]).all() and torch.isinf(logits[:, 9, 3:]).all()  # offsets leaving the window
+    assert torch.isinf(logits[1, 7:]).all() and torch.isinf(logits[1, 5, 4])  # frame 7 is padding
+    a, m = net.embed(audio, lip)
+    assert torch.allclose(logits[0, 4, 3], (a[0, 4] * m[0, 5]).sum() / 0.1, atol=1e-5)  # k = +1
+    loss, acc = net.loss(audio, lip, mask)
+    assert loss.item() > 0 and 0 <= acc.item() <= 1
+
+
+def test_train_sync_then_moda_with_its_loss(synth_dataset, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "sync", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "3",
+                              "--batch-size", "2", "--window", "40", "--val-every", "2", "--log-every", "1",
+                              "--model.hidden", "8", "--model.embed", "4", "--out", str(tmp_path / "sync")])
+    assert res.exit_code == 0, res.output
+    ck = torch.load(tmp_path / "sync" / "sync.pt", weights_only=True)
+    assert ck["kind"] == "sync" and ck["info"]["frontend"]["name"] == "mel"
+    assert 0 <= ck["info"]["train_metrics"]["offset_accuracy"] <= 1
+    out = tmp_path / "moda"
+    args = ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2", "--batch-size", "2",
+            "--window", "40", "--log-every", "1", "--no-calibrate-gain", "--out", str(out), *TINY_MODA]
+    res = runner.invoke(cli, args + ["--sync-expert", str(tmp_path / "sync" / "sync.pt"), "--sync-weight", "0.5"])
+    assert res.exit_code == 0, res.output
+    steps = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"loss"' in x]
+    assert len(steps) == 2 and all(r["sync"] > 0 for r in steps)
+    res = runner.invoke(cli, args + ["--sync-weight", "0.5"])
+    assert res.exit_code == 1 and "needs --sync-expert" in res.output

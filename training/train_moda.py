@@ -62,6 +62,11 @@ class ModaTrainConfig:
     open_weight: float = 0.0
     """Weight of the mouth-opening sync loss: 1 - Pearson r between the predicted and real inner-lip
     gap per window (scale-free, so it rewards sync without rewarding the mean pose)."""
+    sync_expert: str = ""
+    """A lip-sync expert (kpanim train sync → sync.pt, same front-end) whose contrastive sync loss on the
+    predicted lips is added with --sync-weight; empty = none."""
+    sync_weight: float = 0.0
+    """Weight of the sync expert's loss on the predicted lips (needs --sync-expert)."""
     mirror_p: float = 0.5
     """Probability of mirroring a window (x-flip + left/right point swap)."""
     audio_variants: int = 2
@@ -115,6 +120,37 @@ def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
         losses["open_r"] = r.item()
         total = total + cfg.open_weight * (1 - r)
     return total, losses
+
+
+class SyncLoss:
+    """The frozen lip-sync expert's contrastive loss on MODA's (normalised) lip predictions, converted
+    into the expert's own normalisation."""
+
+    @classmethod
+    def load(cls, cfg: ModaTrainConfig, norm: dict, frontend_name: str, device):
+        import torch
+
+        from kpanim.checkpoint import load_network
+        from kpanim.errors import KpanimError
+        from kpanim.nets.syncnet import SyncNet, SyncNetConfig
+
+        if not cfg.sync_expert:
+            raise KpanimError("--sync-weight needs --sync-expert sync.pt (made by 'kpanim train sync')")
+        expert, _, snorm, info = load_network(cfg.sync_expert, "sync", SyncNetConfig, SyncNet)
+        trained_on = info.get("frontend", {}).get("name")
+        if trained_on != frontend_name:
+            raise KpanimError(f"{cfg.sync_expert}: the sync expert was trained on front-end {trained_on!r}, "
+                              f"this model uses {frontend_name!r}; train one with --frontend {frontend_name}")
+        self = cls()
+        self.expert = expert.to(device).requires_grad_(False)
+        t = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
+        self.scale = t(norm["lip_std"] / snorm["lip_std"])
+        self.shift = t((norm["lip_mean"] - snorm["lip_mean"]) / snorm["lip_std"])
+        return self
+
+    def __call__(self, audio, lip, mask):
+        loss, _ = self.expert.loss(audio, lip * self.scale + self.shift, mask)
+        return loss
 
 
 def opening_correlation(pred_lip, real_lip, mask, lip_std):
@@ -239,6 +275,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
     lip_std = torch.from_numpy(norm["lip_std"]).to(device)
+    sync = SyncLoss.load(cfg, norm, frontend.name, device) if cfg.sync_weight > 0 else None
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
                "params": sum(p.numel() for p in model.parameters()), "argv": sys.argv})
@@ -251,6 +288,10 @@ def train(cfg: ModaTrainConfig) -> Path:
         motion = {k: batch[k] for k in ("lip", "eye", "head", "torso")}
         pred, kl = net(batch["audio"], batch["subject"], motion, pad=batch["pad"])
         loss, parts = stream_losses(pred, batch, cfg, lip_std)
+        if sync is not None:
+            sync_loss = sync(batch["audio"], pred["lip"], batch["valid"] * (~batch["pad"]).float())
+            parts["sync"] = sync_loss.item()
+            loss = loss + cfg.sync_weight * sync_loss
         kl_mean = kl.sum() / (~batch["pad"]).sum().clamp(min=1)
         kl_w = cfg.kl_weight * min(1.0, step / max(1, cfg.steps / 3))
         total = loss + kl_w * kl_mean

@@ -1,0 +1,145 @@
+"""``kpanim train sync``: train the lip-sync expert (kpanim.nets.syncnet) on prepared clips.
+
+The expert learns which lip frame goes with which audio frame (contrast of the true alignment with
+offsets of up to ±max_offset frames); frozen, it gives ``kpanim train moda --sync-expert OUT/sync.pt`` a
+sync loss. Writes ``OUT/sync.pt`` (config, normalisation statistics, train/val accuracy), ``OUT/log.jsonl``
+and ``OUT/loss.png``. Runs under torchrun like the other trainers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+
+import click
+
+from kpanim.nets.syncnet import SyncNetConfig
+
+from .config import config_options, to_dict
+from .loop import start_run
+
+
+@dataclasses.dataclass(frozen=True)
+class SyncTrainConfig:
+    data: tuple[str, ...] = ()
+    """Prepared dataset folder(s); split 'train' trains, 'val' is reported."""
+    out: str = "runs/sync"
+    """Output folder: log.jsonl, sync.pt, loss.png."""
+    frontend: str = "whisper_ct2"
+    """Audio front-end (must be the one of the MODA model it will supervise)."""
+    frontend_path: str = ""
+    """Local model directory for the *_local front-ends."""
+    steps: int = 1500
+    """Optimiser steps."""
+    batch_size: int = 16
+    """Windows per step (per rank under torchrun)."""
+    window: int = 100
+    """Frames per training window."""
+    lr: float = 1e-3
+    """AdamW learning rate."""
+    audio_variants: int = 2
+    """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR)."""
+    mirror_p: float = 0.5
+    """Probability of mirroring a window (x-flip + left/right point swap)."""
+    min_av_corr: float = 0.15
+    """Drop training clips whose audio-visual sync correlation is below this (-1 keeps all): an expert
+    must not learn from out-of-sync clips."""
+    val_every: int = 500
+    """Validate (offset accuracy on the 'val' clips) every this many steps."""
+    log_every: int = 50
+    """Log the training loss every this many steps."""
+    seed: int = 0
+    """Seed of weights and sampling (runs are reproducible)."""
+    threads: int = 1
+    """torch CPU threads (keep 1 on a shared machine)."""
+    plot: bool = True
+    """Write loss.png from log.jsonl at the end."""
+    model: SyncNetConfig = SyncNetConfig()
+    """The network (``--model.FIELD``)."""
+
+
+def accuracy(model, sampler, batches: int = 8) -> dict:
+    """Mean InfoNCE loss and offset accuracy (best offset = the true one) over random windows."""
+    import torch
+
+    losses, accs = [], []
+    with torch.no_grad():
+        for _ in range(batches):
+            b = {k: torch.from_numpy(v) for k, v in sampler.batch(16).items()}
+            loss, acc = model.loss(b["audio"], b["lip"], b["valid"] * (~b["pad"]).float())
+            losses.append(loss.item())
+            accs.append(acc.item())
+    return {"loss": sum(losses) / len(losses), "offset_accuracy": sum(accs) / len(accs),
+            "chance": 1 / (2 * model.cfg.max_offset + 1)}
+
+
+def train(cfg: SyncTrainConfig):
+    import torch
+
+    from kpanim.checkpoint import save_checkpoint
+    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.nets.syncnet import SyncNet
+
+    from .data import WindowSampler, compute_norm, load_clips
+
+    run = start_run(cfg)
+    frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
+    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
+    train_clips = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr,
+                             progress=run.is_main)
+    val_clips = load_clips(cfg.data, "val", frontend, 1, progress=run.is_main)
+    norm = compute_norm(train_clips)
+    mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim)
+    model = SyncNet(mcfg).to(run.device)
+    net = torch.nn.parallel.DistributedDataParallel(model) if run.world > 1 else model
+    sampler = WindowSampler(train_clips, norm, cfg.window, True, cfg.mirror_p, seed=cfg.seed + run.rank)
+    val_sampler = WindowSampler(val_clips, norm, cfg.window, True, 0.0, seed=123) if val_clips else None
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    run.log.write({"event": "start", "config": to_dict(cfg), "n_train_clips": len(train_clips),
+                   "params": sum(p.numel() for p in model.parameters()), "argv": sys.argv})
+    from tqdm import tqdm
+
+    val = None
+    for step in tqdm(range(cfg.steps), desc="train sync", disable=not run.is_main, mininterval=5):
+        b = {k: torch.from_numpy(v).to(run.device) for k, v in sampler.batch(cfg.batch_size).items()}
+        mask = b["valid"] * (~b["pad"]).float()
+        if isinstance(net, torch.nn.parallel.DistributedDataParallel):
+            loss, acc = net.module.loss(b["audio"], b["lip"], mask)
+        else:
+            loss, acc = net.loss(b["audio"], b["lip"], mask)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if run.wants_log(step):
+            run.log.write({"step": step, "loss": loss.item(), "offset_accuracy": acc.item(),
+                           "lr": sched.get_last_lr()[0]})
+        if val_sampler is not None and run.wants_val(step, True):
+            model.eval()
+            val = accuracy(model, val_sampler)
+            model.train()
+            run.log.write({"step": step, "val": val})
+    path = run.out / "sync.pt"
+    if run.is_main:
+        model.eval()
+        info = {"frontend": {"name": frontend.name, "path": cfg.frontend_path or None}, "train_config": to_dict(cfg),
+                "train_clips": [c.clip_id for c in train_clips], "val_clips": [c.clip_id for c in val_clips],
+                "train_metrics": accuracy(model, sampler), "val_metrics": val, **run.seconds(),
+                "command": " ".join(sys.argv)}
+        sha = save_checkpoint(path, "sync", mcfg, model, norm, info)
+        run.log.write({"event": "done", "checkpoint": str(path), "sha256": sha, "val_metrics": val,
+                       "train_metrics": info["train_metrics"]})
+    run.finish()
+    return path
+
+
+@click.command("sync")
+@config_options(SyncTrainConfig)
+def command(config: SyncTrainConfig) -> None:
+    """Train the lip-sync expert that gives MODA a sync loss (--data DIR)."""
+    path = train(config)
+    if int(os.environ.get("RANK", 0)) == 0:
+        click.echo(f"Wrote {path}")
