@@ -21,19 +21,37 @@ import click
 from kpanim.errors import KpanimError
 
 
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The fields every ``kpanim train`` command shares; each trainer's config extends it."""
+
+    data: tuple[str, ...] = ()
+    """Prepared dataset folder(s) (kpanim prepare): clips with split 'train' train, 'val' validate."""
+    log_every: int = 50
+    """Log the training losses every this many steps."""
+    seed: int = 0
+    """Seed of weights, sampling and augmentation (runs are reproducible)."""
+    threads: int = 1
+    """torch CPU threads (keep 1 on a shared machine)."""
+    plot: bool = True
+    """Write loss.png from log.jsonl at the end."""
+
+
 @lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
-    """{field: docstring} from the string literal following each annotated field in the class body."""
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    except (OSError, TypeError):
-        return {}
-    body = tree.body[0].body
+    """{field: docstring} from the string literal following each annotated field in the class body
+    (and its base classes' bodies: a subclass's own docstring wins)."""
     docs = {}
-    for node, nxt in zip(body, body[1:]):
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
-                and isinstance(getattr(nxt, "value", None), ast.Constant) and isinstance(nxt.value.value, str):
-            docs[node.target.id] = " ".join(nxt.value.value.split())
+    for klass in reversed(cls.__mro__[:-1]):  # object has no fields
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            continue
+        body = tree.body[0].body
+        for node, nxt in zip(body, body[1:]):
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and isinstance(nxt, ast.Expr) \
+                    and isinstance(getattr(nxt, "value", None), ast.Constant) and isinstance(nxt.value.value, str):
+                docs[node.target.id] = " ".join(nxt.value.value.split())
     return docs
 
 

@@ -16,14 +16,12 @@ import numpy as np
 
 from kpanim.nets.faconet import FaconetConfig
 
-from .config import config_options, to_dict
+from .config import RunConfig, config_options, to_dict
 from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
-class FacoTrainConfig:
-    data: tuple[str, ...] = ()
-    """Prepared dataset folder(s); split 'train' trains, 'val' is reported."""
+class FacoTrainConfig(RunConfig):
     out: str = "runs/faco"
     """Output folder: log.jsonl, faco.pt, loss.png."""
     steps: int = 2000
@@ -40,16 +38,8 @@ class FacoTrainConfig:
     """Probability of mirroring a frame (x-flip + left/right point swap)."""
     val_every: int = 500
     """Validate (dense L1 on the 'val' clips) every this many steps."""
-    log_every: int = 50
-    """Log the training losses every this many steps."""
-    seed: int = 0
-    """Seed of weights, sampling and augmentation (runs are reproducible)."""
-    threads: int = 1
-    """torch CPU threads (keep 1 on a shared machine)."""
     half: bool = False
     """Store the final weights in fp16."""
-    plot: bool = True
-    """Write loss.png from log.jsonl at the end."""
     model: FaconetConfig = FaconetConfig()
     """The network (``--model.FIELD``)."""
 

@@ -20,14 +20,12 @@ import numpy as np
 
 from kpanim.nets.moda import ModaConfig
 
-from .config import config_options, to_dict
+from .config import RunConfig, config_options, to_dict
 from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
-class ModaTrainConfig:
-    data: tuple[str, ...] = ()
-    """Prepared dataset folder(s) (kpanim prepare); clips with split 'train' train, 'val' validate."""
+class ModaTrainConfig(RunConfig):
     out: str = "runs/moda"
     """Output folder: log.jsonl, moda.pt, loss.png."""
     frontend: str = "whisper_ct2"
@@ -85,16 +83,8 @@ class ModaTrainConfig:
     """Default viseme blend weight stored with the keyframes (predict --viseme-blend overrides it)."""
     val_every: int = 400
     """Validate on the 'val' clips every this many steps."""
-    log_every: int = 50
-    """Log the training losses every this many steps."""
-    seed: int = 0
-    """Seed of weights, sampling and augmentation (runs are reproducible)."""
-    threads: int = 1
-    """torch CPU threads (keep 1 on a shared machine)."""
     half: bool = False
     """Store the final weights in fp16 (shipping size)."""
-    plot: bool = True
-    """Write loss.png from log.jsonl at the end."""
     model: ModaConfig = ModaConfig(d_model=64, align_radius=4)
     """The network (``--model.FIELD``); these defaults are the shipped model's (d_model 64, SpecAttn
     alignment window ±4 frames)."""

@@ -16,14 +16,12 @@ import click
 
 from kpanim.nets.syncnet import SyncNetConfig
 
-from .config import config_options, to_dict
+from .config import RunConfig, config_options, to_dict
 from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
-class SyncTrainConfig:
-    data: tuple[str, ...] = ()
-    """Prepared dataset folder(s); split 'train' trains, 'val' is reported."""
+class SyncTrainConfig(RunConfig):
     out: str = "runs/sync"
     """Output folder: log.jsonl, sync.pt, loss.png."""
     frontend: str = "whisper_ct2"
@@ -47,14 +45,6 @@ class SyncTrainConfig:
     must not learn from out-of-sync clips."""
     val_every: int = 500
     """Validate (offset accuracy on the 'val' clips) every this many steps."""
-    log_every: int = 50
-    """Log the training loss every this many steps."""
-    seed: int = 0
-    """Seed of weights and sampling (runs are reproducible)."""
-    threads: int = 1
-    """torch CPU threads (keep 1 on a shared machine)."""
-    plot: bool = True
-    """Write loss.png from log.jsonl at the end."""
     model: SyncNetConfig = SyncNetConfig()
     """The network (``--model.FIELD``)."""
 
