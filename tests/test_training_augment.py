@@ -140,3 +140,20 @@ def test_duplicates_of_the_main_data_are_not_mixed_in(synth_dataset, tmp_path):
     start = json.loads((out / "log.jsonl").read_text().splitlines()[0])
     assert start["n_mix_clips"] == 1 and start["n_speed_clips"] == 2 * start["n_train_clips"]
     assert start["config"]["speed_factors"] == [0.9, 1.1] and start["config"]["mix_fraction"] == 0.5
+
+
+def test_feature_masking_zeros_channels_and_spans_without_touching_the_cache(synth_dataset):
+    from kpanim.nets.audio_frontends import MelFrontend
+    from kpanim.training.data import WindowSampler, compute_norm, load_clips, mask_features
+
+    feats = np.ones((100, 40), np.float32)
+    masked = mask_features(feats, 0.1, np.random.default_rng(0))
+    assert feats.min() == 1 and masked.shape == feats.shape
+    assert (masked == 0).all(0).sum() == 4  # 10 % of the channels
+    frames = (masked == 0).all(1).mean()
+    assert 0.03 <= frames <= 0.2  # about 10 % of the frames
+    clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
+    before = [c.audio[0].copy() for c in clips]
+    b = WindowSampler(clips, compute_norm(clips), 40, feature_mask=0.2, seed=0).batch(8)
+    assert ((b["audio"] == 0).all(1).sum(1) >= 60).all()  # 20 % of 320 channels in every window
+    assert all(np.array_equal(x, c.audio[0]) for x, c in zip(before, clips))

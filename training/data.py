@@ -262,21 +262,37 @@ def clip_probabilities(clips: list[Clip], speaker_balanced: bool = True) -> np.n
     return p / p.sum()
 
 
+def mask_features(feats: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """SpecAugment-style masking of (T, D) front-end features (a copy): zero ``fraction`` of the channels
+    and about ``fraction`` of the frames, in spans of 1-5 frames (the model must lean on context and
+    cannot rely on any one feature channel)."""
+    out = feats.copy()
+    T, D = out.shape
+    out[:, rng.choice(D, size=int(round(fraction * D)), replace=False)] = 0
+    for _ in range(int(round(fraction * T / 3))):
+        s = int(rng.integers(0, max(1, T)))
+        out[s:s + int(rng.integers(1, 6))] = 0
+    return out
+
+
 class WindowSampler:
     """Random training windows of ``length`` frames as normalised numpy batches.
 
     ``mix_clips`` (e.g. a large single-speaker corpus) are drawn for a fraction ``mix_fraction`` of the
     windows (sampled among themselves by the same rule); with ``mix_fraction`` 0 they are pooled with
-    ``clips`` (under speaker balancing, one more speaker)."""
+    ``clips`` (under speaker balancing, one more speaker). ``feature_mask`` > 0 masks the audio features
+    of every window (:func:`mask_features`)."""
 
     def __init__(self, clips: list[Clip], norm: dict[str, np.ndarray], length: int, speaker_balanced: bool = True,
-                 mirror_p: float = 0.5, seed: int = 0, mix_clips: list[Clip] = (), mix_fraction: float = 0.0):
+                 mirror_p: float = 0.5, seed: int = 0, mix_clips: list[Clip] = (), mix_fraction: float = 0.0,
+                 feature_mask: float = 0.0):
         if not clips:
             raise KpanimError("no training clips: check the dataset's index.json and its 'split' column")
         if not 0.0 <= mix_fraction < 1.0:
             raise KpanimError(f"mix fraction must be in [0, 1), got {mix_fraction}")
         self.clips, self.norm, self.length, self.mirror_p = list(clips) + list(mix_clips), norm, length, mirror_p
         self.rng = np.random.default_rng(seed)
+        self.feature_mask = feature_mask
         if mix_clips and mix_fraction > 0:
             self.p = np.concatenate([(1 - mix_fraction) * clip_probabilities(list(clips), speaker_balanced),
                                      mix_fraction * clip_probabilities(list(mix_clips), speaker_balanced)])
@@ -309,4 +325,6 @@ class WindowSampler:
             start = int(self.rng.integers(0, max(1, clip.n_frames - self.length + 1)))
             variant = int(self.rng.integers(0, len(clip.audio)))
             items.append(self.window(clip, start, bool(self.rng.random() < self.mirror_p), variant))
+            if self.feature_mask > 0:
+                items[-1]["audio"] = mask_features(items[-1]["audio"], self.feature_mask, self.rng)
         return {k: np.stack([it[k] for it in items]) for k in items[0]}

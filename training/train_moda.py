@@ -72,11 +72,14 @@ class ModaTrainConfig:
     clip whose audio is resampled so tempo and pitch scale by f and whose targets are time-resampled by f
     (in sync); copies share their speaker. Features are cached under features/<frontend>_sp<f>/."""
     mix_data: tuple[str, ...] = ()
-    """Extra prepared dataset folder(s) that only train (all their splits), e.g. a large single-speaker
-    corpus; clips duplicating one of --data (same id, or an id ending in _<id>) are skipped."""
+    """Extra prepared dataset folder(s) that only train (all their splits, clean audio only), e.g. a large
+    single-speaker corpus; clips duplicating one of --data (same id, or an id ending in _<id>) are skipped."""
     mix_fraction: float = 0.0
     """Fraction of training windows drawn from --mix-data (0 = pool its clips with --data's: under
     speaker balancing each of its speakers counts as one more speaker)."""
+    feature_mask: float = 0.0
+    """SpecAugment-style masking of the audio features per window: zero this fraction of the feature
+    channels and about this fraction of the frames (1-5-frame spans); 0 = off."""
     min_av_corr: float = 0.15
     """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
     (-1 keeps all)."""
@@ -237,8 +240,8 @@ def train(cfg: ModaTrainConfig) -> Path:
              load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=rank == 0,
                         speed=f)]
     main_ids = {r["clip_id"] for d in cfg.data for r in select_clips(d, None)}
-    mix_clips = load_clips(cfg.mix_data, None, frontend, cfg.audio_variants, min_av_corr=min_corr,
-                           progress=rank == 0, exclude=main_ids) if cfg.mix_data else []
+    mix_clips = load_clips(cfg.mix_data, None, frontend, 1, min_av_corr=min_corr, progress=rank == 0,
+                           exclude=main_ids) if cfg.mix_data else []
     norm = compute_norm(train_clips)
     mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim)
     model = Moda(mcfg).to(device)
@@ -247,7 +250,8 @@ def train(cfg: ModaTrainConfig) -> Path:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
     sampler = WindowSampler(train_clips + extra, norm, cfg.window, cfg.speaker_balanced, cfg.mirror_p,
-                            seed=cfg.seed + rank, mix_clips=mix_clips, mix_fraction=cfg.mix_fraction)
+                            seed=cfg.seed + rank, mix_clips=mix_clips, mix_fraction=cfg.mix_fraction,
+                            feature_mask=cfg.feature_mask)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
