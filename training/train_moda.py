@@ -67,10 +67,10 @@ class ModaTrainConfig:
     """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
     speaker_balanced: bool = True
     """Sample speakers uniformly instead of frames (one long speaker cannot swamp the rest)."""
-    speed_factors: tuple[float, ...] = ()
-    """Kaldi-style speed perturbation: for each factor f (e.g. 0.9 and 1.1) add a copy of every training
-    clip whose audio is resampled so tempo and pitch scale by f and whose targets are time-resampled by f
-    (in sync); copies share their speaker. Features are cached under features/<frontend>_sp<f>/."""
+    speed_factors: tuple[float, ...] = (0.9, 1.1)
+    """Kaldi-style speed perturbation: for each factor f add a copy of every training clip whose audio is
+    resampled so tempo and pitch scale by f and whose targets are time-resampled by f (in sync); copies
+    share their speaker. Features are cached under features/<frontend>_sp<f>/. '--speed-factors 1' = off."""
     mix_data: tuple[str, ...] = ()
     """Extra prepared dataset folder(s) that only train (all their splits, clean audio only), e.g. a large
     single-speaker corpus; clips duplicating one of --data (same id, or an id ending in _<id>) are skipped."""
