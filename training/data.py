@@ -8,7 +8,12 @@
   in checkpoints, so inference undoes exactly the training normalisation).
 - :class:`WindowSampler` draws fixed-length windows: speaker-balanced (each speaker equally likely,
   so one long speaker cannot swamp the rest), random audio augmentation variant, and mirroring
-  (x-flip with the face-mesh left/right index swap) with probability ``mirror_p``.
+  (x-flip with the face-mesh left/right index swap) with probability ``mirror_p``; optionally a fixed
+  fraction of the windows from extra "mix" clips (e.g. one large single-speaker corpus).
+- Speed perturbation (Kaldi-style, :func:`speed_perturb_audio` / :func:`speed_perturb_frames`): a clip
+  loaded with ``speed=f`` has its audio resampled so tempo and pitch scale by ``f`` and its targets
+  time-resampled by the same factor, so audio and motion stay in sync; its features are cached under
+  ``DIR/features/<frontend>_sp<f>/``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import zlib
+from collections.abc import Collection
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +48,18 @@ class Clip:
     mean_pose: np.ndarray    # (6,)
     mean_torso: np.ndarray   # (18, 3) camera frame
     audio: list[np.ndarray]  # feature variants, each (T, D); [0] is the clean audio
+    speed: float = 1.0       # speed-perturbation factor the clip was loaded with (1 = as recorded)
 
     @property
     def n_frames(self) -> int:
         return len(self.valid)
+
+
+def is_duplicate(clip_id: str, ids: Collection[str]) -> bool:
+    """Whether ``clip_id`` names a clip already in ``ids``: the same id, or an id ending in ``_<clip_id>``
+    (prepare names clips after their source file, e.g. GRID's ``bbaf2n`` inside a corpus folder
+    becomes ``LipNet__evaluation_samples_GRID_bbaf2n``)."""
+    return clip_id in ids or any(i.endswith("_" + clip_id) for i in ids)
 
 
 def read_index(dataset_dir: str | Path) -> list[dict]:
@@ -86,14 +101,55 @@ def augment_audio(audio: np.ndarray, variant: int, seed: int) -> np.ndarray:
     return np.clip(audio + noise, -1, 1).astype(np.float32)
 
 
-def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, variants: int) -> list[np.ndarray]:
-    """Front-end features of a clip's audio (and its augmented variants), cached as .npy files."""
+def speed_perturb_audio(audio: np.ndarray, factor: float) -> np.ndarray:
+    """Kaldi-style speed perturbation ``(N,) → (ceil(N / factor),)``: resample by 1/factor and play at
+    the same rate (sox ``speed``), so tempo and pitch both scale by ``factor``. Output sample k is the
+    input at sample k·factor (polyphase filter, zero phase: no delay)."""
+    if factor == 1.0:
+        return audio
+    if not 0.5 <= factor <= 2.0:
+        raise KpanimError(f"speed factor must be in [0.5, 2], got {factor}")
+    from scipy.signal import resample_poly
+
+    ratio = Fraction(1.0 / factor).limit_denominator(1000)
+    return resample_poly(audio.astype(np.float32), ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def speed_frames(n_frames: int, factor: float) -> int:
+    """Frame count of a clip of ``n_frames`` after speed perturbation by ``factor``."""
+    return max(1, int(round(n_frames / factor)))
+
+
+def speed_perturb_frames(x: np.ndarray, factor: float) -> np.ndarray:
+    """(T, ...) → (speed_frames(T, factor), ...): frame j of the perturbed clip is the original at
+    frame j·factor (linear interpolation; a bool array is True where both neighbours are), which is
+    where :func:`speed_perturb_audio` puts that moment of the audio."""
+    if factor == 1.0:
+        return x
+    pos = np.minimum(np.arange(speed_frames(len(x), factor)) * factor, len(x) - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, len(x) - 1)
+    if x.dtype == bool:
+        return x[i0] & x[i1]
+    w = (pos - i0).reshape(-1, *([1] * (x.ndim - 1))).astype(np.float32)
+    return (x[i0] * (1 - w) + x[i1] * w).astype(x.dtype)
+
+
+def feature_dir(dataset_dir: Path, frontend, speed: float = 1.0) -> Path:
+    """Cache folder of a front-end's features (``<frontend>`` or ``<frontend>_sp<factor>``)."""
+    return dataset_dir / "features" / (frontend.name if speed == 1.0 else f"{frontend.name}_sp{speed:g}")
+
+
+def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, variants: int,
+                  speed: float = 1.0) -> list[np.ndarray]:
+    """Front-end features of a clip's audio (and its augmented variants), cached as .npy files;
+    ``speed`` ≠ 1 perturbs the audio first (``n_frames`` is then the perturbed clip's)."""
     from kpanim.audio import load_audio
 
     if getattr(frontend, "parts", None):  # a concatenation (e.g. whisper_ct2+phones): each part's own cache
-        per_part = [clip_features(dataset_dir, clip_id, n_frames, p, variants) for p in frontend.parts]
+        per_part = [clip_features(dataset_dir, clip_id, n_frames, p, variants, speed) for p in frontend.parts]
         return [np.concatenate(fs, axis=1) for fs in zip(*per_part)]
-    cache = dataset_dir / "features" / frontend.name
+    cache = feature_dir(dataset_dir, frontend, speed)
     cache.mkdir(parents=True, exist_ok=True)
     out, audio = [], None
     for v in range(variants):
@@ -105,6 +161,7 @@ def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, vari
                 continue
         if audio is None:
             audio = load_audio(dataset_dir / "clips" / f"{clip_id}.wav", allow_empty=True)
+            audio = speed_perturb_audio(audio, speed)
         feats = frontend(augment_audio(audio, v, zlib.crc32(clip_id.encode())), n_frames, 25.0).astype(np.float32)
         tmp = path.with_suffix(".tmp.npy")
         np.save(tmp, feats)
@@ -113,8 +170,9 @@ def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, vari
     return out
 
 
-def load_clip(dataset_dir: Path, row: dict, frontend=None, variants: int = 1) -> Clip:
-    """One prepared clip as displacement targets (+ audio features when a front-end is given)."""
+def load_clip(dataset_dir: Path, row: dict, frontend=None, variants: int = 1, speed: float = 1.0) -> Clip:
+    """One prepared clip as displacement targets (+ audio features when a front-end is given),
+    speed-perturbed by ``speed`` (targets and audio alike)."""
     path = dataset_dir / "clips" / f"{row['clip_id']}.npz"
     with np.load(path, allow_pickle=False) as z:
         dense = z["dense"].astype(np.float32)
@@ -122,24 +180,30 @@ def load_clip(dataset_dir: Path, row: dict, frontend=None, variants: int = 1) ->
         neutral = z["neutral"].astype(np.float32) if "neutral" in z else np.median(dense[valid], axis=0)
         head_pose = z["head_pose"].astype(np.float32)
         torso = z["torso"].astype(np.float32)
+    dense, valid, head_pose, torso = (speed_perturb_frames(a, speed) for a in (dense, valid, head_pose, torso))
     good = valid if valid.any() else np.ones_like(valid)
     mean_pose = head_pose[good].mean(0)
     mean_torso = torso[good].mean(0)
     delta = dense - neutral[None]
-    feats = clip_features(dataset_dir, row["clip_id"], len(dense), frontend, variants) if frontend else []
+    feats = clip_features(dataset_dir, row["clip_id"], len(dense), frontend, variants, speed) if frontend else []
     return Clip(clip_id=row["clip_id"], speaker=str(row.get("speaker", row["clip_id"])), neutral=neutral,
                 lip=delta[:, constants.lip_index()], eye=delta[:, constants.eye_index()], dense=delta,
                 head=head_pose - mean_pose, torso=torso - mean_torso, valid=valid, mean_pose=mean_pose,
-                mean_torso=mean_torso, audio=feats)
+                mean_torso=mean_torso, audio=feats, speed=speed)
 
 
 def load_clips(dataset_dirs, split: str | None, frontend=None, variants: int = 1, min_av_corr: float | None = None,
-               max_abs_lag: int | None = None, progress: bool = True) -> list[Clip]:
+               max_abs_lag: int | None = None, progress: bool = True, speed: float = 1.0,
+               exclude: Collection[str] = ()) -> list[Clip]:
+    """Every clip of ``split`` (None = all) in ``dataset_dirs``, speed-perturbed by ``speed``, minus the
+    clips that duplicate one named in ``exclude`` (:func:`is_duplicate`)."""
     from tqdm import tqdm
 
-    jobs = [(Path(d), row) for d in dataset_dirs for row in select_clips(d, split, min_av_corr, max_abs_lag)]
-    return [load_clip(d, row, frontend, variants)
-            for d, row in tqdm(jobs, desc=f"loading {split or 'all'} clips", disable=not progress, unit="clip")]
+    jobs = [(Path(d), row) for d in dataset_dirs for row in select_clips(d, split, min_av_corr, max_abs_lag)
+            if not (exclude and is_duplicate(row["clip_id"], exclude))]
+    desc = f"loading {split or 'all'} clips" + (f" (speed {speed:g})" if speed != 1.0 else "")
+    return [load_clip(d, row, frontend, variants, speed)
+            for d, row in tqdm(jobs, desc=desc, disable=not progress, unit="clip")]
 
 
 # ----------------------------------------------------------------------------- normalisation
@@ -186,26 +250,57 @@ def mirror_clip_arrays(lip, eye, dense, neutral, head, torso):
 
 
 # ----------------------------------------------------------------------------- sampling
+def clip_probabilities(clips: list[Clip], speaker_balanced: bool = True) -> np.ndarray:
+    """(len(clips),) window-sampling probabilities: speaker uniform, then clip ∝ its length within the
+    speaker (speed-perturbed copies share their speaker); or simply ∝ length."""
+    frames = np.array([c.n_frames for c in clips], np.float64)
+    if not speaker_balanced:
+        return frames / frames.sum()
+    by_speaker: dict[str, list[int]] = {}
+    for i, c in enumerate(clips):
+        by_speaker.setdefault(c.speaker, []).append(i)
+    p = np.zeros(len(clips))
+    for idx in by_speaker.values():
+        p[idx] = frames[idx] / frames[idx].sum() / len(by_speaker)
+    return p / p.sum()
+
+
+def mask_features(feats: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """SpecAugment-style masking of (T, D) front-end features (a copy): zero ``fraction`` of the channels
+    and about ``fraction`` of the frames, in spans of 1-5 frames (the model must lean on context and
+    cannot rely on any one feature channel)."""
+    out = feats.copy()
+    T, D = out.shape
+    out[:, rng.choice(D, size=int(round(fraction * D)), replace=False)] = 0
+    for _ in range(int(round(fraction * T / 3))):
+        s = int(rng.integers(0, max(1, T)))
+        out[s:s + int(rng.integers(1, 6))] = 0
+    return out
+
+
 class WindowSampler:
-    """Random training windows of ``length`` frames as normalised numpy batches."""
+    """Random training windows of ``length`` frames as normalised numpy batches.
+
+    ``mix_clips`` (e.g. a large single-speaker corpus) are drawn for a fraction ``mix_fraction`` of the
+    windows (sampled among themselves by the same rule); with ``mix_fraction`` 0 they are pooled with
+    ``clips`` (under speaker balancing, one more speaker). ``feature_mask`` > 0 masks the audio features
+    of every window (:func:`mask_features`)."""
 
     def __init__(self, clips: list[Clip], norm: dict[str, np.ndarray], length: int, speaker_balanced: bool = True,
-                 mirror_p: float = 0.5, seed: int = 0):
+                 mirror_p: float = 0.5, seed: int = 0, mix_clips: list[Clip] = (), mix_fraction: float = 0.0,
+                 feature_mask: float = 0.0):
         if not clips:
             raise KpanimError("no training clips: check the dataset's index.json and its 'split' column")
-        self.clips, self.norm, self.length, self.mirror_p = clips, norm, length, mirror_p
+        if not 0.0 <= mix_fraction < 1.0:
+            raise KpanimError(f"mix fraction must be in [0, 1), got {mix_fraction}")
+        self.clips, self.norm, self.length, self.mirror_p = list(clips) + list(mix_clips), norm, length, mirror_p
         self.rng = np.random.default_rng(seed)
-        by_speaker: dict[str, list[int]] = {}
-        for i, c in enumerate(clips):
-            by_speaker.setdefault(c.speaker, []).append(i)
-        frames = np.array([c.n_frames for c in clips], np.float64)
-        if speaker_balanced:  # speaker uniform, then clip ∝ its length within the speaker
-            p = np.zeros(len(clips))
-            for idx in by_speaker.values():
-                p[idx] = frames[idx] / frames[idx].sum() / len(by_speaker)
+        self.feature_mask = feature_mask
+        if mix_clips and mix_fraction > 0:
+            self.p = np.concatenate([(1 - mix_fraction) * clip_probabilities(list(clips), speaker_balanced),
+                                     mix_fraction * clip_probabilities(list(mix_clips), speaker_balanced)])
         else:
-            p = frames / frames.sum()
-        self.p = p / p.sum()
+            self.p = clip_probabilities(self.clips, speaker_balanced)
 
     def window(self, clip: Clip, start: int, mirror: bool, variant: int) -> dict[str, np.ndarray]:
         L = self.length
@@ -233,4 +328,6 @@ class WindowSampler:
             start = int(self.rng.integers(0, max(1, clip.n_frames - self.length + 1)))
             variant = int(self.rng.integers(0, len(clip.audio)))
             items.append(self.window(clip, start, bool(self.rng.random() < self.mirror_p), variant))
+            if self.feature_mask > 0:
+                items[-1]["audio"] = mask_features(items[-1]["audio"], self.feature_mask, self.rng)
         return {k: np.stack([it[k] for it in items]) for k in items[0]}

@@ -71,6 +71,19 @@ class ModaTrainConfig(RunConfig):
     """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
     speaker_balanced: bool = True
     """Sample speakers uniformly instead of frames (one long speaker cannot swamp the rest)."""
+    speed_factors: tuple[float, ...] = (0.9, 1.1)
+    """Kaldi-style speed perturbation: for each factor f add a copy of every training clip whose audio is
+    resampled so tempo and pitch scale by f and whose targets are time-resampled by f (in sync); copies
+    share their speaker. Features are cached under features/<frontend>_sp<f>/. '--speed-factors 1' = off."""
+    mix_data: tuple[str, ...] = ()
+    """Extra prepared dataset folder(s) that only train (all their splits, clean audio only), e.g. a large
+    single-speaker corpus; clips duplicating one of --data (same id, or an id ending in _<id>) are skipped."""
+    mix_fraction: float = 0.0
+    """Fraction of training windows drawn from --mix-data (0 = pool its clips with --data's: under
+    speaker balancing each of its speakers counts as one more speaker)."""
+    feature_mask: float = 0.0
+    """SpecAugment-style masking of the audio features per window: zero this fraction of the feature
+    channels and about this fraction of the frames (1-5-frame spans); 0 = off."""
     min_av_corr: float = 0.15
     """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
     (-1 keeps all)."""
@@ -244,7 +257,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.moda import Moda
 
-    from .data import WindowSampler, compute_norm, load_clips
+    from .data import WindowSampler, compute_norm, load_clips, select_clips
 
     run = start_run(cfg)
     rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
@@ -253,6 +266,14 @@ def train(cfg: ModaTrainConfig) -> Path:
     train_clips = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr,
                              progress=rank == 0)
     val_clips = load_clips(cfg.data, "val", frontend, 1, progress=rank == 0)
+    # speed-perturbed copies and mixed-in corpora only add windows: the statistics, calibration and blink
+    # prior stay those of the recorded training clips
+    extra = [c for f in cfg.speed_factors if f != 1.0 for c in
+             load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=rank == 0,
+                        speed=f)]
+    main_ids = {r["clip_id"] for d in cfg.data for r in select_clips(d, None)}
+    mix_clips = load_clips(cfg.mix_data, None, frontend, 1, min_av_corr=min_corr, progress=rank == 0,
+                           exclude=main_ids) if cfg.mix_data else []
     norm = compute_norm(train_clips)
     mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim)
     model = Moda(mcfg).to(device)
@@ -260,7 +281,9 @@ def train(cfg: ModaTrainConfig) -> Path:
     if world > 1:
         net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                         else None)
-    sampler = WindowSampler(train_clips, norm, cfg.window, cfg.speaker_balanced, cfg.mirror_p, seed=cfg.seed + rank)
+    sampler = WindowSampler(train_clips + extra, norm, cfg.window, cfg.speaker_balanced, cfg.mirror_p,
+                            seed=cfg.seed + rank, mix_clips=mix_clips, mix_fraction=cfg.mix_fraction,
+                            feature_mask=cfg.feature_mask)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
@@ -268,6 +291,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     sync = SyncLoss.load(cfg, norm, frontend.name, device) if cfg.sync_weight > 0 else None
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
+               "n_speed_clips": len(extra), "n_mix_clips": len(mix_clips),
                "params": sum(p.numel() for p in model.parameters()), "argv": sys.argv})
     from tqdm import tqdm
 
@@ -313,6 +337,7 @@ def train(cfg: ModaTrainConfig) -> Path:
                 log.write({"step": cfg.steps, "val_calibrated": best, "lip_gain": float(norm["lip_gain"][0])})
         info = {"frontend": {"name": frontend.name, "path": cfg.frontend_path or None}, "train_config": to_dict(cfg),
                 "train_clips": [c.clip_id for c in train_clips], "val_clips": [c.clip_id for c in val_clips],
+                "mix_clips": [c.clip_id for c in mix_clips],
                 "val_metrics": best, **run.seconds(), "world_size": world, "command": " ".join(sys.argv),
                 "faco": "faco.pt"}
         sha = save_checkpoint(out / "moda.pt", "moda", mcfg, model, norm, info, half=cfg.half)
