@@ -37,6 +37,28 @@ class RunConfig:
     """Write loss.png from log.jsonl at the end."""
 
 
+@dataclasses.dataclass(frozen=True)
+class AudioWindowConfig(RunConfig):
+    """Trainers that read windows of audio features and keypoints (MODA, the lip-sync expert)."""
+
+    frontend: str = "whisper_ct2"
+    """Audio front-end: whisper_ct2, mel, phones, wav2vec2_local or whisper_local; join with '+' to
+    concatenate (e.g. whisper_ct2+phones)."""
+    frontend_path: str = ""
+    """Local model directory for the *_local front-ends."""
+    batch_size: int = 16
+    """Windows per step (per rank under torchrun)."""
+    window: int = 100
+    """Frames per training window (4 s at 25 fps)."""
+    audio_variants: int = 2
+    """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
+    mirror_p: float = 0.5
+    """Probability of mirroring a window (x-flip + left/right point swap)."""
+    min_av_corr: float = 0.15
+    """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
+    (-1 keeps all)."""
+
+
 @lru_cache(maxsize=None)
 def field_docs(cls: type) -> dict[str, str]:
     """{field: docstring} from the string literal following each annotated field in the class body

@@ -206,6 +206,14 @@ def load_clips(dataset_dirs, split: str | None, frontend=None, variants: int = 1
             for d, row in tqdm(jobs, desc=desc, disable=not progress, unit="clip")]
 
 
+def load_train_val(cfg, frontend, progress: bool = True) -> tuple[list[Clip], list[Clip]]:
+    """The 'train' clips of ``cfg.data`` (``cfg.audio_variants`` audio versions, clips below
+    ``cfg.min_av_corr`` sync dropped) and the 'val' clips (clean audio, all kept)."""
+    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
+    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=progress)
+    return train, load_clips(cfg.data, "val", frontend, 1, progress=progress)
+
+
 # ----------------------------------------------------------------------------- normalisation
 def compute_norm(clips: list[Clip]) -> dict[str, np.ndarray]:
     """Per-dimension mean/std of every target stream over valid frames (std floored at 5 % of the

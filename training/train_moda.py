@@ -20,25 +20,16 @@ import numpy as np
 
 from kpanim.nets.moda import ModaConfig
 
-from .config import RunConfig, config_options, to_dict
+from .config import AudioWindowConfig, config_options, to_dict
 from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
-class ModaTrainConfig(RunConfig):
+class ModaTrainConfig(AudioWindowConfig):
     out: str = "runs/moda"
     """Output folder: log.jsonl, moda.pt, loss.png."""
-    frontend: str = "whisper_ct2"
-    """Audio front-end: whisper_ct2, mel, phones, wav2vec2_local or whisper_local; join with '+' to
-    concatenate (e.g. whisper_ct2+phones)."""
-    frontend_path: str = ""
-    """Local model directory for the *_local front-ends."""
     steps: int = 800
     """Optimiser steps (on ~12 min of clips, longer training overfit: see docs/MODEL.md)."""
-    batch_size: int = 16
-    """Windows per step (per rank under torchrun)."""
-    window: int = 100
-    """Frames per training window (4 s at 25 fps)."""
     lr: float = 1e-3
     """Peak AdamW learning rate (linear warm-up, cosine decay)."""
     warmup: int = 200
@@ -65,10 +56,6 @@ class ModaTrainConfig(RunConfig):
     predicted lips is added with --sync-weight; empty = none."""
     sync_weight: float = 0.0
     """Weight of the sync expert's loss on the predicted lips (needs --sync-expert)."""
-    mirror_p: float = 0.5
-    """Probability of mirroring a window (x-flip + left/right point swap)."""
-    audio_variants: int = 2
-    """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR); 3 = + gain-changed."""
     speaker_balanced: bool = True
     """Sample speakers uniformly instead of frames (one long speaker cannot swamp the rest)."""
     speed_factors: tuple[float, ...] = (0.9, 1.1)
@@ -84,9 +71,6 @@ class ModaTrainConfig(RunConfig):
     feature_mask: float = 0.0
     """SpecAugment-style masking of the audio features per window: zero this fraction of the feature
     channels and about this fraction of the frames (1-5-frame spans); 0 = off."""
-    min_av_corr: float = 0.15
-    """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
-    (-1 keeps all)."""
     calibrate_gain: bool = True
     """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
     viseme_prior: bool = False
@@ -257,15 +241,13 @@ def train(cfg: ModaTrainConfig) -> Path:
     from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.moda import Moda
 
-    from .data import WindowSampler, compute_norm, load_clips, select_clips
+    from .data import WindowSampler, compute_norm, load_clips, load_train_val, select_clips
 
     run = start_run(cfg)
     rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
     frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
+    train_clips, val_clips = load_train_val(cfg, frontend, progress=rank == 0)
     min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
-    train_clips = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr,
-                             progress=rank == 0)
-    val_clips = load_clips(cfg.data, "val", frontend, 1, progress=rank == 0)
     # speed-perturbed copies and mixed-in corpora only add windows: the statistics, calibration and blink
     # prior stay those of the recorded training clips
     extra = [c for f in cfg.speed_factors if f != 1.0 for c in

@@ -16,33 +16,20 @@ import click
 
 from kpanim.nets.syncnet import SyncNetConfig
 
-from .config import RunConfig, config_options, to_dict
+from .config import AudioWindowConfig, config_options, to_dict
 from .loop import start_run
 
 
 @dataclasses.dataclass(frozen=True)
-class SyncTrainConfig(RunConfig):
+class SyncTrainConfig(AudioWindowConfig):
+    """Train the expert on the front-end of the MODA model it will supervise (checked when MODA loads it)."""
+
     out: str = "runs/sync"
     """Output folder: log.jsonl, sync.pt, loss.png."""
-    frontend: str = "whisper_ct2"
-    """Audio front-end (must be the one of the MODA model it will supervise)."""
-    frontend_path: str = ""
-    """Local model directory for the *_local front-ends."""
     steps: int = 1500
     """Optimiser steps."""
-    batch_size: int = 16
-    """Windows per step (per rank under torchrun)."""
-    window: int = 100
-    """Frames per training window."""
     lr: float = 1e-3
     """AdamW learning rate."""
-    audio_variants: int = 2
-    """Cached audio versions per training clip: 1 = clean; 2 = + noisy (10-25 dB SNR)."""
-    mirror_p: float = 0.5
-    """Probability of mirroring a window (x-flip + left/right point swap)."""
-    min_av_corr: float = 0.15
-    """Drop training clips whose audio-visual sync correlation is below this (-1 keeps all): an expert
-    must not learn from out-of-sync clips."""
     val_every: int = 500
     """Validate (offset accuracy on the 'val' clips) every this many steps."""
     model: SyncNetConfig = SyncNetConfig()
@@ -71,14 +58,11 @@ def train(cfg: SyncTrainConfig):
     from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.syncnet import SyncNet
 
-    from .data import WindowSampler, compute_norm, load_clips
+    from .data import WindowSampler, compute_norm, load_train_val
 
     run = start_run(cfg)
     frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
-    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
-    train_clips = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr,
-                             progress=run.is_main)
-    val_clips = load_clips(cfg.data, "val", frontend, 1, progress=run.is_main)
+    train_clips, val_clips = load_train_val(cfg, frontend, progress=run.is_main)
     norm = compute_norm(train_clips)
     mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim)
     model = SyncNet(mcfg).to(run.device)
