@@ -72,6 +72,26 @@ def talking(subject, n: int) -> Animation:
                                 {"subject_sha256": subject.image_sha256})
 
 
+UPPER_LIDS = {"right": (246, 161, 160, 159, 158, 157, 173), "left": (466, 388, 387, 386, 385, 384, 398)}
+LOWER_LIDS = {"right": (7, 163, 144, 145, 153, 154, 155), "left": (249, 390, 373, 374, 380, 381, 382)}
+
+
+def blinking(subject, n: int = 24) -> Animation:
+    """Still head, the mouth opening once and the eyes closing fully twice (upper lids onto the lower)."""
+    closure = np.clip(1.6 * np.sin(np.linspace(0, 2 * np.pi, n)) ** 2 - 0.3, 0, 1)
+    base = talking(subject, n)
+    dense = base.dense.copy()
+    for side, iris in (("right", list(range(468, 473))), ("left", list(range(473, 478)))):
+        up, lo = list(UPPER_LIDS[side]), list(LOWER_LIDS[side])
+        gap = subject.neutral[lo, 1] - subject.neutral[up, 1]  # negative: lower lid sits below (+Y up)
+        dense[:, up, 1] += closure[:, None] * gap[None]
+        # the iris collapses onto the lid line too (else the eye's triangles fold over)
+        lid_y = subject.neutral[lo, 1].mean()
+        dense[:, iris, 1] += closure[:, None] * (lid_y - subject.neutral[iris, 1])[None]
+    pose = np.repeat(subject.head_pose[None], n, 0)
+    return Animation.from_dense(dense, pose, base.torso, 25.0, {"subject_sha256": subject.image_sha256})
+
+
 def bench_speed(photo, subject, net, n: int = 100) -> dict:
     """Per-stage timing of the frame loop at 512², plus end-to-end render() (includes H.264 encode)."""
     anim = talking(subject, n)
@@ -267,9 +287,43 @@ def bench_blinks(net, dataset: Path, videos: list[Path], baseline=None) -> dict:
         rel = detected_ear(imgs) / ref_ear
         out[name] = {"ear_relative": round(float(np.nanmean(rel)), 3), "detected": round(float(np.isfinite(rel).mean()), 3),
                      "closed_share": round(float(np.nanmean(rel < 0.6)), 3)}
-    TMP.mkdir(parents=True, exist_ok=True)
-    np.savez(TMP / "blink_images.npz", **{k: v[:16] for k, v in images.items()}, photo=pairs["photo"][:16])
+    blink_sheet({"photo": pairs["photo"], **images}, TMP / "render_blinks_real.png")
     return out
+
+
+def astronaut_blinks(net, photo, subject, baseline=None) -> dict:
+    """The astronaut driven by ``blinking``: MediaPipe EAR of the rendered frames vs the driving keypoints'
+    EAR, on the frames where the driving eyes are nearly shut (below 30 % of the open EAR)."""
+    from kpanim.landmarks import detect_faces, quiet_native_stderr
+
+    anim = blinking(subject)
+    rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512)
+    drive = eye_aspect_ratio(np.stack([rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])[:478]
+                                       for i in range(len(anim))]))
+    shut = drive < 0.3 * drive[0]
+    out = {"frames_shut": int(shut.sum()), "driving_shut_ear_relative": round(float(np.mean(drive[shut] / drive[0])), 3)}
+    for name, r in (("warp", "none"), ("baseline", baseline), ("neural", net)):
+        if r is None:
+            continue
+        render(anim, photo, TMP / f"blink_{name}.mp4", renderer=r, subject=subject, progress=False)
+        with quiet_native_stderr():
+            faces = [detect_faces(f, max_faces=1) for f in decode(TMP / f"blink_{name}.mp4")]
+        ear = np.array([eye_aspect_ratio(f[0][None])[0] if f else np.nan for f in faces])
+        out[name] = {"shut_ear_relative": round(float(np.nanmean(ear[shut] / ear[0])), 3),
+                     "open_ear_relative": round(float(np.nanmean(ear[~shut] / ear[0])), 3)}
+    return out
+
+
+def blink_sheet(images: dict[str, np.ndarray], out: Path, rows: int = 6) -> None:
+    """Eye band of closed-eye pairs, enlarged: columns photo | real | warp | [baseline |] neural."""
+    from PIL import Image
+
+    fy, fx = face_box(images["photo"].shape[1])
+    band = slice(fy.start + (fy.stop - fy.start) // 5, fy.start + (fy.stop - fy.start) // 2)
+    picks = np.linspace(0, len(images["photo"]) - 1, rows).round().astype(int)
+    grid = [np.concatenate([cv2.resize(images[k][i][band, fx], None, fx=1.5, fy=1.5) for k in images], 1) for i in picks]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(grid, 0)).save(out, optimize=True)
 
 
 def bench_finetune(net, video: Path, minutes: float = 3.0) -> dict:
@@ -294,8 +348,9 @@ def bench_finetune(net, video: Path, minutes: float = 3.0) -> dict:
             "general": before, "finetuned": after, "finetuned_regions_only": after_regions}
 
 
-def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) -> None:
-    """Rows: held-out pairs with the widest mouths: photo | real | warp only | neural | sketch."""
+def contact_sheet(net, pairs: dict, out: Path, tile: int = 160, baseline=None) -> None:
+    """Rows: held-out pairs with the widest mouths: photo | real | warp only | [baseline |] neural | sketch.
+    (Real frames: research media, written outside the repository.)"""
     from PIL import Image
 
     weight_rows = [(w[w.shape[0] // 2:] > 0).sum() for w in pairs["weight"]]
@@ -312,16 +367,30 @@ def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) 
     for i in picked:
         one = {k: v[i:i + 1] for k, v in pairs.items()}
         neural = network_frames(net, one, 1)[0]
-        cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], neural, pairs["sketch"][i]]
+        extra = [network_frames(baseline, one, 1)[0]] if baseline is not None else []
+        cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], *extra, neural, pairs["sketch"][i]]
         rows.append(np.concatenate([cv2.resize(c, (tile, tile), interpolation=cv2.INTER_AREA) for c in cells], 1))
-    anim = talking(subject, 40)
-    render(anim, photo, TMP / "sheet.mp4", renderer=net, subject=subject, progress=False)
-    frames = decode(TMP / "sheet.mp4")
-    rows.append(np.concatenate([cv2.resize(frames[j], (tile, tile), interpolation=cv2.INTER_AREA)
-                                for j in (0, 4, 8, 12, 16)], 1))
-    sheet = Image.fromarray(np.concatenate(rows, 0))
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out, optimize=True)
+
+
+def astronaut_sheet(net, photo, subject, out: Path, baseline=None, frames=(0, 3, 5, 6, 9, 12)) -> None:
+    """The public-domain astronaut driven by ``blinking`` (mouth opens, eyes close): one row per renderer
+    (warp only, [baseline,] neural), face crops of the frames ``frames``; the committed contact sheet."""
+    from PIL import Image
+
+    anim = blinking(subject)
+    rows = []
+    for name, r in (("warp", "none"), ("baseline", baseline), ("neural", net)):
+        if r is None:
+            continue
+        render(anim, photo, TMP / f"sheet_{name}.mp4", renderer=r, subject=subject, progress=False)
+        video = decode(TMP / f"sheet_{name}.mp4")
+        fy, fx = face_box(video[0].shape[0])
+        rows.append(np.concatenate([cv2.resize(video[j][fy, fx], (192, 192), interpolation=cv2.INTER_AREA)
+                                    for j in frames], 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out, optimize=True)
 
 
 def main() -> None:
@@ -332,6 +401,8 @@ def main() -> None:
                     help="prepared dataset whose keypoints drive the realism test (clips tracked here otherwise)")
     ap.add_argument("--only", default="speed,flicker,fidelity,realism,mouth,blinks,realism_v1val,finetune,sheet")
     ap.add_argument("--baseline", default=None, help="a second renderer scored alongside (realism/mouth/blinks)")
+    ap.add_argument("--sheet-dir", type=Path, default=TMP,
+                    help="where sheets of real (research-licensed) frames go; never the repository")
     ap.add_argument("--out", type=Path, default=None, help="results JSON [default: benchmarks/results/render.json]")
     ap.add_argument("--finetune-minutes", type=float, default=3.0)
     args = ap.parse_args()
@@ -367,6 +438,7 @@ def main() -> None:
         print("mouth", results["mouth"])
     if "blinks" in only and dataset:
         results["blinks"] = bench_blinks(net, dataset, val, baseline)
+        results["blinks"]["astronaut"] = astronaut_blinks(net, photo, subject, baseline)
         print("blinks", results["blinks"])
     if "realism_v1val" in only and dataset:
         index = json.loads((dataset / "index.json").read_text())
@@ -378,7 +450,8 @@ def main() -> None:
         results["finetune"] = bench_finetune(net, val[0], args.finetune_minutes)
         print("finetune", results["finetune"])
     if "sheet" in only:
-        contact_sheet(net, pairs, photo, subject, ROOT / "docs" / "img" / "render_contact_sheet.png")
+        contact_sheet(net, pairs, args.sheet_dir / "render_contact_sheet_real.png", baseline=baseline)
+        astronaut_sheet(net, photo, subject, ROOT / "docs" / "img" / "render_contact_sheet.png", baseline=baseline)
     results_path.write_text(json.dumps(results, indent=1))
 
 
