@@ -48,6 +48,7 @@ def main() -> None:
         "held_out_videos": extra.get("val_videos"),
         "command": extra.get("command"),
         "steps": extra.get("steps"),
+        "weight_average": extra.get("weight_average"),
         "started_from": extra.get("init"),
         "earlier_training": extra.get("init_provenance"),
         "train_config": extra.get("train_config"),
