@@ -10,8 +10,16 @@
 * realism: held-out real clips (benchmarks/renderer_val_videos.txt), reference = first tracked
   frame, each other tracked frame re-rendered from its own keypoints; PSNR/SSIM vs the real frame on
   the face crop and mouth box, warp-only vs warp + U-Net.
+* mouth: on the realism pairs whose target mouth is open, the mouth interior: sharpness ratio
+  (Laplacian variance of the mouth box, rendered / real) and the share of teeth-like pixels inside the
+  inner-lip polygon, rendered vs real (``renderer.metrics.mouth_interior_metrics``).
+* blinks: held-out prepared clips' closed-eye frames rendered from an open-eye reference frame;
+  MediaPipe re-detects the eyes on the real, warp-only and neural crops; eye aspect ratio (EAR) of
+  each, relative to the reference photo's, vs the driving keypoints'.
+* realism_v1val: realism + mouth on the val clips (unseen speakers) of the prepared dataset.
 * finetune: 3 min of `train renderer` on the first 60 % of one held-out video, scored on its last 40 %.
 * sheet: contact sheet PNG (docs/img/render_contact_sheet.png).
+``--baseline PATH`` also scores a second renderer (e.g. the previous default) in realism/mouth/blinks.
 Needs /work/shared/data (real clips) for fidelity/realism/finetune/sheet; writes benchmarks/results/render.json.
 """
 
@@ -30,7 +38,8 @@ import torch
 from kpanim import constants
 from kpanim.animation import Animation
 from kpanim.renderer import data as rdata
-from kpanim.renderer.metrics import crop_metrics, face_box
+from kpanim.metrics import eye_aspect_ratio
+from kpanim.renderer.metrics import crop_metrics, face_box, mouth_interior_metrics
 from kpanim.renderer.render import Rig, load_renderer, render, render_frame, retarget
 from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
 
@@ -61,6 +70,26 @@ def talking(subject, n: int) -> Animation:
     pose[:, 1] += 0.08 * np.sin(np.linspace(0, 2 * np.pi, n))
     return Animation.from_dense(dense, pose, np.repeat(subject.torso[None], n, 0), 25.0,
                                 {"subject_sha256": subject.image_sha256})
+
+
+UPPER_LIDS = {"right": (246, 161, 160, 159, 158, 157, 173), "left": (466, 388, 387, 386, 385, 384, 398)}
+LOWER_LIDS = {"right": (7, 163, 144, 145, 153, 154, 155), "left": (249, 390, 373, 374, 380, 381, 382)}
+
+
+def blinking(subject, n: int = 24) -> Animation:
+    """Still head, the mouth opening once and the eyes closing fully twice (upper lids onto the lower)."""
+    closure = np.clip(1.6 * np.sin(np.linspace(0, 2 * np.pi, n)) ** 2 - 0.3, 0, 1)
+    base = talking(subject, n)
+    dense = base.dense.copy()
+    for side, iris in (("right", list(range(468, 473))), ("left", list(range(473, 478)))):
+        up, lo = list(UPPER_LIDS[side]), list(LOWER_LIDS[side])
+        gap = subject.neutral[lo, 1] - subject.neutral[up, 1]  # negative: lower lid sits below (+Y up)
+        dense[:, up, 1] += closure[:, None] * gap[None]
+        # the iris collapses onto the lid line too (else the eye's triangles fold over)
+        lid_y = subject.neutral[lo, 1].mean()
+        dense[:, iris, 1] += closure[:, None] * (lid_y - subject.neutral[iris, 1])[None]
+    pose = np.repeat(subject.head_pose[None], n, 0)
+    return Animation.from_dense(dense, pose, base.torso, 25.0, {"subject_sha256": subject.image_sha256})
 
 
 def bench_speed(photo, subject, net, n: int = 100) -> dict:
@@ -178,7 +207,7 @@ def first_frame_pairs(video: Path, dataset: Path | None, n_frames: int = 32) -> 
     return rdata.make_pairs(track, len(track["frames"]) - 1, reference=0), how
 
 
-def bench_realism(net, videos: list[Path], dataset: Path | None) -> tuple[dict, dict]:
+def bench_realism(net, videos: list[Path], dataset: Path | None, baseline=None) -> tuple[dict, dict]:
     per, all_pairs = [], []
     for v in videos:
         try:
@@ -190,7 +219,111 @@ def bench_realism(net, videos: list[Path], dataset: Path | None) -> tuple[dict, 
         per.append({"video": v.name, "keypoints": how, **evaluate(net, pairs, max_pairs=64)})
     merged = {k: np.concatenate([p[k] for p in all_pairs]) for k in all_pairs[0]}
     summary = evaluate(net, merged, max_pairs=10_000)
+    if baseline is not None:
+        summary["baseline"] = evaluate(baseline, merged, max_pairs=10_000)["neural"]
     return {"pairs": int(len(merged["target"])), "videos": len(per), **summary, "per_video": per}, merged
+
+
+def bench_mouth(net, pairs: dict, baseline=None) -> dict:
+    """Mouth interior on the open-mouth pairs: sharpness ratio and teeth share, rendered vs real."""
+    n = len(pairs["target"])
+    preds = {"warp": pairs["warped"], "neural": network_frames(net, pairs, n)}
+    if baseline is not None:
+        preds["baseline"] = network_frames(baseline, pairs, n)
+    return mouth_interior_metrics(preds, pairs["target"], pairs["sketch"], pairs["weight"])
+
+
+def held_out_prepared_clips(dataset: Path, videos: list[Path]) -> list[Path]:
+    """Prepared clips cut from the held-out videos (renderer_val_videos.txt) of the dataset."""
+    index = json.loads((dataset / "index.json").read_text())
+    names = {v.name for v in videos}
+    return [dataset / "clips" / f"{r['clip_id']}.npz" for r in index if Path(r["source"]).name in names]
+
+
+def blink_pairs(clip: Path, per_clip: int = 8) -> dict | None:
+    """Pairs of one prepared clip: reference = an open-eye frame, targets = closed-eye frames (EAR below
+    60 % of the clip's median), spread over its blinks. None if the clip has no blink."""
+    with np.load(clip) as z:
+        pts, valid = z["landmarks_px"], z["valid"].astype(bool)
+    idx = np.flatnonzero(valid)
+    ear = eye_aspect_ratio(pts[idx])
+    shut = idx[ear < 0.6 * np.median(ear)]
+    if len(shut) == 0:
+        return None
+    shut = shut[np.unique(np.linspace(0, len(shut) - 1, min(per_clip, len(shut))).round().astype(int))]
+    ref = idx[np.argsort(np.abs(ear - np.median(ear)))[0]]  # a typical open-eye frame plays the photo
+    track = rdata.prepared_clip_frames(clip, frames=np.concatenate([[ref], shut]))
+    pairs = rdata.make_pairs(track, len(track["frames"]) - 1, reference=0)
+    pairs["driving_ear"] = eye_aspect_ratio(track["landmarks_px"][1:])
+    pairs["driving_ref_ear"] = np.full(len(track["frames"]) - 1, eye_aspect_ratio(track["landmarks_px"][:1])[0])
+    return pairs
+
+
+def detected_ear(images: np.ndarray) -> np.ndarray:
+    """MediaPipe EAR of each 256² crop (upscaled 2× for the detector); NaN where no face is found."""
+    from kpanim.landmarks import detect_faces, quiet_native_stderr
+
+    out = []
+    with quiet_native_stderr():
+        for img in images:
+            faces = detect_faces(cv2.resize(img, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC), max_faces=1)
+            out.append(eye_aspect_ratio(faces[0][None])[0] if faces else np.nan)
+    return np.array(out)
+
+
+def bench_blinks(net, dataset: Path, videos: list[Path], baseline=None) -> dict:
+    """Are closed eyes painted? EAR re-detected on rendered closed-eye frames, relative to the open-eye
+    reference photo's, vs the real frames and the driving keypoints."""
+    parts = [p for c in held_out_prepared_clips(dataset, videos) if (p := blink_pairs(c)) is not None]
+    pairs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    n = len(pairs["target"])
+    ref_ear = detected_ear(pairs["photo"])
+    images = {"real": pairs["target"], "warp": pairs["warped"], "neural": network_frames(net, pairs, n)}
+    if baseline is not None:
+        images["baseline"] = network_frames(baseline, pairs, n)
+    out = {"clips": len(parts), "pairs": n,
+           "driving": round(float(np.mean(pairs["driving_ear"] / pairs["driving_ref_ear"])), 3)}
+    for name, imgs in images.items():
+        rel = detected_ear(imgs) / ref_ear
+        out[name] = {"ear_relative": round(float(np.nanmean(rel)), 3), "detected": round(float(np.isfinite(rel).mean()), 3),
+                     "closed_share": round(float(np.nanmean(rel < 0.6)), 3)}
+    blink_sheet({"photo": pairs["photo"], **images}, TMP / "render_blinks_real.png")
+    return out
+
+
+def astronaut_blinks(net, photo, subject, baseline=None) -> dict:
+    """The astronaut driven by ``blinking``: MediaPipe EAR of the rendered frames vs the driving keypoints'
+    EAR, on the frames where the driving eyes are nearly shut (below 30 % of the open EAR)."""
+    from kpanim.landmarks import detect_faces, quiet_native_stderr
+
+    anim = blinking(subject)
+    rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512)
+    drive = eye_aspect_ratio(np.stack([rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])[:478]
+                                       for i in range(len(anim))]))
+    shut = drive < 0.3 * drive[0]
+    out = {"frames_shut": int(shut.sum()), "driving_shut_ear_relative": round(float(np.mean(drive[shut] / drive[0])), 3)}
+    for name, r in (("warp", "none"), ("baseline", baseline), ("neural", net)):
+        if r is None:
+            continue
+        render(anim, photo, TMP / f"blink_{name}.mp4", renderer=r, subject=subject, progress=False)
+        with quiet_native_stderr():
+            faces = [detect_faces(f, max_faces=1) for f in decode(TMP / f"blink_{name}.mp4")]
+        ear = np.array([eye_aspect_ratio(f[0][None])[0] if f else np.nan for f in faces])
+        out[name] = {"shut_ear_relative": round(float(np.nanmean(ear[shut] / ear[0])), 3),
+                     "open_ear_relative": round(float(np.nanmean(ear[~shut] / ear[0])), 3)}
+    return out
+
+
+def blink_sheet(images: dict[str, np.ndarray], out: Path, rows: int = 6) -> None:
+    """Eye band of closed-eye pairs, enlarged: columns photo | real | warp | [baseline |] neural."""
+    from PIL import Image
+
+    fy, fx = face_box(images["photo"].shape[1])
+    band = slice(fy.start + (fy.stop - fy.start) // 5, fy.start + (fy.stop - fy.start) // 2)
+    picks = np.linspace(0, len(images["photo"]) - 1, rows).round().astype(int)
+    grid = [np.concatenate([cv2.resize(images[k][i][band, fx], None, fx=1.5, fy=1.5) for k in images], 1) for i in picks]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(grid, 0)).save(out, optimize=True)
 
 
 def bench_finetune(net, video: Path, minutes: float = 3.0) -> dict:
@@ -215,8 +348,9 @@ def bench_finetune(net, video: Path, minutes: float = 3.0) -> dict:
             "general": before, "finetuned": after, "finetuned_regions_only": after_regions}
 
 
-def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) -> None:
-    """Rows: held-out pairs with the widest mouths: photo | real | warp only | neural | sketch."""
+def contact_sheet(net, pairs: dict, out: Path, tile: int = 160, baseline=None) -> None:
+    """Rows: held-out pairs with the widest mouths: photo | real | warp only | [baseline |] neural | sketch.
+    (Real frames: research media, written outside the repository.)"""
     from PIL import Image
 
     weight_rows = [(w[w.shape[0] // 2:] > 0).sum() for w in pairs["weight"]]
@@ -233,16 +367,30 @@ def contact_sheet(net, pairs: dict, photo, subject, out: Path, tile: int = 160) 
     for i in picked:
         one = {k: v[i:i + 1] for k, v in pairs.items()}
         neural = network_frames(net, one, 1)[0]
-        cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], neural, pairs["sketch"][i]]
+        extra = [network_frames(baseline, one, 1)[0]] if baseline is not None else []
+        cells = [pairs["photo"][i], pairs["target"][i], pairs["warped"][i], *extra, neural, pairs["sketch"][i]]
         rows.append(np.concatenate([cv2.resize(c, (tile, tile), interpolation=cv2.INTER_AREA) for c in cells], 1))
-    anim = talking(subject, 40)
-    render(anim, photo, TMP / "sheet.mp4", renderer=net, subject=subject, progress=False)
-    frames = decode(TMP / "sheet.mp4")
-    rows.append(np.concatenate([cv2.resize(frames[j], (tile, tile), interpolation=cv2.INTER_AREA)
-                                for j in (0, 4, 8, 12, 16)], 1))
-    sheet = Image.fromarray(np.concatenate(rows, 0))
     out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out, optimize=True)
+
+
+def astronaut_sheet(net, photo, subject, out: Path, baseline=None, frames=(0, 3, 5, 6, 9, 12)) -> None:
+    """The public-domain astronaut driven by ``blinking`` (mouth opens, eyes close): one row per renderer
+    (warp only, [baseline,] neural), face crops of the frames ``frames``; the committed contact sheet."""
+    from PIL import Image
+
+    anim = blinking(subject)
+    rows = []
+    for name, r in (("warp", "none"), ("baseline", baseline), ("neural", net)):
+        if r is None:
+            continue
+        render(anim, photo, TMP / f"sheet_{name}.mp4", renderer=r, subject=subject, progress=False)
+        video = decode(TMP / f"sheet_{name}.mp4")
+        fy, fx = face_box(video[0].shape[0])
+        rows.append(np.concatenate([cv2.resize(video[j][fy, fx], (192, 192), interpolation=cv2.INTER_AREA)
+                                    for j in frames], 1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(out, optimize=True)
 
 
 def main() -> None:
@@ -251,7 +399,11 @@ def main() -> None:
     ap.add_argument("--videos", type=Path, default=Path("/work/shared/data/video"))
     ap.add_argument("--dataset", type=Path, default=Path("/work/datasets/shared_v1"),
                     help="prepared dataset whose keypoints drive the realism test (clips tracked here otherwise)")
-    ap.add_argument("--only", default="speed,flicker,fidelity,realism,finetune,sheet")
+    ap.add_argument("--only", default="speed,flicker,fidelity,realism,mouth,blinks,realism_v1val,finetune,sheet")
+    ap.add_argument("--baseline", default=None, help="a second renderer scored alongside (realism/mouth/blinks)")
+    ap.add_argument("--sheet-dir", type=Path, default=TMP,
+                    help="where sheets of real (research-licensed) frames go; never the repository")
+    ap.add_argument("--out", type=Path, default=None, help="results JSON [default: benchmarks/results/render.json]")
     ap.add_argument("--finetune-minutes", type=float, default=3.0)
     args = ap.parse_args()
     torch.set_num_threads(2)
@@ -262,9 +414,11 @@ def main() -> None:
     photo, subject = astronaut_subject()
     val = [args.videos / n for n in VAL_LIST.read_text().split() if (args.videos / n).is_file()]
     OUT.mkdir(parents=True, exist_ok=True)
-    results_path = OUT / "render.json"
+    results_path = args.out or OUT / "render.json"
+    baseline = load_renderer(args.baseline) if args.baseline else None
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     results["renderer"] = str(args.renderer)
+    results["baseline"] = args.baseline
     if "speed" in only:
         results["speed"] = bench_speed(photo, subject, net)
         print("speed", results["speed"])
@@ -275,14 +429,29 @@ def main() -> None:
         results["fidelity"] = bench_fidelity(photo, subject, net, val[:4])
         print("fidelity", {k: {kk: vv for kk, vv in v.items() if kk != "per_video"} for k, v in results["fidelity"].items()})
     pairs = None
-    if "realism" in only or "sheet" in only:
-        results["realism"], pairs = bench_realism(net, val, args.dataset if args.dataset.is_dir() else None)
+    dataset = args.dataset if args.dataset.is_dir() else None
+    if only & {"realism", "mouth", "sheet"}:
+        results["realism"], pairs = bench_realism(net, val, dataset, baseline)
         print("realism", {k: v for k, v in results["realism"].items() if k != "per_video"})
+    if "mouth" in only:
+        results["mouth"] = bench_mouth(net, pairs, baseline)
+        print("mouth", results["mouth"])
+    if "blinks" in only and dataset:
+        results["blinks"] = bench_blinks(net, dataset, val, baseline)
+        results["blinks"]["astronaut"] = astronaut_blinks(net, photo, subject, baseline)
+        print("blinks", results["blinks"])
+    if "realism_v1val" in only and dataset:
+        index = json.loads((dataset / "index.json").read_text())
+        v1val = [Path(r["source"]) for r in index if r["split"] == "val"]
+        results["realism_v1val"], v1pairs = bench_realism(net, v1val, dataset, baseline)
+        results["realism_v1val"]["mouth"] = bench_mouth(net, v1pairs, baseline)
+        print("realism_v1val", {k: v for k, v in results["realism_v1val"].items() if k != "per_video"})
     if "finetune" in only:
         results["finetune"] = bench_finetune(net, val[0], args.finetune_minutes)
         print("finetune", results["finetune"])
     if "sheet" in only:
-        contact_sheet(net, pairs, photo, subject, ROOT / "docs" / "img" / "render_contact_sheet.png")
+        contact_sheet(net, pairs, args.sheet_dir / "render_contact_sheet_real.png", baseline=baseline)
+        astronaut_sheet(net, photo, subject, ROOT / "docs" / "img" / "render_contact_sheet.png", baseline=baseline)
     results_path.write_text(json.dumps(results, indent=1))
 
 

@@ -22,6 +22,7 @@ from kpanim.subject import Subject
 
 from .render import Rig
 from .sketch import region_mask
+from .warp import crop_image
 
 IMAGE_KEYS = ("photo", "warped", "sketch", "target", "weight")
 
@@ -96,11 +97,16 @@ def track_frames(path: str | Path, n_frames: int = 48, seed: int = 0, max_side: 
     return result
 
 
-def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48) -> dict:
+def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48, closed_eyes: int = 0,
+                         frames: np.ndarray | None = None) -> dict:
     """Like :func:`track_frames`, from a ``kpanim prepare`` clip (its keypoints + its source video).
 
-    Takes ``n_frames`` tracked frames evenly spread over the clip, the first tracked frame included.
+    Takes ``n_frames`` tracked frames evenly spread over the clip, the first tracked frame included,
+    plus up to ``closed_eyes`` frames with the eyes shut (eye aspect ratio below 60 % of the clip's
+    median, spread over the clip): blinks are ~5 % of frames, too rare to learn closed lids from even spacing.
+    ``frames`` (clip frame numbers) replaces the selection.
     """
+    from kpanim.metrics import eye_aspect_ratio
     from kpanim.video import read_video_frames
 
     with np.load(clip_npz, allow_pickle=False) as z:
@@ -108,6 +114,13 @@ def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48) -> dict:
         arrays = {k: z[k] for k in ("dense", "head_pose", "torso", "landmarks_px", "valid", "camera")}
     valid = np.flatnonzero(arrays["valid"])
     wanted = valid[np.unique(np.linspace(0, len(valid) - 1, min(n_frames, len(valid))).round().astype(int))]
+    if closed_eyes:
+        ear = eye_aspect_ratio(arrays["landmarks_px"][valid])
+        shut = valid[ear < 0.6 * np.median(ear)]  # spread over the clip's blinks, not one blink's frames
+        shut = shut[np.unique(np.linspace(0, len(shut) - 1, min(closed_eyes, len(shut))).round().astype(int))]
+        wanted = np.union1d(wanted, shut)
+    if frames is not None:
+        wanted = np.asarray(frames, dtype=np.int64)
     camera = Camera.from_array(arrays["camera"])
     frames = {}
     for i, rgb in enumerate(read_video_frames(meta["source"], fps=25, max_frames=int(wanted[-1]) + 1)):
@@ -145,8 +158,7 @@ def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
         dst = rig.points(track["dense"][t], track["head_pose"][t], track["torso"][t])
         warped = rig.warp(rig.photo, dst)
         sketch, warped_net = rig.net_inputs(warped, dst)
-        target = cv2.warpAffine(track["frames"][t], rig.to_out, (size, size), flags=cv2.INTER_AREA,
-                                borderMode=cv2.BORDER_REPLICATE)
+        target = crop_image(track["frames"][t], rig.to_out, size, size, cv2.INTER_AREA)
         face_net = rig.to_net[:, :2] @ dst[:478].T
         for key, img in (("photo", rig.photo_net), ("warped", warped_net), ("sketch", sketch),
                          ("target", target), ("weight", region_mask(face_net.T + rig.to_net[:, 2], size))):
@@ -156,7 +168,7 @@ def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
 
 
 def build_cache(sources: list[Path], cache_dir: Path, pairs_per_source: int, frames_per_source: int = 48,
-                size: int = 256, progress: bool = True) -> list[Path]:
+                size: int = 256, progress: bool = True, closed_eyes: int = 0) -> list[Path]:
     """Extract pairs of every source (video file or prepared clip .npz) into ``cache_dir``/<name>.npz.
 
     Sources already cached are reused; sources without a usable face are skipped with a message.
@@ -168,10 +180,13 @@ def build_cache(sources: list[Path], cache_dir: Path, pairs_per_source: int, fra
     cache_dir.mkdir(parents=True, exist_ok=True)
     done = []
     for src in tqdm(sources, desc="pairs", unit="video", disable=not progress, file=sys.stderr):
-        dest = cache_dir / f"{Path(src).stem}.p{pairs_per_source}.s{size}.npz"
+        prepared = str(src).endswith(".npz")
+        # prepared-clip pairs (".prep", with extra closed-eye frames) never reuse a tracked video's cache
+        tag = f".prep{closed_eyes}" if prepared else ""
+        dest = cache_dir / f"{Path(src).stem}{tag}.p{pairs_per_source}.s{size}.npz"
         if not dest.is_file():
             try:
-                track = (prepared_clip_frames(src, frames_per_source) if str(src).endswith(".npz")
+                track = (prepared_clip_frames(src, frames_per_source, closed_eyes) if prepared
                          else track_frames(src, frames_per_source))
                 pairs = make_pairs(track, pairs_per_source, size)
             except KpanimError as err:

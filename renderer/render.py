@@ -24,7 +24,7 @@ from kpanim.geometry import matrix_to_pose, pose_to_matrix
 from .sketch import draw_sketch, feather, region_mask
 from kpanim.fileio import check_writable
 
-from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_transform
+from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_image, crop_transform
 
 DEFAULT_SIZE = 512
 PREVIEW_STEP = 5
@@ -56,8 +56,8 @@ class Rig:
                 raise KpanimError(f"--size must be an even number of pixels ≥ 64, got {size}")
             self.width = self.height = int(size)
             self.to_out = crop_transform(face_photo, size)
-        self.photo = cv2.warpAffine(photo, self.to_out, (self.width, self.height), flags=cv2.INTER_AREA
-                                    if self.to_out[0, 0] < 1 else cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        self.photo = crop_image(photo, self.to_out, self.width, self.height,
+                                cv2.INTER_AREA if self.to_out[0, 0] < 1 else cv2.INTER_LINEAR)
         self.anchors = border_anchors(self.width, self.height, margin=2.0)
         self.src_points = self.points(subject.neutral, subject.head_pose, subject.torso)
         self.warp = PiecewiseAffineWarp(self.src_points, (self.width, self.height))

@@ -93,3 +93,13 @@ def feather(mask: np.ndarray) -> np.ndarray:
     s = mask.shape[-1]
     soft = cv2.GaussianBlur(cv2.dilate(mask, np.ones((s // 32 + 1,) * 2, np.uint8)), (0, 0), s / 64)
     return soft.astype(np.float32) / 255.0
+
+
+def inner_mouth_mask(sketch: np.ndarray) -> np.ndarray:
+    """The filled inner-lip polygon of a condition image: (..., S, S, 3) uint8 sketch → (..., S, S) bool.
+
+    Read back from the sketch's ``MOUTH_FILL`` colour, so it works on cached training pairs and
+    rendered frames alike (empty when the lips are closed).
+    """
+    s = np.asarray(sketch).astype(np.int16)
+    return (np.abs(s[..., 0] - MOUTH_FILL[0]) <= 24) & (s[..., 1] <= 24) & (s[..., 2] <= 24)

@@ -1,10 +1,17 @@
 """``kpanim train renderer``: train the TPE renderer on many people, or fine-tune it on one.
 
 Pairs of frames of the same video (``data.make_pairs``) teach the U-Net to turn the warped
-reference into the real target frame. Losses (no pretrained networks are available offline):
-L1 on pixels, weighted up on the mouth and eyes; L1 on image gradients (a cheap perceptual
-stand-in that rewards sharp edges over blur); a small L1 penalty on the residual so the network
-leaves the warp alone where it is already right. Gradients are clipped (norm 1) for stability.
+reference into the real target frame. Losses (no pretrained networks are available offline, so
+every weight involved is trained here):
+  * L1 on pixels, weighted up on the mouth and eyes, and further on the inner mouth (the sketch's
+    filled inner-lip polygon: teeth, tongue, cavity);
+  * L1 on image gradients (a cheap perceptual stand-in that rewards sharp edges over blur);
+  * a small L1 penalty on the residual so the network leaves the warp alone where it is right;
+  * optional (``--adv-weight``, ``--fm-weight``): an LSGAN with a sketch-conditioned PatchGAN
+    (``discriminator.py``) judging the mouth and eye patches, plus discriminator feature matching
+    (pix2pix / pix2pixHD; MODA's renderer is trained the same way). L1 alone averages the plausible
+    mouth interiors into a blur; the adversarial term asks for one sharp, real-looking one.
+Gradients are clipped (norm 1) for stability.
 """
 
 from __future__ import annotations
@@ -19,6 +26,9 @@ import click
 import numpy as np
 
 from kpanim.errors import KpanimError
+from kpanim.training.config import config_options
+
+from .sketch import inner_mouth_mask
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".m4v"}
 
@@ -27,23 +37,48 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".m4
 class TrainConfig:
     """Optimisation settings of one renderer training run."""
 
-    minutes: float = 20.0
-    """Wall-clock budget for the optimisation (the pair extraction comes on top)."""
+    minutes: float | None = None
+    """Wall-clock budget for the optimisation (the pair extraction comes on top); default 3 for one video, else 20."""
     batch: int = 8
     """Patches per step."""
     patch: int = 128
     """Side of the random training patches (the U-Net is fully convolutional)."""
     mouth_patch_ratio: float = 0.7
     """Share of patches centred on the mouth or eyes (where the network has work to do)."""
-    lr: float = 2e-4
-    """Adam learning rate."""
+    lr: float | None = None
+    """Adam learning rate of the renderer; default 1e-4 for one video (fine-tuning), else 2e-4."""
     region_weight: float = 4.0
     """Extra L1 weight on the mouth and eye regions."""
+    mouth_weight: float = 0.0
+    """Extra L1 weight on the inner mouth (the sketch's filled inner-lip polygon), on top of region_weight."""
     grad_weight: float = 1.0
     """Weight of the image-gradient L1 term."""
     residual_weight: float = 0.001
     """Weight of the L1 penalty on the residual (how much the network repaints)."""
+    adv_weight: float = 0.0
+    """Weight of the LSGAN adversarial loss of a sketch-conditioned PatchGAN on the mouth/eye patches (0: off)."""
+    fm_weight: float = 0.0
+    """Weight of the discriminator feature-matching L1 loss (needs the discriminator; 0: off)."""
+    d_lr: float = 1e-4
+    """Adam learning rate of the discriminator (betas 0.5, 0.999; spectral norm on its layers)."""
+    d_channels: int = 32
+    """Channels of the discriminator's first layer (3 stride-2 layers, capped at 128)."""
+    gan_start_step: int = 0
+    """Steps of L1-only training before the GAN terms start (~1000 from scratch; 0 when fine-tuning)."""
+    gan_ramp_steps: int = 200
+    """Steps over which the GAN weights ramp linearly from 0 to their values once they start."""
     seed: int = 0
+    """Random seed (patch sampling, initialisation)."""
+
+    @property
+    def gan(self) -> bool:
+        return self.adv_weight > 0 or self.fm_weight > 0
+
+    def resolved(self, single_video: bool) -> TrainConfig:
+        """Fill the defaults that depend on fine-tuning (one video) vs general training."""
+        return dataclasses.replace(self, minutes=self.minutes if self.minutes is not None else
+                                   (3.0 if single_video else 20.0),
+                                   lr=self.lr if self.lr is not None else (1e-4 if single_video else 2e-4))
 
 
 def _to_tensor(batch: np.ndarray):
@@ -58,7 +93,7 @@ def sample_batch(data: dict[str, np.ndarray], cfg: TrainConfig, rng: np.random.G
     """Random patches (mostly around the mouth/eyes) of random pairs, as float tensors."""
     n, size = data["target"].shape[:2]
     idx = rng.integers(0, n, cfg.batch)
-    out = {k: [] for k in ("photo", "warped", "sketch", "target", "weight")}
+    out = {k: [] for k in ("photo", "warped", "sketch", "target", "weight", "mouth")}
     for i in idx:
         if rng.random() < cfg.mouth_patch_ratio:
             ys, xs = np.nonzero(data["weight"][i][::8, ::8])
@@ -69,7 +104,11 @@ def sample_batch(data: dict[str, np.ndarray], cfg: TrainConfig, rng: np.random.G
         y0 = int(np.clip(cy - cfg.patch // 2, 0, size - cfg.patch))
         x0 = int(np.clip(cx - cfg.patch // 2, 0, size - cfg.patch))
         for k in out:
-            out[k].append(data[k][i, y0:y0 + cfg.patch, x0:x0 + cfg.patch])
+            if k == "mouth":
+                patch = out["sketch"][-1]
+                out[k].append(inner_mouth_mask(patch).astype(np.uint8) * 255)
+            else:
+                out[k].append(data[k][i, y0:y0 + cfg.patch, x0:x0 + cfg.patch])
     import torch
 
     batch = {k: _to_tensor(np.stack(v)) for k, v in out.items()}
@@ -77,10 +116,14 @@ def sample_batch(data: dict[str, np.ndarray], cfg: TrainConfig, rng: np.random.G
     return batch
 
 
-def losses(model, batch: dict, cfg: TrainConfig) -> dict:
+def losses(model, batch: dict, cfg: TrainConfig, disc=None, gan_scale: float = 0.0) -> dict:
+    """The renderer's training losses on one batch; with ``disc`` and ``gan_scale`` > 0 also the GAN terms
+    (``gan_scale`` ramps them in). Returns the parts, "total" and the output "frame" (for the D step)."""
+    from .discriminator import feature_matching_loss, lsgan_g_loss, region_weights
+
     frame, paint = model(batch["sketch"], batch["warped"], batch["photo"], batch["frame_index"])
     target = batch["target"]
-    w = 1 + cfg.region_weight * batch["weight"]
+    w = 1 + cfg.region_weight * batch["weight"] + cfg.mouth_weight * batch["mouth"]
     l1 = (w * (frame - target).abs()).mean() / w.mean()
 
     def grads(x):
@@ -90,7 +133,32 @@ def losses(model, batch: dict, cfg: TrainConfig) -> dict:
     grad = (fy - ty).abs().mean() + (fx - tx).abs().mean()
     reg = paint.mean()
     total = l1 + cfg.grad_weight * grad + cfg.residual_weight * reg
-    return {"total": total, "l1": l1, "grad": grad, "residual": reg}
+    parts = {"l1": l1, "grad": grad, "residual": reg}
+    if disc is not None and gan_scale > 0:
+        import torch
+
+        disc.requires_grad_(False)  # the generator step only needs gradients through D, not for D
+        fake_scores, fake_feats = disc(batch["sketch"], frame)
+        with torch.no_grad():
+            _, real_feats = disc(batch["sketch"], target)
+        disc.requires_grad_(True)
+        parts["adv"] = lsgan_g_loss(fake_scores, region_weights(batch["weight"], fake_scores))
+        parts["fm"] = feature_matching_loss(fake_feats, real_feats, batch["weight"])
+        total = total + gan_scale * (cfg.adv_weight * parts["adv"] + cfg.fm_weight * parts["fm"])
+    return {"total": total, **parts, "frame": frame}
+
+
+def discriminator_step(disc, opt, batch: dict, frame) -> float:
+    """One LSGAN update of the discriminator on real targets vs the renderer's (detached) output."""
+    from .discriminator import lsgan_d_loss, region_weights
+
+    real_scores, _ = disc(batch["sketch"], batch["target"])
+    fake_scores, _ = disc(batch["sketch"], frame.detach())
+    loss = lsgan_d_loss(real_scores, fake_scores, region_weights(batch["weight"], real_scores))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.item())
 
 
 def network_frames(model, data: dict[str, np.ndarray], n: int) -> np.ndarray:
@@ -125,33 +193,46 @@ def evaluate(model, data: dict[str, np.ndarray], max_pairs: int = 64) -> dict:
 
 
 def train(train_data: dict, val_data: dict | None, cfg: TrainConfig, model=None, progress: bool = True,
-          log=None):
-    """Optimise ``model`` (default: a fresh TPEUNet) for ``cfg.minutes``; returns (model, history)."""
+          log=None, max_steps: int | None = None):
+    """Optimise ``model`` (default: a fresh TPEUNet) for ``cfg.minutes`` (or ``max_steps``); returns
+    (model, info). With ``cfg.adv_weight``/``cfg.fm_weight`` a fresh PatchGAN is trained alongside."""
     import torch
     from tqdm import tqdm
 
+    from .discriminator import DiscriminatorConfig, PatchDiscriminator
     from .unet import TPEUNet
 
+    cfg = cfg.resolved(single_video=False)
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = model or TPEUNet()
     model.train()
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    disc = d_opt = None
+    if cfg.gan:
+        disc = PatchDiscriminator(DiscriminatorConfig(channels=cfg.d_channels)).train()
+        d_opt = torch.optim.Adam(disc.parameters(), lr=cfg.d_lr, betas=(0.5, 0.999))
     deadline = time.monotonic() + cfg.minutes * 60
     history, step = [], 0
     bar = tqdm(desc="train renderer", unit="step", disable=not progress, file=sys.stderr)
-    while time.monotonic() < deadline:
-        parts = losses(model, sample_batch(train_data, cfg, rng), cfg)
+    while time.monotonic() < deadline and (max_steps is None or step < max_steps):
+        batch = sample_batch(train_data, cfg, rng)
+        gan_scale = 0.0
+        if disc is not None and step >= cfg.gan_start_step:
+            gan_scale = min(1.0, (step - cfg.gan_start_step + 1) / max(cfg.gan_ramp_steps, 1))
+        parts = losses(model, batch, cfg, disc, gan_scale)
         opt.zero_grad()
         parts["total"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        if gan_scale > 0:  # pix2pix order: the generator step above saw D before this update
+            parts["d"] = torch.tensor(discriminator_step(disc, d_opt, batch, parts["frame"]))
         step += 1
         bar.update(1)
         if step % 20 == 0:
-            row = {"step": step, **{k: round(v.item(), 5) for k, v in parts.items()}}
+            row = {"step": step, **{k: round(v.item(), 5) for k, v in parts.items() if k != "frame"}}
             history.append(row)
-            bar.set_postfix(l1=row["l1"], grad=row["grad"])
+            bar.set_postfix(l1=row["l1"], grad=row["grad"], **({"adv": row["adv"]} if "adv" in row else {}))
             if log:
                 log.write(json.dumps(row) + "\n")
                 log.flush()
@@ -176,20 +257,43 @@ def _sources(inputs: tuple[Path, ...]) -> list[Path]:
     return out
 
 
+def held_out(sources: list[Path], val_list: Path | None) -> list[bool]:
+    """Which sources are validation: named (file name or stem) in ``val_list``, or, for clips of a prepared
+    dataset, in its ``val`` split (unseen speakers, index.json) or cut from a video named in ``val_list``."""
+    names = set(Path(val_list).read_text().split()) if val_list else set()
+    names |= {Path(n).stem for n in names}
+    index: dict[Path, dict] = {}
+    out = []
+    for s in sources:
+        held = s.name in names or s.stem in names
+        if s.suffix == ".npz":
+            root = s.parent.parent
+            if root not in index:
+                f = root / "index.json"
+                index[root] = {r["clip_id"]: r for r in json.loads(f.read_text())} if f.is_file() else {}
+            row = index[root].get(s.stem, {})
+            held = held or row.get("split") == "val" or Path(row.get("source", "")).name in names
+        out.append(held)
+    return out
+
+
 @click.command("renderer")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="Checkpoint to write (e.g. subject.renderer.pt).")
 @click.option("--init", "init", default="default", show_default=True,
               help="Start from: 'default' (shipped weights: fine-tuning), 'none' (from scratch) or a .pt file.")
-@click.option("--minutes", default=None, type=float, help="Optimisation time budget [default: 20, or 3 for one video].")
 @click.option("--val-list", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Text file of video file names to hold out for validation (one per line).")
+              help="Text file of video file names to hold out for validation (one per line); clips of a prepared "
+                   "dataset's val split are always held out.")
 @click.option("--pairs", default=None, type=int, help="Training pairs per video [default: 40, or 400 for one video].")
+@click.option("--closed-eyes", default=8, show_default=True, type=int,
+              help="Extra closed-eye frames per prepared clip in the pair extraction (blinks are rare).")
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder to keep extracted pairs in (default: a temp folder).")
 @click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for torch.")
-def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> None:
+@config_options(TrainConfig)
+def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_eyes, cache, threads) -> None:
     """Train the renderer on INPUTS (videos, folders of videos, or a prepared dataset folder).
 
     One short video of a person fine-tunes the shipped renderer to that person (a few minutes on a
@@ -209,11 +313,14 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
     torch.set_num_threads(threads)
     sources = _sources(inputs)
     single = len(sources) == 1
-    minutes = minutes if minutes is not None else (3.0 if single else 20.0)
+    cfg = config.resolved(single)
     pairs = pairs or (400 if single else 40)
-    held = set(Path(val_list).read_text().split()) if val_list else set()
-    train_src = [s for s in sources if s.name not in held]
-    val_src = [s for s in sources if s.name in held]
+    held = held_out(sources, val_list) if not single else [False]
+    train_src = [s for s, h in zip(sources, held) if not h]
+    val_src = [s for s, h in zip(sources, held) if h]
+    if not train_src:
+        raise KpanimError("every input is held out for validation (--val-list or the dataset's val split); "
+                          "give training videos too")
     model = TPEUNet() if init == "none" else load_renderer(init)
     init_extra = {}
     if init not in ("none", "default") or (init == "default" and model is not None):
@@ -227,11 +334,11 @@ def command(inputs, output, init, minutes, val_list, pairs, cache, threads) -> N
     t_cpu, t_wall = time.process_time(), time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         cache_dir = Path(cache) if cache else Path(tmp)
-        train_data = load_cache(build_cache(train_src, cache_dir, pairs, frames_per_source=96 if single else 48))
-        val_data = load_cache(build_cache(val_src, cache_dir, 16)) if val_src else None
+        train_data = load_cache(build_cache(train_src, cache_dir, pairs, frames_per_source=96 if single else 48,
+                                            closed_eyes=closed_eyes))
+        val_data = load_cache(build_cache(val_src, cache_dir, 16, closed_eyes=closed_eyes)) if val_src else None
     click.echo(f"{len(train_data['target'])} training pairs from {len(train_src)} videos"
                f"{f', {len(val_src)} held out' if val_src else ''}", err=True)
-    cfg = TrainConfig(minutes=minutes, lr=1e-4 if single else 2e-4)
     before = evaluate(model, val_data or train_data)
     if single:  # one person: the fine-tuned network may repaint the whole face (see TPEUNet.paint_scope)
         model.paint_scope = "face"

@@ -37,12 +37,18 @@ def main() -> None:
         "network": "TPE U-Net (kpanim.renderer.unet.TPEUNet)",
         "config": ckpt["config"],
         "parameters": sum(v.numel() for v in ckpt["state_dict"].values()),
-        "training_data": ("pairs of frames of the talking-face videos in /work/shared/data/video (research "
-                          "datasets and web clips, see its MANIFEST.md licensing: research use only); "
-                          f"{len(extra.get('train_videos', []))} videos, {extra.get('pairs')} pairs"),
+        "training_data": (("pairs of frames of the clips of a `kpanim prepare` dataset (prepared keypoints + their "
+                           "source videos) of " if any(str(v).endswith(".npz") for v in extra.get("train_videos", []))
+                           else "pairs of frames of ") +
+                          "the talking-face videos in /work/shared/data (research datasets and web clips, see its "
+                          "MANIFEST.md licensing: research use only); "
+                          f"{len(extra.get('train_videos', []))} clips/videos, {extra.get('pairs')} pairs"),
+        "training_losses": {k: v for k, v in (extra.get("train_config") or {}).items()
+                            if k.endswith("_weight") or k in ("lr", "d_lr", "d_channels", "gan_start_step")},
         "held_out_videos": extra.get("val_videos"),
         "command": extra.get("command"),
         "steps": extra.get("steps"),
+        "weight_average": extra.get("weight_average"),
         "started_from": extra.get("init"),
         "earlier_training": extra.get("init_provenance"),
         "train_config": extra.get("train_config"),
@@ -55,6 +61,9 @@ def main() -> None:
         bench = json.loads(args.bench.read_text())
         if "realism" in bench:
             card["val_scores_first_frame_reference"] = {k: bench["realism"][k] for k in ("pairs", "warp", "neural")}
+        for key in ("mouth", "blinks"):
+            if key in bench:
+                card[f"val_{key}"] = {k: v for k, v in bench[key].items() if k != "baseline"}
     (dest.with_suffix(".json")).write_text(json.dumps(card, indent=1) + "\n")
     print(f"installed {dest} ({card['bytes'] / 1e6:.1f} MB), card {dest.with_suffix('.json').name}")
 

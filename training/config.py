@@ -103,14 +103,14 @@ def config_options(cls: type):
         def wrapper(config_file, **kwargs):
             values = json.loads(Path(config_file).read_text()) if config_file else {}
             for key, _tp, _default_value, _doc in _flat_fields(cls):
-                val = kwargs.get(key.replace(".", "__").replace("-", "_"))
+                val = kwargs.pop(key.replace(".", "__").replace("-", "_"), None)
                 if val is not None and val != ():
                     node = values
                     *parents, leaf = key.split(".")
                     for p in parents:
                         node = node.setdefault(p, {})
                     node[leaf] = list(val) if isinstance(val, tuple) else val
-            return func(config=build(cls, values))
+            return func(config=build(cls, values), **kwargs)  # the command's own (non-config) options
 
         wrapper.__name__, wrapper.__doc__ = func.__name__, func.__doc__
         for key, tp, default, doc in reversed(list(_flat_fields(cls))):
