@@ -258,8 +258,9 @@ def _sources(inputs: tuple[Path, ...]) -> list[Path]:
 
 
 def held_out(sources: list[Path], val_list: Path | None) -> list[bool]:
-    """Which sources are validation: named (file name or stem) in ``val_list``, or, for clips of a prepared
-    dataset, in its ``val`` split (unseen speakers, index.json) or cut from a video named in ``val_list``."""
+    """Which sources are held out: named (file name or stem) in ``val_list``, or, for clips of a prepared
+    dataset, in its ``val`` split (unseen speakers, index.json), marked ``duplicate`` by prepare, or cut
+    from a video named in ``val_list``."""
     names = set(Path(val_list).read_text().split()) if val_list else set()
     names |= {Path(n).stem for n in names}
     index: dict[Path, dict] = {}
@@ -272,7 +273,8 @@ def held_out(sources: list[Path], val_list: Path | None) -> list[bool]:
                 f = root / "index.json"
                 index[root] = {r["clip_id"]: r for r in json.loads(f.read_text())} if f.is_file() else {}
             row = index[root].get(s.stem, {})
-            held = held or row.get("split") == "val" or Path(row.get("source", "")).name in names
+            # a "duplicate" clip repeats another clip (maybe a val one): never train on it either
+            held = held or row.get("split") in ("val", "duplicate") or Path(row.get("source", "")).name in names
         out.append(held)
     return out
 

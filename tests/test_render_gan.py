@@ -125,10 +125,12 @@ def test_held_out_uses_dataset_split_and_val_list(tmp_path):
     clips.mkdir(parents=True)
     index = [{"clip_id": "a", "split": "train", "source": "/v/a.mp4"},
              {"clip_id": "b", "split": "val", "source": "/v/b.mp4"},
-             {"clip_id": "c", "split": "train", "source": "/v/c_full.mp4"}]
+             {"clip_id": "c", "split": "train", "source": "/v/c_full.mp4"},
+             {"clip_id": "d", "split": "duplicate", "source": "/v/d.mp4", "duplicate_of": "b"}]
     (tmp_path / "ds" / "index.json").write_text(json.dumps(index))
     val_list = tmp_path / "val.txt"
     val_list.write_text("c_full.mp4\nplain.mp4\n")
-    sources = [clips / "a.npz", clips / "b.npz", clips / "c.npz", tmp_path / "plain.mp4", tmp_path / "other.mp4"]
-    assert held_out(sources, val_list) == [False, True, True, True, False]
-    assert held_out(sources, None) == [False, True, False, False, False]
+    sources = [clips / "a.npz", clips / "b.npz", clips / "c.npz", tmp_path / "plain.mp4", tmp_path / "other.mp4",
+               clips / "d.npz"]
+    assert held_out(sources, val_list) == [False, True, True, True, False, True]
+    assert held_out(sources, None) == [False, True, False, False, False, True]
