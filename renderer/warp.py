@@ -36,13 +36,43 @@ def border_anchors(width: int, height: int, per_side: int = ANCHORS_PER_SIDE, ma
     return np.concatenate([top, right, bottom, left]).astype(np.float64)
 
 
+# (eye corners, upper-lid centre, lower-lid centre, iris points) of the MediaPipe face mesh, per eye
+EYES = (((33, 133), 159, 145, range(468, 473)), ((362, 263), 386, 374, range(473, 478)))
+
+
+def iris_inside_lids(face_px: np.ndarray) -> np.ndarray:
+    """(…, 478, 2) → the same with each iris point moved, across the eye, to lie between the lids.
+
+    MediaPipe keeps tracking the iris while the lids close, so its points stay on the eyeball; as warp
+    control points they would hold the eye open (the triangles between lid and iris keep their area).
+    Clamped into the lid opening, they close with the lids, and an open eye is unchanged where the
+    iris was already inside it. The offset is taken perpendicular to the corner-to-corner line, which
+    stays defined when the lids meet."""
+    face = np.array(face_px, dtype=np.float64)
+    for (c0, c1), up, lo, iris in EYES:
+        across = face[..., c1, :] - face[..., c0, :]
+        n = np.stack([-across[..., 1], across[..., 0]], -1)
+        n /= np.maximum(np.linalg.norm(n, axis=-1, keepdims=True), 1e-9)
+        centre = 0.5 * (face[..., c0, :] + face[..., c1, :])
+        s_up = ((face[..., up, :] - centre) * n).sum(-1)
+        s_lo = ((face[..., lo, :] - centre) * n).sum(-1)
+        lo_s, hi_s = np.minimum(s_up, s_lo), np.maximum(s_up, s_lo)
+        idx = list(iris)
+        s = ((face[..., idx, :] - centre[..., None, :]) * n[..., None, :]).sum(-1)
+        shift = np.clip(s, lo_s[..., None], hi_s[..., None]) - s
+        face[..., idx, :] += shift[..., None] * n[..., None, :]
+    return face
+
+
 def control_points(face_px: np.ndarray, torso_px: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Stack face (…, 478, 2), shoulders (…, 18, 2) and anchors (A, 2) → (…, 478 + 18 + A, 2)."""
+    """Stack face (…, 478, 2) (irises kept inside the lids: :func:`iris_inside_lids`), shoulders (…, 18, 2)
+    and anchors (A, 2) → (…, 478 + 18 + A, 2)."""
     face_px = np.asarray(face_px, dtype=np.float64)[..., :2]
     torso_px = np.asarray(torso_px, dtype=np.float64)[..., :2]
     if face_px.shape[-2] != N_FACE or torso_px.shape[-2] != N_TORSO:
         raise ValueError(f"expected face (..., {N_FACE}, 2) and torso (..., {N_TORSO}, 2), "
                          f"got {face_px.shape} and {torso_px.shape}")
+    face_px = iris_inside_lids(face_px)
     batch = face_px.shape[:-2]
     anchors = np.broadcast_to(anchors, batch + anchors.shape)
     return np.concatenate([face_px, torso_px, anchors], axis=-2)

@@ -236,3 +236,24 @@ def test_finetune_on_a_short_video(astronaut, tmp_path):
     net, extra = load_checkpoint(tmp_path / "s.renderer.pt")
     assert extra["pairs"] == 4 and extra["steps"] >= 1 and "face_psnr" in extra["eval_after"]["neural"]
     assert net.paint_scope == "face"  # a one-person renderer repaints the whole face crop
+
+
+def test_irises_close_with_the_lids_and_stay_put_in_open_eyes():
+    from kpanim import constants
+    from kpanim.renderer.warp import EYES, iris_inside_lids
+
+    face = constants.template()[:, :2] * np.array([1.0, -1.0]) * 4000 + 256  # pixels, y down
+    (c0, c1), up, lo, iris = EYES[0]
+    iris = list(iris)
+    open_eye = face.copy()
+    mid = 0.5 * (face[up] + face[lo])
+    open_eye[iris] = mid + 0.3 * (face[iris] - face[iris].mean(0))  # a small iris inside the opening
+    assert np.allclose(iris_inside_lids(open_eye)[iris], open_eye[iris])
+    shut = open_eye.copy()
+    shut[up] = shut[lo]  # the lids meet; the tracker left the iris where it was
+    out = iris_inside_lids(np.stack([open_eye, shut]))[1]
+    across = face[c1] - face[c0]
+    n = np.array([-across[1], across[0]]) / np.linalg.norm(across)
+    assert np.allclose((out[iris] - face[lo]) @ n, 0, atol=1e-6)  # on the lid line
+    assert np.allclose((out[iris] - shut[iris]) @ across, 0, atol=1e-6)  # moved only across the eye
+    assert np.array_equal(out[:468], shut[:468])  # only iris points move
