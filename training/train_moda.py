@@ -113,8 +113,7 @@ class SyncLoss:
     """The frozen lip-sync expert's contrastive loss on MODA's (normalised) lip predictions, converted
     into the expert's own normalisation."""
 
-    @classmethod
-    def load(cls, cfg: ModaTrainConfig, norm: dict, frontend_name: str, device):
+    def __init__(self, cfg: ModaTrainConfig, norm: dict, frontend_name: str, device):
         import torch
 
         from kpanim.checkpoint import load_network
@@ -128,12 +127,9 @@ class SyncLoss:
         if trained_on != frontend_name:
             raise KpanimError(f"{cfg.sync_expert}: the sync expert was trained on front-end {trained_on!r}, "
                               f"this model uses {frontend_name!r}; train one with --frontend {frontend_name}")
-        self = cls()
         self.expert = expert.to(device).requires_grad_(False)
-        t = lambda a: torch.from_numpy(a).to(device)  # noqa: E731
-        self.scale = t(norm["lip_std"] / snorm["lip_std"])
-        self.shift = t((norm["lip_mean"] - snorm["lip_mean"]) / snorm["lip_std"])
-        return self
+        self.scale = torch.from_numpy(norm["lip_std"] / snorm["lip_std"]).to(device)
+        self.shift = torch.from_numpy((norm["lip_mean"] - snorm["lip_mean"]) / snorm["lip_std"]).to(device)
 
     def __call__(self, audio, lip, mask):
         loss, _ = self.expert.loss(audio, lip * self.scale + self.shift, mask)
@@ -270,7 +266,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
     lip_std = torch.from_numpy(norm["lip_std"]).to(device)
-    sync = SyncLoss.load(cfg, norm, frontend.name, device) if cfg.sync_weight > 0 else None
+    sync = SyncLoss(cfg, norm, frontend.name, device) if cfg.sync_weight > 0 else None
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
                "n_speed_clips": len(extra), "n_mix_clips": len(mix_clips),

@@ -79,10 +79,7 @@ def train(cfg: SyncTrainConfig):
     for step in tqdm(range(cfg.steps), desc="train sync", disable=not run.is_main, mininterval=5):
         b = {k: torch.from_numpy(v).to(run.device) for k, v in sampler.batch(cfg.batch_size).items()}
         mask = b["valid"] * (~b["pad"]).float()
-        if isinstance(net, torch.nn.parallel.DistributedDataParallel):
-            loss, acc = net.module.loss(b["audio"], b["lip"], mask)
-        else:
-            loss, acc = net.loss(b["audio"], b["lip"], mask)
+        loss, acc = net(b["audio"], b["lip"], mask)  # through DDP's forward: gradients are all-reduced
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

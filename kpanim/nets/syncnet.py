@@ -76,6 +76,10 @@ class SyncNet(nn.Module):
             cols.append(sim.masked_fill(~ok, float("-inf")))
         return torch.stack(cols, -1)
 
+    def forward(self, audio: torch.Tensor, lip: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`loss`; through ``forward`` so DistributedDataParallel sees the call and syncs gradients."""
+        return self.loss(audio, lip, mask)
+
     def loss(self, audio: torch.Tensor, lip: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """InfoNCE over offsets with the true alignment (k = 0) as the target, averaged over usable frames;
         returns (loss, accuracy: share of frames whose best offset is 0)."""
