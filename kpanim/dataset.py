@@ -223,7 +223,7 @@ def find_duplicates(envelopes: dict[str, np.ndarray], min_corr: float = 0.99, mi
     loudness changes are never called duplicates. Re-encoded copies score r ≥ 0.998; unrelated speech stays
     below 0.94, even GRID sentences of one speaker (same words, same rhythm) against ~1100 clips.
     """
-    from scipy.signal import fftconvolve
+    from scipy.signal import correlate
 
     ids = sorted(envelopes, key=lambda c: (-len(envelopes[c]), c))  # keepers come first
     z = {}
@@ -242,8 +242,7 @@ def find_duplicates(envelopes: dict[str, np.ndarray], min_corr: float = 0.99, mi
                 continue
             eb = z[b]
             # Pearson r of a against every length-n window of b: sliding sums for b's window stats.
-            lags = len(eb) - n + 1
-            dot = np.correlate(eb, ea, "valid") if lags * n < 20000 else fftconvolve(eb, ea[::-1], mode="valid")
+            dot = correlate(eb, ea, mode="valid")  # scipy picks direct or FFT by size
             csum, csq = np.cumsum(np.r_[0.0, eb]), np.cumsum(np.r_[0.0, eb * eb])
             mean = (csum[n:] - csum[:-n]) / n
             var = np.maximum((csq[n:] - csq[:-n]) / n - mean * mean, 1e-12)
