@@ -25,6 +25,9 @@ from .sketch import region_mask
 from .warp import crop_image
 
 IMAGE_KEYS = ("photo", "warped", "sketch", "target", "weight")
+PAIRS_VERSION = 2
+"""Bumped whenever the warp or the sketch changes: cached pairs hold warped images (2: lash band and
+lid layer of ``eyelids``)."""
 
 
 def decode_frames(path: str | Path, indices: set[int] | None = None, max_side: int = 720):
@@ -156,7 +159,7 @@ def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
             rigs[r] = Rig(track["frames"][r], subject_from_frame(track, r), size=size, net_size=size)
         rig = rigs[r]
         dst = rig.points(track["dense"][t], track["head_pose"][t], track["torso"][t])
-        warped = rig.warp(rig.photo, dst)
+        warped = rig.warp_frame(dst)
         sketch, warped_net = rig.net_inputs(warped, dst)
         target = crop_image(track["frames"][t], rig.to_out, size, size, cv2.INTER_AREA)
         face_net = rig.to_net[:, :2] @ dst[:478].T
@@ -183,7 +186,7 @@ def build_cache(sources: list[Path], cache_dir: Path, pairs_per_source: int, fra
         prepared = str(src).endswith(".npz")
         # prepared-clip pairs (".prep", with extra closed-eye frames) never reuse a tracked video's cache
         tag = f".prep{closed_eyes}" if prepared else ""
-        dest = cache_dir / f"{Path(src).stem}{tag}.p{pairs_per_source}.s{size}.npz"
+        dest = cache_dir / f"{Path(src).stem}{tag}.p{pairs_per_source}.s{size}.v{PAIRS_VERSION}.npz"
         if not dest.is_file():
             try:
                 track = (prepared_clip_frames(src, frames_per_source, closed_eyes) if prepared

@@ -21,6 +21,7 @@ from kpanim.animation import Animation
 from kpanim.errors import KpanimError
 from kpanim.geometry import matrix_to_pose, pose_to_matrix
 
+from .eyelids import paint_lids
 from .sketch import draw_sketch, feather, region_mask
 from kpanim.fileio import check_writable
 
@@ -71,6 +72,11 @@ class Rig:
         face = apply_affine(self.to_out, self.subject.project_face(dense, head_pose))
         shoulders = apply_affine(self.to_out, self.subject.project(torso))
         return control_points(face, shoulders, self.anchors)
+
+    def warp_frame(self, dst_points: np.ndarray) -> np.ndarray:
+        """The photo warped to one frame's control points (``points``), closing lids painted (``eyelids``)."""
+        warped = self.warp(self.photo, dst_points)
+        return paint_lids(warped, self.photo, self.src_points[:478], dst_points[:478])
 
     def _to_net(self, image: np.ndarray) -> np.ndarray:
         return cv2.warpAffine(image, self.to_net, (self.net_size, self.net_size), flags=cv2.INTER_AREA,
@@ -224,7 +230,7 @@ def render_frame(rig: Rig, net, dense: np.ndarray, head_pose: np.ndarray, torso:
                  frame_index: int) -> np.ndarray:
     """One output frame (H, W, 3) uint8: warp, then (with ``net``) the U-Net's correction."""
     dst = rig.points(dense, head_pose, torso)
-    warped = rig.warp(rig.photo, dst)
+    warped = rig.warp_frame(dst)
     if net is None:
         return warped
     import torch

@@ -64,9 +64,41 @@ def iris_inside_lids(face_px: np.ndarray) -> np.ndarray:
     return face
 
 
+# Upper-lid margin ("Upper0") and the ring of mesh points above it ("Upper1"), per eye, point for point
+UPPER_LID_MARGIN = ((246, 161, 160, 159, 158, 157, 173), (466, 388, 387, 386, 385, 384, 398))
+UPPER_LID_RING = ((247, 30, 29, 27, 28, 56, 190), (467, 260, 259, 257, 258, 286, 414))
+EYE_CORNERS = ((33, 133), (362, 263))
+LASH_FRACTION = 0.4
+"""Share of the margin→ring distance that the lash band covers (in the photo, the lashes and lid rim)."""
+LASH_MAX = 0.1
+"""Longest lash band, in eye widths: an open eye's band is shorter (identity at rest); a closing lid's
+band keeps this length instead of stretching with the lid."""
+N_LASH = 2 * len(UPPER_LID_MARGIN[0])
+
+
+def lash_points(face_px: np.ndarray) -> np.ndarray:
+    """(…, 478, 2) → (…, 14, 2): one point above each upper-lid margin point, bounding the lash band.
+
+    As warp control points they make the lashes travel with the closing lid as a band of nearly fixed
+    width; without them the triangles between margin and ring stretch the dark lashes into a smear,
+    which the eye reads (and MediaPipe detects) as an open eye. The lid skin above the band stretches
+    instead, as a real lid unfolds from under its crease. Pure function of the points, so source and
+    target get the same rule: where the band is shorter than ``LASH_MAX`` the warp is unchanged."""
+    face = np.asarray(face_px, dtype=np.float64)[..., :2]
+    out = []
+    for (c0, c1), margin, ring in zip(EYE_CORNERS, UPPER_LID_MARGIN, UPPER_LID_RING):
+        width = np.linalg.norm(face[..., c1, :] - face[..., c0, :], axis=-1)[..., None, None]
+        m, r = face[..., list(margin), :], face[..., list(ring), :]
+        d = r - m
+        length = np.maximum(np.linalg.norm(d, axis=-1, keepdims=True), 1e-9)
+        band = np.minimum(LASH_FRACTION * length, LASH_MAX * width)
+        out.append(m + d / length * band)
+    return np.concatenate(out, axis=-2)
+
+
 def control_points(face_px: np.ndarray, torso_px: np.ndarray, anchors: np.ndarray) -> np.ndarray:
-    """Stack face (…, 478, 2) (irises kept inside the lids: :func:`iris_inside_lids`), shoulders (…, 18, 2)
-    and anchors (A, 2) → (…, 478 + 18 + A, 2)."""
+    """Stack face (…, 478, 2) (irises kept inside the lids: :func:`iris_inside_lids`), shoulders (…, 18, 2),
+    anchors (A, 2) and the lash band (…, 14, 2; :func:`lash_points`) → (…, 478 + 18 + A + 14, 2)."""
     face_px = np.asarray(face_px, dtype=np.float64)[..., :2]
     torso_px = np.asarray(torso_px, dtype=np.float64)[..., :2]
     if face_px.shape[-2] != N_FACE or torso_px.shape[-2] != N_TORSO:
@@ -75,7 +107,7 @@ def control_points(face_px: np.ndarray, torso_px: np.ndarray, anchors: np.ndarra
     face_px = iris_inside_lids(face_px)
     batch = face_px.shape[:-2]
     anchors = np.broadcast_to(anchors, batch + anchors.shape)
-    return np.concatenate([face_px, torso_px, anchors], axis=-2)
+    return np.concatenate([face_px, torso_px, anchors, lash_points(face_px)], axis=-2)
 
 
 def triangulate(points: np.ndarray) -> np.ndarray:

@@ -1,0 +1,103 @@
+"""Closed eyelids for the warp: lid skin drawn over a closing eye.
+
+A mesh warp can only stretch what the photo shows. Between an open eye's lid margin and its crease
+the photo shows lashes and a shadowed fold; stretched over a closing eye they read as a dark slit,
+an eye still open (MediaPipe re-detects it as 60-85 % open). A real closing lid unfolds skin that
+was hidden under the crease. This layer paints that skin: per eye, the strip from the top of the
+lash band (``warp.lash_points``) up to the crease ring ("Upper1") samples the photo's skin above
+the crease, mirrored at the crease (so the layer meets the warp seamlessly there), faded in with the
+closure. The lash band itself comes from the warp, so the closed lid keeps its lash line.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .warp import EYE_CORNERS, UPPER_LID_MARGIN, UPPER_LID_RING, lash_points, triangle_affines
+
+# Lower-lid margin points facing UPPER_LID_MARGIN, point for point
+LOWER_LID_MARGIN = ((7, 163, 144, 145, 153, 154, 155), (249, 390, 373, 374, 380, 381, 382))
+CLOSURE_START = 0.3
+"""The layer starts to fade in when the lid gap is 30 % smaller than in the photo ..."""
+CLOSURE_FULL = 0.8
+"""... and is fully drawn at 80 % smaller (the median deepest blink frame, as MediaPipe tracks it
+in the prepared clips, is at 81 %)."""
+MIRROR_DEPTH = 0.6
+"""How far above the crease the mirrored skin is taken from, as a share of the strip's height."""
+
+
+def lid_gap(face_px: np.ndarray) -> np.ndarray:
+    """(…, 478, ≥2) → (…, 2): each eye's mean upper-to-lower margin distance / its corner-to-corner width."""
+    face = np.asarray(face_px, dtype=np.float64)[..., :2]
+    out = []
+    for (c0, c1), up, lo in zip(EYE_CORNERS, UPPER_LID_MARGIN, LOWER_LID_MARGIN):
+        width = np.linalg.norm(face[..., c1, :] - face[..., c0, :], axis=-1)
+        gap = np.linalg.norm(face[..., list(up), :] - face[..., list(lo), :], axis=-1).mean(-1)
+        out.append(gap / np.maximum(width, 1e-9))
+    return np.stack(out, -1)
+
+
+def closure(src_face: np.ndarray, dst_face: np.ndarray) -> np.ndarray:
+    """(2,) how closed each eye of ``dst_face`` is relative to the photo's ``src_face`` (478, 2), mapped
+    to the layer's opacity: 0 below a 30 % smaller gap, 1 from an 80 % smaller one."""
+    rel = lid_gap(dst_face) / np.maximum(lid_gap(src_face), 1e-9)
+    return np.clip((1 - rel - CLOSURE_START) / (CLOSURE_FULL - CLOSURE_START), 0.0, 1.0)
+
+
+def _strip_triangles(n: int) -> np.ndarray:
+    """Triangles (2(n-1), 3) of a two-row strip whose vertices are [row0 (n), row1 (n)]."""
+    tris = [(i, i + 1, n + i) for i in range(n - 1)] + [(i + 1, n + i + 1, n + i) for i in range(n - 1)]
+    return np.array(tris, dtype=np.int32)
+
+
+def paint_lids(warped: np.ndarray, photo: np.ndarray, src_face: np.ndarray, dst_face: np.ndarray) -> np.ndarray:
+    """Draw the lid layer of each closing eye onto ``warped`` (H, W, 3) uint8; returns a new image
+    (``warped`` itself when no eye is closing).
+
+    Args:
+        warped: the photo warped to ``dst_face``.
+        photo: the photo (same framing as ``warped``).
+        src_face, dst_face: (478, 2) the face's control points in the photo and in this frame, pixels.
+    """
+    alpha_eye = closure(src_face, dst_face)
+    if not (alpha_eye > 0).any():
+        return warped
+    out = warped.astype(np.float32)
+    h, w = warped.shape[:2]
+    src_lash, dst_lash = lash_points(src_face), lash_points(dst_face)
+    for e, ((c0, c1), ring) in enumerate(zip(EYE_CORNERS, UPPER_LID_RING)):
+        if alpha_eye[e] <= 0:
+            continue
+        n = len(ring)
+        ring_src, ring_dst = src_face[list(ring)], dst_face[list(ring)]
+        lash_dst = dst_lash[e * n:(e + 1) * n]
+        # destination strip: lash-band top → crease; source: the crease → skin above it (mirror image)
+        height = np.linalg.norm(ring_dst - lash_dst, axis=-1, keepdims=True)
+        up = ring_src - src_lash[e * n:(e + 1) * n]
+        up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+        mirror_src = ring_src + up * MIRROR_DEPTH * height
+        dst = np.concatenate([lash_dst, ring_dst])
+        src = np.concatenate([mirror_src, ring_src])
+        tris = _strip_triangles(n)
+        width = float(np.linalg.norm(dst_face[c1] - dst_face[c0]))
+        pad = int(np.ceil(0.2 * width)) + 2
+        x0, y0 = np.maximum(np.floor(dst.min(0)).astype(int) - pad, 0)
+        x1, y1 = np.minimum(np.ceil(dst.max(0)).astype(int) + pad, [w - 1, h - 1])
+        if x1 <= x0 or y1 <= y0:
+            continue
+        box = np.array([x0, y0], np.float64)
+        ids = np.full((y1 - y0 + 1, x1 - x0 + 1), -1, np.int32)
+        for k, poly in enumerate(np.round((dst[tris] - box) * 16).astype(np.int32)):
+            cv2.fillConvexPoly(ids, poly, k, lineType=cv2.LINE_8, shift=4)
+        aff = triangle_affines(src, dst - box, tris).astype(np.float32)
+        gy, gx = np.mgrid[0:ids.shape[0], 0:ids.shape[1]].astype(np.float32)
+        a = aff[np.maximum(ids, 0)]
+        map_x = a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]
+        map_y = a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]
+        lid = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        # soft edges (the lash side and the corners fade over a few pixels), opacity = closure
+        mask = cv2.GaussianBlur((ids >= 0).astype(np.float32), (0, 0), max(0.04 * width, 0.5)) * alpha_eye[e]
+        region = out[y0:y1 + 1, x0:x1 + 1]
+        region += mask[..., None] * (lid - region)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
