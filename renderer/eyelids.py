@@ -4,7 +4,7 @@ A mesh warp can only stretch what the photo shows. Between an open eye's lid mar
 the photo shows lashes and a shadowed fold; stretched over a closing eye they read as a dark slit,
 an eye still open (MediaPipe re-detects it as 60-85 % open). A real closing lid unfolds skin that
 was hidden under the crease. This layer paints that skin: per eye, the strip from the top of the
-lash band (``warp.lash_points``) up to the crease ring ("Upper1") samples the photo's skin above
+lash band (``warp.lash_points``) up to just above the crease ring ("Upper1") samples the photo's skin above
 the crease, mirrored at the crease (so the layer meets the warp seamlessly there), faded in with the
 closure. The lash band itself comes from the warp, so the closed lid keeps its lash line.
 """
@@ -18,12 +18,20 @@ from .warp import EYE_CORNERS, UPPER_LID_MARGIN, UPPER_LID_RING, lash_points, tr
 
 # Lower-lid margin points facing UPPER_LID_MARGIN, point for point
 LOWER_LID_MARGIN = ((7, 163, 144, 145, 153, 154, 155), (249, 390, 373, 374, 380, 381, 382))
-CLOSURE_START = 0.3
-"""The layer starts to fade in when the lid gap is 30 % smaller than in the photo ..."""
-CLOSURE_FULL = 0.8
-"""... and is fully drawn at 80 % smaller (the median deepest blink frame, as MediaPipe tracks it
-in the prepared clips, is at 81 %)."""
-MIRROR_DEPTH = 0.6
+CLOSURE_START = 0.15
+"""The layer starts to fade in when the lid gap is 15 % smaller than in the photo ..."""
+CLOSURE_FULL = 0.6
+"""... and is fully drawn at 60 % smaller. In the prepared clips the deepest frame of a blink, as MediaPipe
+tracks it, has a gap 81 % smaller than the clip's median (median over 445 blinks), so blinks reach it;
+half-closed frames (a gap 50 % smaller) get 78 % of the layer. (Starting at 30 % and full at 80 %, the
+held-out blink frames rendered by the previous weights were seen closed in 48 % of cases instead of 57 %;
+real frames: 73 %, ``bench_render.py --only blinks``.)"""
+# The ring of mesh points under the brow ("Upper2"), point for point with UPPER_LID_RING
+UPPER_LID_BROW = ((113, 225, 224, 223, 222, 221, 189), (342, 445, 444, 443, 442, 441, 413))
+CREASE_LIFT = 0.3
+"""The layer reaches this share of the way from the crease ring up to the brow ring: the dark fold of an
+open eye often shows a little above the mesh's crease ring, and would stay as an outline."""
+MIRROR_DEPTH = 0.35
 """How far above the crease the mirrored skin is taken from, as a share of the strip's height."""
 
 
@@ -40,7 +48,7 @@ def lid_gap(face_px: np.ndarray) -> np.ndarray:
 
 def closure(src_face: np.ndarray, dst_face: np.ndarray) -> np.ndarray:
     """(2,) how closed each eye of ``dst_face`` is relative to the photo's ``src_face`` (478, 2), mapped
-    to the layer's opacity: 0 below a 30 % smaller gap, 1 from an 80 % smaller one."""
+    to the layer's opacity: 0 down to a 15 % smaller gap, 1 from a 60 % smaller one."""
     rel = lid_gap(dst_face) / np.maximum(lid_gap(src_face), 1e-9)
     return np.clip((1 - rel - CLOSURE_START) / (CLOSURE_FULL - CLOSURE_START), 0.0, 1.0)
 
@@ -66,11 +74,12 @@ def paint_lids(warped: np.ndarray, photo: np.ndarray, src_face: np.ndarray, dst_
     out = warped.astype(np.float32)
     h, w = warped.shape[:2]
     src_lash, dst_lash = lash_points(src_face), lash_points(dst_face)
-    for e, ((c0, c1), ring) in enumerate(zip(EYE_CORNERS, UPPER_LID_RING)):
+    for e, ((c0, c1), ring, brow) in enumerate(zip(EYE_CORNERS, UPPER_LID_RING, UPPER_LID_BROW)):
         if alpha_eye[e] <= 0:
             continue
         n = len(ring)
-        ring_src, ring_dst = src_face[list(ring)], dst_face[list(ring)]
+        ring_src = src_face[list(ring)] + CREASE_LIFT * (src_face[list(brow)] - src_face[list(ring)])
+        ring_dst = dst_face[list(ring)] + CREASE_LIFT * (dst_face[list(brow)] - dst_face[list(ring)])
         lash_dst = dst_lash[e * n:(e + 1) * n]
         # destination strip: lash-band top → crease; source: the crease → skin above it (mirror image)
         height = np.linalg.norm(ring_dst - lash_dst, axis=-1, keepdims=True)
@@ -96,8 +105,13 @@ def paint_lids(warped: np.ndarray, photo: np.ndarray, src_face: np.ndarray, dst_
         map_x = a[..., 0, 0] * gx + a[..., 0, 1] * gy + a[..., 0, 2]
         map_y = a[..., 1, 0] * gx + a[..., 1, 1] * gy + a[..., 1, 2]
         lid = cv2.remap(photo, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+        # the thin source band is stretched across the lid: smooth its streaks along the lid
+        lid = cv2.GaussianBlur(lid, (0, 0), sigmaX=max(0.04 * width, 0.5), sigmaY=max(0.01 * width, 0.3))
         # soft edges (the lash side and the corners fade over a few pixels), opacity = closure
-        mask = cv2.GaussianBlur((ids >= 0).astype(np.float32), (0, 0), max(0.04 * width, 0.5)) * alpha_eye[e]
+        # opaque over the strip, nothing outside: the layer meets the warp continuously at the crease
+        # (mirror) and with the sharp edge of a lid margin at the lash band; outside the strip the mirrored
+        # map would sample the dark fold under the crease
+        mask = (ids >= 0).astype(np.float32) * alpha_eye[e]
         region = out[y0:y1 + 1, x0:x1 + 1]
         region += mask[..., None] * (lid - region)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
