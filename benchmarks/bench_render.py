@@ -102,7 +102,7 @@ def bench_speed(photo, subject, net, n: int = 100) -> dict:
             t0 = time.perf_counter()
             dst = rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])
             t1 = time.perf_counter()
-            warped = rig.warp_frame(dst)
+            warped = rig.warp_frame(dst, anim.head_pose[i])
             t2 = time.perf_counter()
             sketch, wnet = rig.net_inputs(warped, dst)
             t3 = time.perf_counter()
@@ -176,7 +176,8 @@ def bench_fidelity(photo, subject, net, videos: list[Path], n: int = 75) -> dict
     for video in videos:
         tr = consecutive_track(video, 0, n)
         anim = retarget(Animation.from_dense(tr["dense"], tr["head_pose"], tr["torso"], 25.0), subject)
-        rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512)
+        rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512,
+              fit_photo=True)  # the framing render() uses
         drive = np.stack([rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])[:478] for i in range(len(anim))])
         iod = np.linalg.norm(drive[:, 468] - drive[:, 473], axis=-1)
         for name, r in (("warp_only", "none"), ("neural", net)):
@@ -297,7 +298,8 @@ def astronaut_blinks(net, photo, subject, baseline=None) -> dict:
     from kpanim.landmarks import detect_faces, quiet_native_stderr
 
     anim = blinking(subject)
-    rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512)
+    rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512,
+              fit_photo=True)  # the framing render() uses
     drive = eye_aspect_ratio(np.stack([rig.points(anim.dense[i], anim.head_pose[i], anim.torso[i])[:478]
                                        for i in range(len(anim))]))
     shut = drive < 0.3 * drive[0]

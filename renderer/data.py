@@ -25,9 +25,9 @@ from .sketch import region_mask
 from .warp import crop_image
 
 IMAGE_KEYS = ("photo", "warped", "sketch", "target", "weight")
-PAIRS_VERSION = 2
+PAIRS_VERSION = 3
 """Bumped whenever the warp or the sketch changes: cached pairs hold warped images (2: lash band and
-lid layer of ``eyelids``)."""
+lid layer of ``eyelids``; 3: mouth interior of ``mouth``)."""
 
 
 def decode_frames(path: str | Path, indices: set[int] | None = None, max_side: int = 720):
@@ -159,7 +159,7 @@ def make_pairs(track: dict, n_pairs: int, size: int = 256, seed: int = 0,
             rigs[r] = Rig(track["frames"][r], subject_from_frame(track, r), size=size, net_size=size)
         rig = rigs[r]
         dst = rig.points(track["dense"][t], track["head_pose"][t], track["torso"][t])
-        warped = rig.warp_frame(dst)
+        warped = rig.warp_frame(dst, track["head_pose"][t])
         sketch, warped_net = rig.net_inputs(warped, dst)
         target = crop_image(track["frames"][t], rig.to_out, size, size, cv2.INTER_AREA)
         face_net = rig.to_net[:, :2] @ dst[:478].T

@@ -22,6 +22,7 @@ from kpanim.errors import KpanimError
 from kpanim.geometry import matrix_to_pose, pose_to_matrix
 
 from .eyelids import paint_lids
+from .mouth import MouthPainter
 from .sketch import draw_sketch, feather, region_mask
 from kpanim.fileio import check_writable
 
@@ -42,10 +43,12 @@ class Rig:
         size: output side in pixels (square crop around the face), ignored with ``full_frame``.
         full_frame: keep the photo's framing and size (rounded down to even numbers).
         net_size: the U-Net's working resolution.
+        fit_photo: shrink and move the square crop to stay inside the photo where it can (``render`` does;
+            training pairs keep the fixed framing of ``crop_transform``, which the metrics assume).
     """
 
     def __init__(self, photo: np.ndarray, subject, size: int = DEFAULT_SIZE, full_frame: bool = False,
-                 net_size: int = 256):
+                 net_size: int = 256, fit_photo: bool = False):
         self.subject = subject
         face_photo = subject.project_face()
         if full_frame:
@@ -56,7 +59,8 @@ class Rig:
             if size < 64 or size % 2:
                 raise KpanimError(f"--size must be an even number of pixels ≥ 64, got {size}")
             self.width = self.height = int(size)
-            self.to_out = crop_transform(face_photo, size)
+            bounds = (photo.shape[1], photo.shape[0]) if fit_photo else None
+            self.to_out = crop_transform(face_photo, size, bounds=bounds)
         self.photo = crop_image(photo, self.to_out, self.width, self.height,
                                 cv2.INTER_AREA if self.to_out[0, 0] < 1 else cv2.INTER_LINEAR)
         self.anchors = border_anchors(self.width, self.height, margin=2.0)
@@ -66,6 +70,9 @@ class Rig:
         self.net_size = net_size
         self.to_net = crop_transform(self.src_points[:478], net_size)
         self.photo_net = self._to_net(self.photo)
+        # the mouth layer is drawn at output resolution: as soft as the photo where it was upscaled
+        self.mouth = MouthPainter(self.photo, self.src_points[:478],
+                                  blur=0.5 * max(1.0, float(np.sqrt(abs(np.linalg.det(self.to_out[:, :2]))))))
 
     def points(self, dense: np.ndarray, head_pose: np.ndarray, torso: np.ndarray) -> np.ndarray:
         """Control points (478 + 18 + anchors, 2) in output pixels for one frame's keypoints."""
@@ -73,10 +80,13 @@ class Rig:
         shoulders = apply_affine(self.to_out, self.subject.project(torso))
         return control_points(face, shoulders, self.anchors)
 
-    def warp_frame(self, dst_points: np.ndarray) -> np.ndarray:
-        """The photo warped to one frame's control points (``points``), closing lids painted (``eyelids``)."""
+    def warp_frame(self, dst_points: np.ndarray, head_pose: np.ndarray) -> np.ndarray:
+        """The photo warped to one frame's control points (``points``; ``head_pose`` (6,) of that frame),
+        closing lids painted (``eyelids``), an opening mouth's teeth and cavity painted (``mouth``)."""
         warped = self.warp(self.photo, dst_points)
-        return paint_lids(warped, self.photo, self.src_points[:478], dst_points[:478])
+        warped = paint_lids(warped, self.photo, self.src_points[:478], dst_points[:478])
+        rest = apply_affine(self.to_out, self.subject.project_face(self.subject.neutral, head_pose))
+        return self.mouth(warped, dst_points[:478], rest)
 
     def _to_net(self, image: np.ndarray) -> np.ndarray:
         return cv2.warpAffine(image, self.to_net, (self.net_size, self.net_size), flags=cv2.INTER_AREA,
@@ -216,7 +226,7 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     if threads:
         torch.set_num_threads(threads)
     rig = Rig(photo, subject, size=size, full_frame=full_frame,
-              net_size=net.config.size if net is not None else 256)
+              net_size=net.config.size if net is not None else 256, fit_photo=True)
     frames = range(0, anim.n_frames, PREVIEW_STEP if preview else 1)
     fps = anim.fps / PREVIEW_STEP if preview else anim.fps
     bar = tqdm(frames, desc="render", unit="frame", disable=not progress, file=sys.stderr)
@@ -230,7 +240,7 @@ def render_frame(rig: Rig, net, dense: np.ndarray, head_pose: np.ndarray, torso:
                  frame_index: int) -> np.ndarray:
     """One output frame (H, W, 3) uint8: warp, then (with ``net``) the U-Net's correction."""
     dst = rig.points(dense, head_pose, torso)
-    warped = rig.warp_frame(dst)
+    warped = rig.warp_frame(dst, head_pose)
     if net is None:
         return warped
     import torch

@@ -195,16 +195,26 @@ class PiecewiseAffineWarp:
         return cv2.remap(image, map_x, map_y, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def crop_transform(face_px: np.ndarray, size: int, scale: float = 2.0, shift_down: float = 0.15) -> np.ndarray:
+def crop_transform(face_px: np.ndarray, size: int, scale: float = 2.0, shift_down: float = 0.15,
+                   bounds: tuple[int, int] | None = None) -> np.ndarray:
     """(2, 3) similarity taking photo pixels to a ``size``² square crop around a face (478, ≥2).
 
     The square's side is ``scale`` × the face's larger bounding-box side, centred on the face and
-    moved down by ``shift_down`` face heights so that the neck and shoulders show.
+    moved down by ``shift_down`` face heights so that the neck and shoulders show. With ``bounds``
+    (the photo's width, height) the square is shrunk and moved to stay inside the photo where it can
+    (never tighter than 1.2 × the face): a tight portrait is shown whole instead of padded with
+    invented border.
     """
     pts = np.asarray(face_px, dtype=np.float64)[:, :2]
     lo, hi = pts.min(0), pts.max(0)
     side = scale * float(max(hi - lo))
     centre = (lo + hi) / 2 + np.array([0.0, shift_down * (hi[1] - lo[1])])
+    if bounds is not None:
+        limits = np.asarray(bounds, dtype=np.float64)
+        side = max(min(side, float(limits.min())), 1.2 * float(max(hi - lo)))
+        for k in range(2):  # keep the square inside [0, limit] where it fits, else centre it on the photo
+            centre[k] = (np.clip(centre[k], side / 2, limits[k] - side / 2) if side <= limits[k]
+                         else limits[k] / 2)
     s = size / side
     return np.array([[s, 0, size / 2 - s * centre[0]], [0, s, size / 2 - s * centre[1]]])
 
