@@ -399,7 +399,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--renderer", default="default")
     ap.add_argument("--videos", type=Path, default=Path("/work/shared/data/video"))
-    ap.add_argument("--dataset", type=Path, default=Path("/work/datasets/shared_v1"),
+    ap.add_argument("--dataset", type=Path, default=Path("/work/datasets/shared_v2"),
                     help="prepared dataset whose keypoints drive the realism test (clips tracked here otherwise)")
     ap.add_argument("--only", default="speed,flicker,fidelity,realism,mouth,blinks,realism_v1val,finetune,sheet")
     ap.add_argument("--baseline", default=None, help="a second renderer scored alongside (realism/mouth/blinks)")

@@ -43,11 +43,11 @@ LOWER_TEETH_HEIGHT = 0.17
 """Crown of the lower incisors (≈ 9 mm)."""
 INCISAL_SHOW = 0.04
 """The upper incisal edge hangs this far below the rest lip line (≈ 2 mm: hidden by the lower lip at rest)."""
-LOWER_TEETH_FOLLOW = 0.8
+LOWER_TEETH_FOLLOW = 0.65
 """The lower incisal edge drops this share of the lower lip's drop below the rest lip line: the lower lip rides
 on the jaw and mostly covers the lower teeth, which show as a thin band in an open mouth."""
-TONGUE_RISE = 0.12
-"""How far the tongue's back rises above the lower incisal edge, at the middle."""
+TONGUE_RISE = 0.2
+"""How far the tongue's back rises above the lower incisal edge, at the middle (in a wide-open mouth)."""
 TOOTH_EDGES = (0.0, 0.33, 0.56, 0.76, 0.89, 0.99, 1.08, 1.3)
 """Boundaries of the teeth from the middle outwards (central incisor, lateral, canine, two premolars, molars),
 in rest half-widths of the mouth: crown widths of 8.5, 6.5, 7.5, 7, 7, 10 mm laid along an arch and seen from
@@ -138,7 +138,7 @@ def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
     floor = 0.9 * (skin @ [0.299, 0.587, 0.114]) * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6)
     teeth = np.clip(np.maximum(teeth, floor), 0, 245)
     cavity = np.clip(lip * np.array([0.26, 0.14, 0.15]), 8, 90)
-    tongue = np.clip(lip * np.array([0.78, 0.50, 0.50]), 20, 230)
+    tongue = np.clip(lip * np.array([0.92, 0.68, 0.68]), 20, 230)
     return MouthColours(tuple(map(float, teeth)), tuple(map(float, cavity)), tuple(map(float, tongue)),
                         float(mouth_gap(face)), source)
 
@@ -259,10 +259,10 @@ class MouthPainter:
         # tongue: a dome behind the lower teeth; it shows as the teeth part (between nearly closed teeth the
         # gap stays dark)
         parted = np.clip((low_edge - up_edge) / max(0.2 * width, 1e-6), 0, 1)
-        dome = TONGUE_RISE * width * np.clip(1 - (a / (0.42 * width)) ** 2, 0, 1) * parted
+        dome = TONGUE_RISE * width * np.clip(1 - (a / (0.45 * width)) ** 2, 0, 1) * parted
         tongue_top = low_edge - dome
         cover = _step(b - tongue_top) * (dome > 0.5) * parted
-        tshade = 0.6 + 0.35 * np.clip((b - tongue_top) / max(0.1 * width, 1e-6), 0, 1)
+        tshade = 0.7 + 0.3 * np.clip((b - tongue_top) / max(0.1 * width, 1e-6), 0, 1)
         layer += cover[..., None] * (np.asarray(c.tongue) * tshade[..., None] - layer)
         top = up_edge - UPPER_TEETH_HEIGHT * width
         lower = _step(b - (low_edge + rounding)) * _step(low_edge + LOWER_TEETH_HEIGHT * width - b)
@@ -275,8 +275,8 @@ class MouthPainter:
             vshade = 0.85 + 0.15 * np.clip((b - top) / max(0.5 * UPPER_TEETH_HEIGHT * width, 1e-6), 0, 1)
             vshade *= 1 - 0.08 * np.clip(1 - (up_edge - b) / max(0.03 * width, 1e-6), 0, 1)
             upper_rgb = teeth * (shade * vshade)[..., None]
-            # lower teeth: in the upper teeth's shadow
-            lower_rgb = teeth * (0.7 * shade)[..., None] * [1.0, 0.96, 0.92]
+            # lower teeth: in the upper teeth's shadow, warmer (the lip and tongue light them), gaps half as dark
+            lower_rgb = teeth * (0.75 * (0.5 + 0.5 * shade))[..., None] * [1.0, 0.93, 0.86]
         layer += lower[..., None] * (lower_rgb - layer)
         layer += upper[..., None] * (upper_rgb - layer)
         layer += _step(top - b)[..., None] * (np.asarray(c.tongue) * 0.9 - layer)  # gum, under the lip
