@@ -43,9 +43,9 @@ LOWER_TEETH_HEIGHT = 0.17
 """Crown of the lower incisors (≈ 9 mm)."""
 INCISAL_SHOW = 0.04
 """The upper incisal edge hangs this far below the rest lip line (≈ 2 mm: hidden by the lower lip at rest)."""
-LOWER_TEETH_FOLLOW = 0.65
+LOWER_TEETH_FOLLOW = 0.8
 """The lower incisal edge drops this share of the lower lip's drop below the rest lip line: the lower lip rides
-on the jaw and mostly covers the lower teeth, which show as a thin band in an open mouth."""
+on the jaw and mostly covers the lower teeth, which show as a thin band in an open mouth (20 % of its height)."""
 TONGUE_RISE = 0.2
 """How far the tongue's back rises above the lower incisal edge, at the middle (in a wide-open mouth)."""
 TOOTH_EDGES = (0.0, 0.33, 0.56, 0.76, 0.89, 0.99, 1.08, 1.3)
@@ -130,12 +130,12 @@ def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
             # the eye whites' brightness, the skin's warm tint (eye whites in photos are often bluish-grey)
             luma = float(np.median(whites, axis=0) @ [0.299, 0.587, 0.114])
             tint = (skin / max(skin.mean(), 1.0)) ** 0.3 * np.array([1.0, 0.97, 0.9])
-            teeth, source = 1.05 * luma * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6), "eyes"
+            teeth, source = 1.1 * luma * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6), "eyes"
         else:
             teeth, source = 1.05 * (skin @ [0.299, 0.587, 0.114]) * np.array([1.0, 0.96, 0.88]), "skin"
     # eye whites are often in the lids' shadow or tiny: teeth are lit like the skin, never much darker
     tint = (skin / max(skin.mean(), 1.0)) ** 0.3 * np.array([1.0, 0.97, 0.9])
-    floor = 0.9 * (skin @ [0.299, 0.587, 0.114]) * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6)
+    floor = 1.0 * (skin @ [0.299, 0.587, 0.114]) * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6)
     teeth = np.clip(np.maximum(teeth, floor), 0, 245)
     cavity = np.clip(lip * np.array([0.26, 0.14, 0.15]), 8, 90)
     tongue = np.clip(lip * np.array([0.92, 0.68, 0.68]), 20, 230)
@@ -275,8 +275,8 @@ class MouthPainter:
             vshade = 0.85 + 0.15 * np.clip((b - top) / max(0.5 * UPPER_TEETH_HEIGHT * width, 1e-6), 0, 1)
             vshade *= 1 - 0.08 * np.clip(1 - (up_edge - b) / max(0.03 * width, 1e-6), 0, 1)
             upper_rgb = teeth * (shade * vshade)[..., None]
-            # lower teeth: in the upper teeth's shadow, warmer (the lip and tongue light them), gaps half as dark
-            lower_rgb = teeth * (0.75 * (0.5 + 0.5 * shade))[..., None] * [1.0, 0.93, 0.86]
+            # lower teeth: in the upper teeth's shadow, gaps half as dark
+            lower_rgb = teeth * (0.8 * (0.5 + 0.5 * shade))[..., None]
         layer += lower[..., None] * (lower_rgb - layer)
         layer += upper[..., None] * (upper_rgb - layer)
         layer += _step(top - b)[..., None] * (np.asarray(c.tongue) * 0.9 - layer)  # gum, under the lip
