@@ -15,7 +15,9 @@ Colours come from the photo (``MouthColours``): the teeth from its own visible t
 them, else from its eye whites (lit like the face, so white balance and exposure match); the
 cavity and the tongue from its lip colour. Individual teeth are drawn along the dental arch
 (foreshortened toward the corners, shaded into the corners' shadow), anti-aliased, then
-blurred as much as the photo was upscaled. The layer fades in as the mouth opens wider than in
+blurred as much as the photo was upscaled. The proportions (how much tongue and lower teeth show)
+were set so that the layer's brightness at each depth of the opening matches real open mouths of
+the training clips (median luma relative to the skin, within ≈ 0.05 for medium openings). The layer fades in as the mouth opens wider than in
 the photo, so a render of the photo's own mouth is the photo.
 """
 
@@ -26,14 +28,15 @@ import dataclasses
 import cv2
 import numpy as np
 
+from .sketch import INNER_LIPS, LEFT_EYE_LOOP, OUTER_LIPS, RIGHT_EYE_LOOP
+
 # Inner-lip contour, left corner → right corner, point for point above each other (MediaPipe indices)
 UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
 LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
-INNER_LOOP = UPPER_INNER + LOWER_INNER[-2:0:-1]
-OUTER_LOOP = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
+INNER_LOOP = INNER_LIPS  # UPPER_INNER, then LOWER_INNER back to the first corner
+OUTER_LOOP = OUTER_LIPS
 CHIN = 152
-EYE_LOOPS = ((33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246),
-             (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466))
+EYE_LOOPS = (RIGHT_EYE_LOOP, LEFT_EYE_LOOP)
 IRISES = (range(468, 473), range(473, 478))
 
 # Geometry, in rest mouth widths (corner to corner, ≈ 50 mm on an adult)

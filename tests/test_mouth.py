@@ -49,6 +49,7 @@ def portrait(face: np.ndarray, teeth: bool = False) -> np.ndarray:
 
 
 def test_mouth_gap_is_zero_closed_and_grows_with_the_opening():
+    assert INNER_LOOP == UPPER_INNER + LOWER_INNER[-2:0:-1]  # the sketch's loop, walked as the two lip lines
     face = template_face()
     assert mouth_gap(face) < 1e-9
     gaps = [float(mouth_gap(opened(face, d))) for d in (0.05, 0.1, 0.2)]
