@@ -257,3 +257,20 @@ def test_irises_close_with_the_lids_and_stay_put_in_open_eyes():
     assert np.allclose((out[iris] - face[lo]) @ n, 0, atol=1e-6)  # on the lid line
     assert np.allclose((out[iris] - shut[iris]) @ across, 0, atol=1e-6)  # moved only across the eye
     assert np.array_equal(out[:468], shut[:468])  # only iris points move
+
+
+def test_default_crop_stays_inside_a_tight_portrait():
+    from kpanim.renderer.warp import crop_transform
+
+    # a face filling most of a 256² photo: the 2× square would reach far past the photo's edges
+    face = np.stack(np.meshgrid(np.linspace(60, 200, 22), np.linspace(50, 210, 22)), -1).reshape(-1, 2)[:478]
+    free = crop_transform(face, 512)
+    fitted = crop_transform(face, 512, bounds=(256, 256))
+    corners = np.array([[0.0, 0], [511, 511]])
+    back = lambda m: apply_affine(cv2.invertAffineTransform(m), corners)  # noqa: E731 (output corners in the photo)
+    assert back(free).min() < -25 and back(free).max() > 280  # unbounded: a band of invented border
+    assert back(fitted).min() >= -1 and back(fitted).max() <= 257  # bounded: the photo itself, upscaled
+    # a small face in a big photo keeps the 2× framing; only the position moves where it must
+    small = face * 0.25 + 10
+    assert np.allclose(crop_transform(small, 512, bounds=(2000, 2000))[:, :2], crop_transform(small, 512)[:, :2])
+    assert back(crop_transform(small, 512, bounds=(2000, 2000))).min() >= -1e-6
