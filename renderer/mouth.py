@@ -16,8 +16,8 @@ them, else from its eye whites (lit like the face, so white balance and exposure
 cavity and the tongue from its lip colour. Individual teeth are drawn along the dental arch
 (foreshortened toward the corners, shaded into the corners' shadow), anti-aliased, then
 blurred as much as the photo was upscaled. The proportions (how much tongue and lower teeth show)
-were set so that the layer's brightness at each depth of the opening matches real open mouths of
-the training clips (median luma relative to the skin, within ≈ 0.05 for medium openings). The layer fades in as the mouth opens wider than in
+were set by comparing the layer's brightness at each depth of the opening with real open mouths
+of the training clips (``benchmarks/bench_mouth_layer.py``; docs/BENCHMARKS.md has the numbers). The layer fades in as the mouth opens wider than in
 the photo, so a render of the photo's own mouth is the photo.
 """
 
