@@ -109,9 +109,9 @@ def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
     img = np.asarray(photo)
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.float32) / 255  # (OpenCV 8-bit hue is 0-180: unused)
     inner = _poly_mask(img.shape[:2], face[list(INNER_LOOP)])
-    lips = _poly_mask(img.shape[:2], face[list(OUTER_LOOP)]) & (cv2.dilate(inner.astype(np.uint8), np.ones((3, 3), np.uint8)) == 0)
+    near_inner = cv2.dilate(inner.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    lips = _poly_mask(img.shape[:2], face[list(OUTER_LOOP)]) & ~near_inner
     lip = np.median(img[lips], axis=0) if lips.sum() >= 10 else np.array([170.0, 95, 90])
-    h, w = img.shape[:2]
     skin = _skin_colour(img, face)
     # teeth the photo shows: bright, weakly saturated pixels inside the inner lips
     shown = inner & (hsv[..., 1] <= 0.4) & (hsv[..., 2] >= 0.8 * skin.max() / 255)
@@ -123,11 +123,11 @@ def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
             eye = _poly_mask(img.shape[:2], face[list(loop)])
             centre, rim = face[iris[0]], face[list(iris)[1:]]
             radius = np.linalg.norm(rim - centre, axis=-1).mean()
-            yy, xx = np.mgrid[0:h, 0:w]
-            eye &= (xx - centre[0]) ** 2 + (yy - centre[1]) ** 2 > (1.15 * radius) ** 2
-            if eye.sum() >= 4:
-                v = hsv[..., 2][eye]
-                whites.append(img[eye][v >= np.median(v)])
+            ys, xs = np.nonzero(eye)  # the eye's pixels, minus the iris disc
+            white = (xs - centre[0]) ** 2 + (ys - centre[1]) ** 2 > (1.15 * radius) ** 2
+            if white.sum() >= 4:
+                v = hsv[ys[white], xs[white], 2]
+                whites.append(img[ys[white], xs[white]][v >= np.median(v)])
         whites = np.concatenate(whites) if whites else np.zeros((0, 3))
         if len(whites) >= 8:
             # the eye whites' brightness, the skin's warm tint (eye whites in photos are often bluish-grey)
