@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from kpanim.renderer import data as rdata
+from kpanim.renderer.mouth import LUMA
 from kpanim.renderer.sketch import inner_mouth_mask
 
 SIZES = ((150, 400), (400, 900), (900, 10 ** 6))
 SLICES = 6
-LUMA = np.array([0.299, 0.587, 0.114])
 
 
 def depth_profile(pairs: dict, acc: dict) -> None:

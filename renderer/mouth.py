@@ -88,6 +88,8 @@ def _poly_mask(shape: tuple[int, int], *loops: np.ndarray) -> np.ndarray:
     return m > 0
 
 
+LUMA = np.array([0.299, 0.587, 0.114])
+"""Rec. 601 luma weights of RGB."""
 SKIN_POINTS = (50, 280, 101, 330, 205, 425, 199, 6, 151, 9)
 """Cheeks, chin, nose bridge, forehead: the lit half of them is skin even under a fringe or a beard."""
 
@@ -99,8 +101,14 @@ def _skin_colour(img: np.ndarray, face: np.ndarray) -> np.ndarray:
     if not len(p):
         return np.array([190.0, 150, 130])
     rgb = img[p[:, 1], p[:, 0]].astype(np.float64)
-    luma = rgb @ [0.299, 0.587, 0.114]
+    luma = rgb @ LUMA
     return np.median(rgb[luma >= np.median(luma)], axis=0)
+
+
+def _skin_lit_white(luma: float, skin: np.ndarray) -> np.ndarray:
+    """RGB of a white with luma ``luma`` under the skin's light: the skin's hue, much weakened, and warm."""
+    tint = (skin / max(skin.mean(), 1.0)) ** 0.3 * np.array([1.0, 0.97, 0.9])
+    return luma * tint / max(float(tint @ LUMA), 1e-6)
 
 
 def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
@@ -131,15 +139,11 @@ def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
         whites = np.concatenate(whites) if whites else np.zeros((0, 3))
         if len(whites) >= 8:
             # the eye whites' brightness, the skin's warm tint (eye whites in photos are often bluish-grey)
-            luma = float(np.median(whites, axis=0) @ [0.299, 0.587, 0.114])
-            tint = (skin / max(skin.mean(), 1.0)) ** 0.3 * np.array([1.0, 0.97, 0.9])
-            teeth, source = 1.1 * luma * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6), "eyes"
+            teeth, source = _skin_lit_white(1.1 * float(np.median(whites, axis=0) @ LUMA), skin), "eyes"
         else:
-            teeth, source = 1.05 * (skin @ [0.299, 0.587, 0.114]) * np.array([1.0, 0.96, 0.88]), "skin"
+            teeth, source = 1.05 * (skin @ LUMA) * np.array([1.0, 0.96, 0.88]), "skin"
     # eye whites are often in the lids' shadow or tiny: teeth are lit like the skin, never much darker
-    tint = (skin / max(skin.mean(), 1.0)) ** 0.3 * np.array([1.0, 0.97, 0.9])
-    floor = 1.0 * (skin @ [0.299, 0.587, 0.114]) * tint / max(float(tint @ [0.299, 0.587, 0.114]), 1e-6)
-    teeth = np.clip(np.maximum(teeth, floor), 0, 245)
+    teeth = np.clip(np.maximum(teeth, _skin_lit_white(float(skin @ LUMA), skin)), 0, 245)
     cavity = np.clip(lip * np.array([0.26, 0.14, 0.15]), 8, 90)
     tongue = np.clip(lip * np.array([0.92, 0.68, 0.68]), 20, 230)
     return MouthColours(tuple(map(float, teeth)), tuple(map(float, cavity)), tuple(map(float, tongue)),
@@ -157,14 +161,15 @@ def _step(x: np.ndarray) -> np.ndarray:
     return np.clip(x + 0.5, 0.0, 1.0)
 
 
-def _teeth_shade(u: np.ndarray, px_per_u: float, width: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per pixel (arch position ``u`` in half-widths) → (brightness factor, incisal rounding in px)."""
+def _teeth_shade(u: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel (arch position ``u`` in half-widths of a mouth ``width`` px wide) → (brightness factor,
+    incisal rounding in px)."""
     edges = np.asarray(TOOTH_EDGES)
     au = np.minimum(np.abs(u), edges[-1] - 1e-6)
     k = np.clip(np.searchsorted(edges, au, side="right"), 1, len(edges) - 1)
     lo, hi = edges[k - 1], edges[k]
     t = (au - lo) / (hi - lo)  # 0..1 across one tooth
-    gap_px = np.minimum(au - lo, hi - au) * px_per_u
+    gap_px = np.minimum(au - lo, hi - au) * width / 2
     shade = 1 - 0.2 * np.exp(-(gap_px / max(0.45, 0.006 * width)) ** 2)  # the faint line between two teeth
     shade *= 1 - 0.1 * (2 * t - 1) ** 4                       # each crown rounder (darker) at its sides
     shade *= np.clip(1 - 0.3 * np.minimum(au, 1.3) ** 2, 0.45, 1)  # the arch turns away into shadow
@@ -253,7 +258,7 @@ class MouthPainter:
         up_edge = line + INCISAL_SHOW * width
         low_edge = line + LOWER_TEETH_FOLLOW * np.maximum(lower_lip - line, 0)
         u = a / max(width / 2, 1e-6)
-        shade, rounding = _teeth_shade(u, width / 2, width)
+        shade, rounding = _teeth_shade(u, width)
 
         layer = np.empty(a.shape + (3,))
         # cavity: a little lighter low down, where the floor of the mouth and the tongue catch light
