@@ -220,11 +220,13 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
     import torch
 
+    from .nets.linear_readout import blend_readout
     from .nets.normalise import denormalise, lips_from_network, normalise, normalise_subject
 
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
     T = len(feats)
+    out["lip"] = blend_readout(out["lip"], feats, norm)
     if viseme_blend > 0:
         from .visemes import blend_lips, viseme_track
 

@@ -53,7 +53,8 @@ def test_train_moda_and_faco_cli(synth_dataset, tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2",
                               "--batch-size", "2", "--window", "40", "--audio-variants", "2", "--val-every", "1",
-                              "--log-every", "1", "--open-weight", "1", "--out", str(out), *TINY_MODA])
+                              "--log-every", "1", "--open-weight", "1", "--probe-blend", "0.5", "--out", str(out),
+                              *TINY_MODA])
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     steps = [r for r in recs if "loss" in r]
@@ -62,6 +63,7 @@ def test_train_moda_and_faco_cli(synth_dataset, tmp_path):
     ck = torch.load(out / "moda.pt", weights_only=True)
     assert ck["info"]["train_clips"] == ["synth_0", "synth_1", "synth_2"] and ck["info"]["val_clips"] == ["synth_3"]
     assert "lip_std" in ck["norm"] and ck["info"]["frontend"]["name"] == "mel"
+    assert "lipz_std" in ck["norm"] and float(ck["norm"]["probe_blend"][0]) == 0.5  # scale-free, with read-out
     res = runner.invoke(cli, ["train", "faco", "--data", str(synth_dataset), "--steps", "2", "--batch-size", "4",
                               "--adv-start", "0", "--out", str(tmp_path / "faco"), *TINY_FACO])
     assert res.exit_code == 0, res.output

@@ -10,51 +10,16 @@ strong, heavily regularised read-out is hard to beat: a network that does not is
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from pathlib import Path
 
 import numpy as np
 
+from kpanim.nets.linear_readout import LinearProbe, context_stack
+
+PROBE_VERSION = "1"  # part of the cache key: bump when the fit changes
 PROBE_FRONTEND = "whisper_l2-3-4_nopad"
 """Whisper-base hidden states 2-4, unpadded: the best layers for the mouth opening (docs/MODEL.md)."""
-PROBE_ARRAYS = ("mean", "std", "basis", "weights")
-PROBE_VERSION = "1"  # part of the cache key: bump when the fit changes
-
-
-def context_stack(x: np.ndarray, radius: int) -> np.ndarray:
-    """(T, k) → (T, (2·radius + 1)·k): each frame with its ±radius neighbours (edges repeated)."""
-    padded = np.pad(x, ((radius, radius), (0, 0)), mode="edge")
-    return np.concatenate([padded[i:i + len(x)] for i in range(2 * radius + 1)], axis=1)
-
-
-@dataclasses.dataclass(frozen=True)
-class LinearProbe:
-    """Standardise (D,) → PCA basis (D, k) → ±radius context → ridge weights ((2r+1)k + 1, out)."""
-
-    mean: np.ndarray
-    std: np.ndarray
-    basis: np.ndarray
-    weights: np.ndarray
-    radius: int
-
-    def __call__(self, feats: np.ndarray) -> np.ndarray:
-        """(T, D) features → (T, out) predictions."""
-        z = ((np.asarray(feats, np.float32) - self.mean) / self.std) @ self.basis
-        x = context_stack(z, self.radius)
-        return (x @ self.weights[:-1] + self.weights[-1]).astype(np.float32)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        out = {f"probe_{k}": getattr(self, k).astype(np.float32) for k in PROBE_ARRAYS}
-        out["probe_radius"] = np.array([self.radius], np.int64)
-        return out
-
-    @classmethod
-    def from_arrays(cls, arrays) -> LinearProbe:
-        return cls(*(np.asarray(arrays[f"probe_{k}"], np.float32) for k in PROBE_ARRAYS),
-                   radius=int(arrays["probe_radius"][0]))
-
-
 def fit_probe(features: list[np.ndarray], targets: list[np.ndarray], pca_dim: int = 128, radius: int = 3,
               alpha: float = 1e3) -> LinearProbe:
     """Fit on clips: features[i] (T_i, D), targets[i] (T_i, out) (only frames to learn from)."""

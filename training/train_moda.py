@@ -75,6 +75,10 @@ class ModaTrainConfig(AudioWindowConfig):
     """Lip training target: "clip_z" = scale-free (each clip's lips over its own mouth-opening spread;
     the amplitude comes back at inference from the subject's mouth width and a calibrated gain), "raw" =
     metres (speakers' different amplitudes then teach the network their mean)."""
+    probe_blend: float = 0.0
+    """Fit a ridge read-out of the lips from the front-end's features on the training clips (the linear
+    probe, kpanim.training.linear_probe) after training, store it in the checkpoint and mix it into the
+    lips with this weight: (1 - w) · network + w · read-out. 0 = none."""
     calibrate_gain: bool = True
     """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
     target_articulation: float = 1.0
@@ -170,6 +174,7 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
     other streams."""
     from kpanim import constants
     from kpanim.inference import moda_windows
+    from kpanim.nets.linear_readout import blend_readout
     from kpanim.nets.normalise import lips_from_network, normalise, normalise_subject
 
     up, lo = constants.lip_gap_pair()
@@ -180,7 +185,7 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
         for k in ("eye", "head", "torso"):
             l1[k].append(float(np.abs(out[k] - normalise(k, getattr(clip, k), norm))[clip.valid].mean()))
-        lip = lips_from_network(out["lip"], clip.neutral, norm)
+        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)
         l1["lip"].append(float(np.abs(lip - clip.lip)[clip.valid].mean() * 1000))
         real = clip.lip
         o_p = np.linalg.norm(lip[:, up] - lip[:, lo], axis=-1)
@@ -205,6 +210,7 @@ def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int =
     [0.5, 4] for scale-free ones (whose amplitude also carries the mouth-width estimate)."""
     from kpanim import constants
     from kpanim.inference import moda_windows
+    from kpanim.nets.linear_readout import blend_readout
     from kpanim.nets.normalise import lips_from_network, normalise_subject
 
     up, lo = constants.lip_gap_pair()
@@ -213,7 +219,7 @@ def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int =
     p, r = [], []
     for clip in clips[:max_clips]:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
-        lip = lips_from_network(out["lip"], clip.neutral, norm)[clip.valid]
+        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)[clip.valid]
         real = clip.lip[clip.valid]
         p.append(np.std(lip[:, up, 1] - lip[:, lo, 1]))
         r.append(np.std(real[:, up, 1] - real[:, lo, 1]))
@@ -239,6 +245,21 @@ def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
     return np.clip(np.median(np.array(ratios), axis=0), 1.0, 3.0).astype(np.float32)
 
 
+def fit_lip_readout(clips, norm: dict, cfg: ModaTrainConfig) -> dict:
+    """The linear probe of the lips in the network's own lip units, fitted on the clips' clean features,
+    as checkpoint arrays (``probe_*``, ``probe_blend``)."""
+    from kpanim.nets.normalise import normalise
+
+    from .linear_probe import fit_probe
+
+    def target(c):
+        lip = c.lip[c.valid]
+        return normalise("lipz", lip / c.lip_spread, norm) if cfg.lip_target == "clip_z" else normalise("lip", lip, norm)
+
+    probe = fit_probe([c.audio[0][c.valid] for c in clips], [target(c) for c in clips])
+    return {**probe.to_arrays(), "probe_blend": np.array([cfg.probe_blend], np.float32)}
+
+
 def train(cfg: ModaTrainConfig) -> Path:
     import torch
 
@@ -256,6 +277,8 @@ def train(cfg: ModaTrainConfig) -> Path:
         raise KpanimError(f"--lip-target must be one of {', '.join(LIP_TARGETS)}, got {cfg.lip_target!r}")
     if not 0.2 <= cfg.target_articulation <= 3.0:
         raise KpanimError(f"--target-articulation must be in [0.2, 3], got {cfg.target_articulation}")
+    if not 0.0 <= cfg.probe_blend <= 1.0:
+        raise KpanimError(f"--probe-blend must be in [0, 1], got {cfg.probe_blend}")
     if cfg.sync_weight > 0 and cfg.lip_target != "raw":
         raise KpanimError("a sync expert scores lips in metres: use it with --lip-target raw")
     run = start_run(cfg)
@@ -328,6 +351,8 @@ def train(cfg: ModaTrainConfig) -> Path:
             from .viseme_prior import viseme_prior
 
             norm.update(viseme_prior(train_clips, cfg.data, norm, cfg.viseme_blend))
+        if cfg.probe_blend > 0:
+            norm.update(fit_lip_readout(train_clips, norm, cfg))
         if cfg.calibrate_gain:
             norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm, cfg.target_articulation)],
                                         np.float32)
