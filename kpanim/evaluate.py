@@ -324,8 +324,12 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
     kpanim eval pred.npz --reference clip.npz [--audio speech.wav] [--plot p.png] [--json m.json]
     kpanim eval --dataset DIR [--model M] [--split val]
     """
+    import sys
+    import time
+
     from .audio import load_audio
 
+    cpu0 = time.process_time()
     if dataset is not None:
         if pred is not None or reference is not None:
             raise KpanimError("give either PRED --reference REF or --dataset DIR, not both")
@@ -354,6 +358,8 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
     if json_out is not None:
         from .dataset import write_json
 
+        result["command"] = " ".join(["kpanim", *sys.argv[1:]])  # models run with --seed 0
+        result["cpu_seconds"] = round(time.process_time() - cpu0, 1)
         write_json(json_out, result)
         click.echo(f"Wrote {json_out}")
     if plot is not None:

@@ -42,10 +42,11 @@ def test_sliding_windows_cross_fade_exactly():
 
 
 def test_speech_gate():
-    audio, _ = speechlike(2.0, 0)
-    audio[: 16000 // 2] = 0  # first half second silent
-    gate = speech_gate(audio, 50, 25.0)
-    assert gate.shape == (50,) and gate[:6].max() == 0 and gate[20:].max() == 1
+    audio = (0.1 * np.sin(np.arange(3 * 16000) * 0.07)).astype(np.float32)
+    audio[: 3 * 16000 // 2] = 0  # the first 1.5 s silent
+    audio[2 * 16000: 2 * 16000 + 4000] = 0  # a 0.25 s pause inside speech is not silence
+    gate = speech_gate(audio, 75, 25.0)
+    assert gate.shape == (75,) and gate[:30].max() == 0 and gate[45:].min() > 0.99
     assert speech_gate(np.zeros(16000, np.float32), 25, 25.0).max() == 0
 
 
