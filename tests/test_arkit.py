@@ -1,0 +1,128 @@
+"""kpanim.arkit: the Blendshape V2 port against FaceLandmarker's own numbers, animation curves, files."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from kpanim import arkit
+from kpanim.animation import Animation
+from kpanim.errors import FormatError, KpanimError
+
+FIXTURE = Path(__file__).parent / "data" / "arkit_reference.npz"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    with np.load(FIXTURE, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_port_matches_facelandmarker(reference):
+    """FaceLandmarker's landmarks → the port's scores = FaceLandmarker's scores (31 real faces)."""
+    worst = 0.0
+    for pts, size, expected in zip(reference["landmarks_px"], reference["image_size"], reference["blendshapes"]):
+        got = arkit.from_landmarks(pts, tuple(size))
+        assert got.shape == (52,) and got.dtype == np.float32
+        worst = max(worst, float(np.abs(got - expected).max()))
+    assert worst <= 0.01
+    assert worst < 1e-4  # in practice float rounding only
+    # the fixture has real expressions, not only neutral faces
+    assert reference["blendshapes"][:, arkit.NAMES.index("jawOpen")].max() > 0.3
+    assert reference["blendshapes"][:, arkit.NAMES.index("eyeBlinkLeft")].max() > 0.3
+
+
+def test_batched_equals_single(reference):
+    pts = reference["landmarks_px"][:6]
+    batch = arkit.scores_from_points(pts)
+    single = np.stack([arkit.from_landmarks(p, (256, 256)) for p in pts])
+    assert np.allclose(batch, single, atol=1e-6)
+    assert np.allclose(arkit.from_landmarks(pts[0][:, :2], (256, 256)), single[0])  # (478, 2) works too
+
+
+def test_names_and_orders():
+    assert len(arkit.NAMES) == 52 and arkit.NAMES[0] == "_neutral" and len(set(arkit.NAMES)) == 52
+    assert len(arkit.APPLE_NAMES) == 52 and set(arkit.APPLE_NAMES) - set(arkit.NAMES) == {"tongueOut"}
+    assert len(arkit.LANDMARK_SUBSET) == 146 and arkit.LANDMARK_SUBSET.max() == 477
+    assert arkit.LIVELINK_HEADER[:4] == ("Timecode", "BlendShapeCount", "EyeBlinkLeft", "EyeLookDownLeft")
+    assert arkit.LIVELINK_HEADER[-10:] == ("TongueOut", "HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw",
+                                           "LeftEyePitch", "LeftEyeRoll", "RightEyeYaw", "RightEyePitch",
+                                           "RightEyeRoll")
+    assert len(arkit.LIVELINK_HEADER) == 2 + 61
+
+
+@pytest.mark.parametrize("bad, size, message", [
+    (np.zeros((468, 2)), (100, 100), "478"),
+    (np.full((478, 2), np.nan), (100, 100), "NaN"),
+    (np.random.default_rng(0).uniform(0, 1, (478, 2)), (640, 480), "normalised"),
+    (np.random.default_rng(0).uniform(0, 99, (478, 2)), (0, 480), "positive"),
+    (np.random.default_rng(0).uniform(0, 99, (478, 2)), "big", "width, height"),
+    (np.ones((478, 3)), (100, 100), "degenerate"),
+])
+def test_from_landmarks_errors(bad, size, message):
+    with pytest.raises(KpanimError, match=message):
+        arkit.from_landmarks(bad, size)
+
+
+def test_animation_curves_follow_the_jaw(animation):
+    curves = arkit.animation_curves(animation)
+    assert curves.shape == (animation.n_frames, 52) and np.all((curves >= 0) & (curves <= 1))
+    mouth = animation.dense[:, 14, 1] - animation.dense[:, 13, 1]  # lower inner lip - upper: more negative = open
+    opening = -(mouth - mouth.max())
+    idx = [arkit.NAMES.index(n) for n in ("jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight")]
+    assert np.corrcoef(curves[:, idx].sum(1), opening)[0, 1] > 0.8
+
+
+def test_head_rotation_stays_out_of_the_face(animation):
+    """Same face, very different head rotations → same curves; the rotation is in the head angles."""
+    turned = animation.replace(head_pose=animation.head_pose * np.array([8, 8, 8, 1, 1, 1], np.float32))
+    assert np.allclose(arkit.animation_curves(turned), arkit.animation_curves(animation))
+    yaw_pitch_roll = arkit.head_angles(np.array([[0, 0.3, 0, 0, 0, -0.5], [0.2, 0, 0, 0, 0, -0.5]]))
+    assert np.allclose(yaw_pitch_roll, [[0.3, 0, 0], [0, 0.2, 0]], atol=1e-9)
+
+
+def test_animation_arkit_array_roundtrip_and_edits(animation, tmp_path):
+    curves = arkit.animation_curves(animation)
+    anim = animation.replace(arkit=curves)
+    path = anim.save(tmp_path / "a.npz")
+    loaded = Animation.load(path)
+    assert np.array_equal(loaded.arkit, curves)
+    assert loaded[10:20].arkit.shape == (10, 52) and np.array_equal(loaded[10:20].arkit, curves[10:20])
+    assert loaded.resample(50).arkit.shape == (100, 52)
+    # an animation without curves (every file written before them) loads as before
+    plain = Animation.load(animation.save(tmp_path / "b.npz"))
+    assert plain.arkit is None
+    with np.load(tmp_path / "b.npz") as z:
+        assert "arkit" not in z.files and int(z["format_version"]) == 1
+    with pytest.raises(FormatError, match="arkit"):
+        animation.replace(arkit=np.zeros((3, 52)))
+
+
+def test_timecode():
+    assert arkit.timecode(0, 30) == "00:00:00:00.000"
+    assert arkit.timecode(31, 30) == "00:00:01:01.000"
+    assert arkit.timecode(3600 * 25 + 61 * 25 + 24, 25) == "01:01:01:24.000"
+
+
+def test_livelink_csv_and_json(animation, tmp_path):
+    csv_path = arkit.write_curves(animation, tmp_path / "a.arkit.csv")
+    rows = list(csv.reader(csv_path.open()))
+    assert tuple(rows[0]) == arkit.LIVELINK_HEADER and len(rows) == animation.n_frames + 1
+    assert all(len(r) == len(arkit.LIVELINK_HEADER) and r[1] == "61" for r in rows[1:])
+    col = {name: i for i, name in enumerate(rows[0])}
+    values = np.array([[float(v) for v in r[2:]] for r in rows[1:]])
+    curves = arkit.animation_curves(animation)
+    assert np.allclose(values[:, col["JawOpen"] - 2], curves[:, arkit.NAMES.index("jawOpen")], atol=1e-6)
+    assert np.all(values[:, col["TongueOut"] - 2] == 0)
+    assert np.allclose(values[:, col["HeadPitch"] - 2], arkit.head_angles(animation.head_pose)[:, 1], atol=1e-6)
+
+    doc = json.loads(arkit.write_curves(animation, tmp_path / "a.arkit.json").read_text())
+    assert doc["fps"] == 25 and doc["n_frames"] == animation.n_frames and doc["names"] == list(arkit.APPLE_NAMES)
+    assert np.allclose(doc["blendshapes"]["jawOpen"], curves[:, arkit.NAMES.index("jawOpen")], atol=1e-6)
+    assert set(doc["head"]) == {"yaw", "pitch", "roll"} and len(doc["eyes"]["LeftEyeYaw"]) == animation.n_frames
+    with pytest.raises(KpanimError, match=r"\.arkit\.csv"):
+        arkit.write_curves(animation, tmp_path / "a.csv")
