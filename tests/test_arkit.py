@@ -126,3 +126,80 @@ def test_livelink_csv_and_json(animation, tmp_path):
     assert set(doc["head"]) == {"yaw", "pitch", "roll"} and len(doc["eyes"]["LeftEyeYaw"]) == animation.n_frames
     with pytest.raises(KpanimError, match=r"\.arkit\.csv"):
         arkit.write_curves(animation, tmp_path / "a.csv")
+
+
+# ------------------------------------------------------------------------------------------ CLI
+def _run(*args):
+    from click.testing import CliRunner
+
+    from kpanim.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_cli_export_csv_and_json(animation, tmp_path):
+    npz = animation.save(tmp_path / "anim.npz")
+    res = _run("export", npz, "-o", tmp_path / "anim.arkit.csv", "--fps", 50)
+    assert res.exit_code == 0, res.output
+    rows = (tmp_path / "anim.arkit.csv").read_text().splitlines()
+    assert rows[0].startswith("Timecode,BlendShapeCount,EyeBlinkLeft,") and len(rows) == 1 + 100
+    res = _run("export", npz, "-o", tmp_path / "anim.arkit.json")
+    assert res.exit_code == 0 and "computed" in res.output, res.output
+    # stored curves are used as they are
+    fake = np.full((animation.n_frames, 52), 0.25, np.float32)
+    stored = animation.replace(arkit=fake).save(tmp_path / "stored.npz")
+    res = _run("export", stored, "-o", tmp_path / "stored.arkit.json")
+    assert res.exit_code == 0 and "stored" in res.output, res.output
+    doc = json.loads((tmp_path / "stored.arkit.json").read_text())
+    assert doc["blendshapes"]["jawOpen"][0] == 0.25 and doc["blendshapes"]["tongueOut"][0] == 0
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "no such file"), ("junk", "not a kpanim"), ("plaincsv", ".arkit.csv"),
+    ("subject", "--subject"), ("fps", "--fps"), ("folder", "does not exist"),
+])
+def test_cli_export_errors_are_one_line_and_write_nothing(animation, tmp_path, case, message):
+    npz = animation.save(tmp_path / "anim.npz")
+    out, extra = tmp_path / "out.arkit.csv", []
+    if case == "missing":
+        npz = tmp_path / "nope.npz"
+    elif case == "junk":
+        npz = tmp_path / "junk.npz"
+        npz.write_bytes(b"not a zip")
+    elif case == "plaincsv":
+        out = tmp_path / "out.csv"
+    elif case == "subject":
+        extra = ["--subject", npz]
+    elif case == "fps":
+        extra = ["--fps", -3]
+    elif case == "folder":
+        out = tmp_path / "no" / "out.arkit.csv"
+    res = _run("export", npz, "-o", out, *extra)
+    assert res.exit_code == 1, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error:") and message in lines[0], res.output
+    assert not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({"anim.npz", npz.name} - {"nope.npz"})
+
+
+def test_cli_predict_arkit_outputs(tiny_model, tmp_path):
+    from kpanim.audio import save_wav
+    from model_synth import speechlike
+
+    wav = tmp_path / "speech.wav"
+    save_wav(wav, speechlike(2.0, 2)[0])
+    res = _run("predict", wav, "-o", tmp_path / "a.arkit.csv", "--model", tiny_model, "--samples", 2)
+    assert res.exit_code == 0, res.output
+    for k in (0, 1):
+        rows = (tmp_path / f"a_{k}.arkit.csv").read_text().splitlines()
+        assert len(rows) == 51 and rows[1].startswith("00:00:00:00.000,61,")
+    res = _run("predict", wav, "-o", tmp_path / "a.arkit.json", "--model", tiny_model)
+    assert res.exit_code == 0 and json.loads((tmp_path / "a.arkit.json").read_text())["n_frames"] == 50
+    res = _run("predict", wav, "-o", tmp_path / "a.npz", "--model", tiny_model)
+    anim = Animation.load(tmp_path / "a.npz")
+    assert res.exit_code == 0 and anim.arkit.shape == (50, 52)
+    assert np.allclose(anim.arkit, arkit.animation_curves(anim), atol=1e-6)
+    res = _run("predict", wav, "-o", tmp_path / "b.npz", "--model", tiny_model, "--no-arkit")
+    assert res.exit_code == 0 and Animation.load(tmp_path / "b.npz").arkit is None
+    res = _run("predict", wav, "-o", tmp_path / "b.csv", "--model", tiny_model)
+    assert res.exit_code == 1 and ".arkit.csv" in res.output and not (tmp_path / "b.csv").exists()
