@@ -292,7 +292,7 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
     if output.exists() and animation.exists() and output.resolve() == animation.resolve():
         raise KpanimError(f"{output}: that is the input animation; choose another output name")
     if arkit.output_kind(output) is None and output.suffix.lower() != ".glb":
-        raise KpanimError(f"{output}: the output must end in .glb, .arkit.csv (Live Link Face CSV) or .arkit.json")
+        raise KpanimError(f"{output}: the output must be a .glb file, or .arkit.csv / .arkit.json for ARKit curves")
     if arkit.output_kind(output) is not None:
         if fps is not None and not (math.isfinite(fps) and 0 < fps <= 1000):
             raise KpanimError(f"--fps must be a frame rate between 0 and 1000 (e.g. 24, 30 or 60), got {fps}")
