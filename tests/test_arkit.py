@@ -203,3 +203,54 @@ def test_cli_predict_arkit_outputs(tiny_model, tmp_path):
     assert res.exit_code == 0 and Animation.load(tmp_path / "b.npz").arkit is None
     res = _run("predict", wav, "-o", tmp_path / "b.csv", "--model", tiny_model)
     assert res.exit_code == 1 and ".arkit.csv" in res.output and not (tmp_path / "b.csv").exists()
+
+
+# ------------------------------------------------------------------------------------- viewer
+def test_viewer_serves_the_curves(animation, tmp_path):
+    import urllib.request
+
+    from kpanim.gltf_export import export_glb
+    from kpanim.viewer import ViewerServer, load_for_view
+
+    npz = animation.save(tmp_path / "a.npz")
+    glb, meta, payload = load_for_view(npz, with_arkit=True)
+    assert len(payload["names"]) == 51 and "tongueOut" not in payload["names"] and payload["fps"] == 25
+    assert np.array(payload["values"]).shape == (animation.n_frames, 51)
+    jaw = np.array(payload["values"])[:, payload["names"].index("jawOpen")]
+    assert np.allclose(jaw, arkit.animation_curves(animation)[:, arkit.NAMES.index("jawOpen")], atol=6e-4)
+    assert len(load_for_view(npz, fps=50, with_arkit=True)[2]["values"]) == 100
+    # a kpanim .glb: curves from the face the file shows
+    export_glb(animation, tmp_path / "a.glb")
+    from_glb = load_for_view(tmp_path / "a.glb", with_arkit=True)[2]
+    assert np.abs(np.array(from_glb["values"]) - np.array(payload["values"])).max() < 0.05
+    with ViewerServer(glb, arkit=payload) as server:
+        config = json.loads(urllib.request.urlopen(server.url + "config.json").read())
+        served = json.loads(urllib.request.urlopen(server.url + "arkit.json").read())
+    assert config["arkit"] is True and served == payload
+    with ViewerServer(glb) as server:
+        assert json.loads(urllib.request.urlopen(server.url + "config.json").read())["arkit"] is False
+
+
+@pytest.mark.browser
+def test_viewer_draws_the_bar_chart(animation, tmp_path):
+    from chromium_cdp import Chromium, chromium_path
+    from gltf_testlib import require_tool
+
+    from kpanim.viewer import ViewerServer, load_for_view
+
+    require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
+    glb, _, payload = load_for_view(animation.save(tmp_path / "a.npz"), with_arkit=True)
+    with ViewerServer(glb, arkit=payload) as server, Chromium(900, 600) as browser:
+        browser.open(server.url)
+        assert server.loaded.wait(60), f"page did not load; console: {browser.console}"
+        browser.evaluate("document.getElementById('play').click()")  # pause, then seek to 1.2 s
+        browser.evaluate("const s = document.getElementById('seek'); s.value = String(1.2 / 1.96); "
+                         "s.dispatchEvent(new Event('input'))")
+        browser.pump(0.5)
+        status = browser.evaluate("window.kpanimStatus")
+        shown = browser.evaluate("window.kpanimArkit")
+        visible = browser.evaluate("!document.getElementById('arkit').hidden")
+        errors = [m for m in browser.console if m["level"] == "error"]
+    assert status["arkit"] == 51 and visible and errors == [] and server.errors() == []
+    assert shown["frame"] == 30
+    assert shown["jawOpen"] == pytest.approx(payload["values"][30][payload["names"].index("jawOpen")], abs=1e-6)
