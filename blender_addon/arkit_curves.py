@@ -3,7 +3,7 @@
 Sources (see docs/FORMAT.md and kpanim.arkit):
 
 * a kpanim animation ``.npz`` with the optional ``arkit`` (T, 52) array (MediaPipe's order,
-  ``_neutral`` first; ``kpanim predict`` stores it);
+  ``_neutral`` first; ``kpanim predict ... --arkit`` stores it);
 * a Live Link Face CSV (``Timecode,BlendShapeCount,EyeBlinkLeft,...``; Epic's iPhone app, or
   ``kpanim ... -o name.arkit.csv``). Its timecodes ``HH:MM:SS:FF.sss`` count frames at the
   recording's rate, which the file does not store: pass ``csv_fps``, or 0 to take it from the
@@ -111,8 +111,8 @@ def _read_npz(path: Path) -> Curves:
     if kind != "animation":
         raise ReadError(f"{path}: this is a kpanim '{kind}' file, expected an animation (made by 'kpanim predict')")
     if values is None:
-        raise ReadError(f"{path.name} has no ARKit curves: re-create it with 'kpanim predict', or write them with "
-                        f"'kpanim export {path.name} -o {path.stem}.arkit.csv' and use that file")
+        raise ReadError(f"{path.name} has no ARKit curves: re-create it with 'kpanim predict ... --arkit', or write "
+                        f"them with 'kpanim export {path.name} -o {path.stem}.arkit.csv' and use that file")
     if values.ndim != 2 or values.shape[1] != len(MEDIAPIPE_NAMES) or not len(values):
         raise ReadError(f"{path}: 'arkit' has shape {values.shape}, expected (T, 52) with T > 0")
     if not (math.isfinite(fps) and fps > 0) or not np.all(np.isfinite(values)):

@@ -195,12 +195,12 @@ def test_cli_predict_arkit_outputs(tiny_model, tmp_path):
         assert len(rows) == 51 and rows[1].startswith("00:00:00:00.000,61,")
     res = _run("predict", wav, "-o", tmp_path / "a.arkit.json", "--model", tiny_model)
     assert res.exit_code == 0 and json.loads((tmp_path / "a.arkit.json").read_text())["n_frames"] == 50
-    res = _run("predict", wav, "-o", tmp_path / "a.npz", "--model", tiny_model)
+    res = _run("predict", wav, "-o", tmp_path / "a.npz", "--model", tiny_model, "--arkit")
     anim = Animation.load(tmp_path / "a.npz")
     assert res.exit_code == 0 and anim.arkit.shape == (50, 52)
     assert np.allclose(anim.arkit, arkit.animation_curves(anim), atol=1e-6)
-    res = _run("predict", wav, "-o", tmp_path / "b.npz", "--model", tiny_model, "--no-arkit")
-    assert res.exit_code == 0 and Animation.load(tmp_path / "b.npz").arkit is None
+    res = _run("predict", wav, "-o", tmp_path / "b.npz", "--model", tiny_model)
+    assert res.exit_code == 0 and Animation.load(tmp_path / "b.npz").arkit is None  # opt-in: predict stays fast
     res = _run("predict", wav, "-o", tmp_path / "b.csv", "--model", tiny_model)
     assert res.exit_code == 1 and ".arkit.csv" in res.output and not (tmp_path / "b.csv").exists()
 
