@@ -77,6 +77,29 @@ def test_animation_curves_follow_the_jaw(animation):
     assert np.corrcoef(curves[:, idx].sum(1), opening)[0, 1] > 0.8
 
 
+def test_left_means_the_subjects_left():
+    """MediaPipe's (and so the port's) eyeBlinkLeft is the subject's left eye (+X), as in ARKit."""
+    from kpanim import constants
+
+    tpl = constants.template().astype(np.float32)
+    lids = {"left": ([386, 385, 387, 384, 398, 257, 258, 259], [374, 373, 380, 381, 382, 390]),
+            "right": ([159, 158, 160, 157, 173, 27, 28, 29], [145, 144, 153, 154, 155, 163])}
+    assert tpl[386, 0] > 0 > tpl[159, 0]
+    for side, (upper, lower) in lids.items():
+        face = tpl.copy()
+        face[upper, 1] = face[lower, 1].mean() + 3e-4
+        anim = Animation.still(face, np.array([0, 0, 0, 0, 0, -0.5]), np.zeros((18, 3)), 1)
+        scores = dict(zip(arkit.NAMES, arkit.animation_curves(anim)[0]))
+        other = "right" if side == "left" else "left"
+        assert scores[f"eyeBlink{side.title()}"] > 0.5 > scores[f"eyeBlink{other.title()}"] + 0.3
+
+
+def test_info_shows_the_curves(animation, tmp_path):
+    path = animation.replace(arkit=arkit.animation_curves(animation)).save(tmp_path / "a.npz")
+    res = _run("info", path)
+    assert res.exit_code == 0 and "arkit" in res.output and "(50, 52)" in res.output
+
+
 def test_head_rotation_stays_out_of_the_face(animation):
     """Same face, very different head rotations → same curves; the rotation is in the head angles."""
     turned = animation.replace(head_pose=animation.head_pose * np.array([8, 8, 8, 1, 1, 1], np.float32))
