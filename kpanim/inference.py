@@ -24,6 +24,7 @@ from .errors import KpanimError
 from .fileio import check_writable
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
+GATE_RELATIVE_DB: float | None = 40.0  # speech gate: silence is this far below the loudest frame (None: -55 dBFS only)
 DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
 
 
@@ -146,7 +147,8 @@ def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int =
     return {k: v / np.maximum(weight, 1e-6) for k, v in out.items()}
 
 
-def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = 16000) -> np.ndarray:
+def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = 16000,
+                relative_db: float | None = 40.0) -> np.ndarray:
     """(n_frames,) in [0, 1]: 0 where the audio is silent (mouth closed), 1 in speech.
 
     Frame loudness (RMS over 40 ms) against max(-55 dBFS, loudest frame - 40 dB), with a 10 dB soft
@@ -169,7 +171,7 @@ def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int =
     prev = np.r_[0.0, energy[1:2 * n_frames - 1:2]]  # block before each centre (2t - 1)
     rms = np.sqrt((energy[0:2 * n_frames:2] + prev) / (2 * half))
     db = 20 * np.log10(np.maximum(rms, 1e-8))
-    thr = max(-55.0, float(db.max()) - 40.0) if len(db) else 0.0
+    thr = max(-55.0, float(db.max()) - relative_db) if len(db) and relative_db is not None else -55.0
     gate = np.clip((db - thr) / 10.0, 0, 1)
     gate = maximum_filter1d(gate, size=7)
     return np.clip(gaussian_filter1d(gate, 1.0), 0, 1).astype(np.float32)
@@ -218,24 +220,26 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
     import torch
 
-    from .nets.normalise import denormalise, normalise, normalise_subject
+    from .nets.linear_readout import blend_readout
+    from .nets.normalise import denormalise, lips_from_network, normalise, normalise_subject
 
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
     T = len(feats)
+    out["lip"] = blend_readout(out["lip"], feats, norm)
     if viseme_blend > 0:
         from .visemes import blend_lips, viseme_track
 
         out["lip"] = blend_lips(out["lip"], viseme_track(phones, norm["viseme_keys"], fps_in), viseme_blend)
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
-    lip = denormalise("lip", out["lip"], norm) * float(norm.get("lip_gain", np.ones(1))[0])
+    lip = lips_from_network(out["lip"], neutral, norm).reshape(T, -1)
     eye = denormalise("eye", out["eye"], norm)
     head = denormalise("head", out["head"], norm)
     if "head_gain" in norm:  # calibrated after training: rotation, translation
         head = head * np.repeat(norm["head_gain"], 3)[None]
     head = _smooth(head, smoothing["head"])
     torso = _smooth(denormalise("torso", out["torso"], norm), smoothing["torso"])
-    gate = speech_gate(audio, T, fps_in)[:, None]
+    gate = speech_gate(audio, T, fps_in, relative_db=GATE_RELATIVE_DB)[:, None]
     lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)
     eye = _smooth(eye, smoothing["eye"]).reshape(T, 60, 3)
     if "blink_shape" in norm:  # data-derived blink prior (the decoder averages blinks away)

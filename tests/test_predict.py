@@ -63,6 +63,14 @@ def test_predict_api_shapes_seed_samples(tiny_model):
     assert half.n_frames == 38 and half.fps == 12.5
 
 
+def test_lips_do_not_depend_on_the_seed(tiny_model):
+    """MODA: lips are deterministic (SpecAttn); only blinks, head and torso are sampled."""
+    audio, _ = speechlike(3.0, 6)
+    a, b = (predict(audio, model=tiny_model, seed=s) for s in (0, 1))
+    assert np.array_equal(a.lip, b.lip)
+    assert not np.allclose(a.head_pose, b.head_pose)
+
+
 def test_predict_silence_gives_closed_still_mouth(tiny_model):
     with pytest.warns(UserWarning, match="silent"):
         anim = predict(np.zeros(16000 * 2, np.float32), model=tiny_model)

@@ -41,8 +41,9 @@ class RunConfig:
 class AudioWindowConfig(RunConfig):
     """Trainers that read windows of audio features and keypoints (MODA, the lip-sync expert)."""
 
-    frontend: str = "whisper_ct2"
-    """Audio front-end: whisper_ct2, mel, phones, wav2vec2_local or whisper_local; join with '+' to
+    frontend: str = "whisper_l2-3-4_nopad"
+    """Audio front-end: whisper_l<layers>[_nopad] (Whisper-base hidden states, e.g. whisper_l2-3-4_nopad),
+    whisper_ct2 (its final layer), mel, phones, wav2vec2_local or whisper_local; join with '+' to
     concatenate (e.g. whisper_ct2+phones)."""
     frontend_path: str = ""
     """Local model directory for the *_local front-ends."""
