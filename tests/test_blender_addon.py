@@ -222,7 +222,7 @@ def fake_kpanim(tmp_path: Path, fail: bool = False) -> Path:
     body = f"""
         import sys, time
         args = sys.argv[1:]
-        assert args[0] == "predict" and args[2] == "--subject" and args[4] == "-o", args
+        assert args[0] == "predict" and args[2] == "--subject" and args[4] == "-o" and args[6:] == ["--arkit"], args
         for i in range(0, 101, 25):
             sys.stderr.write(f"\\rpredict: {{i:3d}}%|##| {{i}}/100"); sys.stderr.flush(); time.sleep(0.02)
         if {fail!r}:

@@ -257,7 +257,7 @@ def test_cli_job_reports_the_error_line(tmp_path):
 def test_predict_command(tmp_path):
     exe = _script(tmp_path, "pass\n")
     argv = cli_job.predict_command(str(exe), "a.wav", "face.png", "out.npz")
-    assert argv == [str(exe), "predict", "a.wav", "--subject", "face.png", "-o", "out.npz"]
+    assert argv == [str(exe), "predict", "a.wav", "--subject", "face.png", "-o", "out.npz", "--arkit"]
     assert cli_job.predict_command(f"{sys.executable} -m kpanim", "a.wav", "f.png", "o.npz")[:3] == \
         [sys.executable, "-m", "kpanim"]
     spaced = tmp_path / "my tools" / "kpanim"
