@@ -124,7 +124,7 @@ def main() -> None:
         print(f"{kind:8s} animation: r(jawOpen + mouthLowerDownL/R, mouth opening) mean {mean(f'{kind}_open_sum')[0]:.3f}"
               f", pooled {r(s, o):.3f}; jawOpen alone mean {mean(f'{kind}_open_jaw')[0]:.3f}")
     if args.json:
-        args.json.write_text(json.dumps({"dataset": str(args.dataset), "split": args.split, "summary": summary,
+        args.json.write_text(json.dumps({"dataset": args.dataset.name, "split": args.split, "summary": summary,
                                          "per_clip": per_clip}, indent=1))
 
 
