@@ -268,7 +268,8 @@ def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = Non
 @click.command("export")
 @click.argument("animation", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the .glb (default: ANIMATION with suffix .glb).")
+              help="Where to write: a .glb (default: ANIMATION with suffix .glb), or ARKit-52 blendshape curves "
+                   "as .arkit.csv (Live Link Face CSV) or .arkit.json.")
 @click.option("--fps", type=float, default=None, help="Resample to this frame rate (e.g. 24, 30, 60); "
               "default: the animation's own.")
 @click.option("--subject", "subject_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -278,7 +279,9 @@ def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = Non
               help="Largest allowed vertex error of the morph-target reconstruction, in millimetres.")
 def export_command(animation: Path, output: Path | None, fps: float | None, subject_path: Path | None,
                    max_error_mm: float) -> None:
-    """Convert an animation .npz to a glTF .glb (face mesh with morph targets, head and torso nodes)."""
+    """Convert an animation .npz to a glTF .glb (face mesh with morph targets, head and torso nodes), or to
+    ARKit-52 blendshape curves (-o name.arkit.csv / name.arkit.json)."""
+    from . import arkit
     from .images import file_sha256
 
     if animation.suffix.lower() in (".glb", ".gltf"):
@@ -286,6 +289,24 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
     if not (math.isfinite(max_error_mm) and max_error_mm > 0):
         raise KpanimError(f"--max-error must be a positive number of millimetres, got {max_error_mm}")
     output = output or animation.with_suffix(".glb")
+    if output.exists() and animation.exists() and output.resolve() == animation.resolve():
+        raise KpanimError(f"{output}: that is the input animation; choose another output name")
+    if arkit.output_kind(output) is None and output.suffix.lower() != ".glb":
+        raise KpanimError(f"{output}: the output must be a .glb file, or .arkit.csv / .arkit.json for ARKit curves")
+    if arkit.output_kind(output) is not None:
+        if fps is not None and not (math.isfinite(fps) and 0 < fps <= 1000):
+            raise KpanimError(f"--fps must be a frame rate between 0 and 1000 (e.g. 24, 30 or 60), got {fps}")
+        if subject_path is not None:
+            raise KpanimError("--subject does not apply to ARKit curves (they do not depend on the mesh); drop it")
+        check_writable(output)
+        anim = Animation.load(animation)
+        if anim.n_frames == 0:
+            raise KpanimError(f"{animation}: the animation has no frames; nothing to export")
+        anim = anim.resample(fps) if fps else anim
+        arkit.write_curves(anim, output)
+        source = "stored" if anim.arkit is not None else "computed"
+        click.echo(f"Wrote {output}: ARKit-52 curves ({source}), {anim.n_frames} frames at {anim.fps:g} fps")
+        return
     anim = Animation.load(animation)
     sources = {"animation_npz_sha256": file_sha256(animation)}
     subject = None

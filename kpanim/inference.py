@@ -363,7 +363,8 @@ def _parse_smoothing(text: str | None) -> dict:
 @click.option("--subject", "subject", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Portrait image or .subject.npz (default: the template face).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output .npz (kpanim animation) or .glb (glTF). With --samples N: name_0.npz ...")
+              help="Output .npz (kpanim animation), .glb (glTF), or ARKit-52 blendshape curves: .arkit.csv (Live Link "
+                   "Face CSV) / .arkit.json. With --samples N: name_0.npz ...")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probabilistic streams.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Number of variations to write.")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
@@ -379,12 +380,20 @@ def _parse_smoothing(text: str | None) -> dict:
 @click.option("--viseme-blend", type=float, default=None,
               help="Weight 0-1 of phone-driven viseme mouth shapes (Rhubarb-style keyframes with co-articulation) "
                    "mixed into the lips (default: the model's; needs pocketsphinx and a model with viseme keyframes).")
+@click.option("--arkit", "with_arkit", is_flag=True,
+              help="Also store the ARKit-52 blendshape curves (array 'arkit') in an .npz output (about 1 s per "
+                   "minute of speech on one CPU core; the Blender add-on's 'Drive ARKit Shape Keys' reads them).")
 def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
-                    blink_rate, viseme_blend):
-    """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb)."""
+                    blink_rate, viseme_blend, with_arkit):
+    """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb) or ARKit curves."""
+    from . import arkit
+
     suffix = output.suffix.lower()
-    if suffix not in (".npz", ".glb"):
-        raise KpanimError(f"{output}: output must end in .npz or .glb")
+    arkit_kind = arkit.output_kind(output)
+    if suffix not in (".npz", ".glb") and arkit_kind is None:
+        raise KpanimError(f"{output}: output must end in .npz, .glb, .arkit.csv or .arkit.json")
+    if output.exists() and output.resolve() == Path(audio).resolve():
+        raise KpanimError(f"{output}: that is the input audio; choose another output name")
     check_writable(output)
     if fps <= 0:
         raise KpanimError(f"--fps must be positive, got {fps}")
@@ -398,10 +407,16 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)
     anims = anims if isinstance(anims, list) else [anims]
-    paths = [output] if len(anims) == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
-                                              for k in range(len(anims))]
+    if arkit_kind is not None:
+        base, tail = output.name[:-len(f".arkit.{arkit_kind}")], output.name[-len(f".arkit.{arkit_kind}"):]
+        paths = [output] if len(anims) == 1 else [output.with_name(f"{base}_{k}{tail}") for k in range(len(anims))]
+    else:
+        paths = [output] if len(anims) == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
+                                                  for k in range(len(anims))]
     for anim, path in zip(anims, paths):
-        if suffix == ".glb":
+        if arkit_kind is not None:
+            arkit.write_curves(anim, path)
+        elif suffix == ".glb":
             try:
                 from .gltf_export import export_glb
             except ImportError:
@@ -409,5 +424,7 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
                                   "it with 'kpanim export' once available") from None
             export_glb(anim, path, subject=subj)
         else:
+            if with_arkit:
+                anim = anim.replace(arkit=arkit.animation_curves(anim))
             anim.save(path)
         click.echo(f"Wrote {path}: {anim.n_frames} frames at {anim.fps:g} fps ({anim.duration:.1f} s)")
