@@ -150,10 +150,12 @@ class ProbAttn(nn.Module):
         self.stride = cfg.latent_stride
 
     def forward(self, h: torch.Tensor, motion: torch.Tensor | None, pad: torch.Tensor | None,
-                temperature: float = 1.0, generator: torch.Generator | None = None):
+                temperature: float = 1.0, generator: torch.Generator | None = None,
+                prior_z: torch.Tensor | None = None):
         """h: (B, T, D) fused features; motion: (B, T, M) normalised posterior streams or None (sample
-        the prior); pad: (B, T) bool, True = padding. Returns features (B, T, D) and KL (B, T) (each
-        latent step's KL spread evenly over its frames)."""
+        the prior); pad: (B, T) bool, True = padding. ``prior_z`` (B, ceil(T / stride), latent_dim): the
+        prior latents to use instead of drawing them (a stream keeps one latent per absolute latent step).
+        Returns features (B, T, D) and KL (B, T) (each latent step's KL spread evenly over its frames)."""
         B, T, _ = h.shape
         K = self.stride
         C = -(-T // K)  # latent steps
@@ -169,6 +171,9 @@ class ProbAttn(nn.Module):
             z = mu + eps * torch.exp(0.5 * logvar)
             kl_step = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(-1)  # (B, C)
             kl = (kl_step / K).repeat_interleave(K, dim=1)[:, :T]
+        elif prior_z is not None:
+            z = prior_z
+            kl = h.new_zeros(B, T)
         else:
             z = temperature * torch.randn((B, C, self.latent_dim), device=h.device, generator=generator)
             kl = h.new_zeros(B, T)
@@ -214,7 +219,8 @@ class Moda(nn.Module):
 
     def forward(self, audio: torch.Tensor, subject: torch.Tensor, motion: dict[str, torch.Tensor] | None = None,
                 pad: torch.Tensor | None = None, temperature: float = 1.0,
-                generator: torch.Generator | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                generator: torch.Generator | None = None,
+                prior_z: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Predict the normalised streams.
 
         Args:
@@ -224,6 +230,8 @@ class Moda(nn.Module):
                 "torso": (B, T, 54)}; the posterior streams among them feed ProbAttn. None = inference.
             pad: (B, T) bool, True marks padded frames (they never influence real frames).
             temperature: prior scale at inference.
+            prior_z: (B, ceil(T / latent_stride), latent_dim) prior latents to use instead of sampling
+                (already scaled; :mod:`kpanim.stream`).
         Returns:
             ({stream: (B, T, dim)}, kl (B, T)).
         """
@@ -244,7 +252,7 @@ class Moda(nn.Module):
         post = None
         if motion is not None:
             post = torch.cat([motion[s] for s in self.cfg.posterior_streams], dim=-1)
-        prob, kl = self.prob(h, post, pad, temperature, generator)
+        prob, kl = self.prob(h, post, pad, temperature, generator, prior_z)
         feats = torch.cat([spec, prob], dim=-1)
         out = {name: head(spec if name == "lip" and self.cfg.lip_from_spec else feats)
                for name, head in self.heads.items()}
