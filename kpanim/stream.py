@@ -316,10 +316,20 @@ class Stream:
 
         fe = self.model.frontend
         n_states = max(1, int(math.ceil(len(audio) / STATE_SAMPLES)))
-        mel = log_mel(np.pad(audio, (0, n_states * 2 * HOP - len(audio))))[:, : 2 * n_states]
+        audio = np.pad(audio, (0, n_states * 2 * HOP - len(audio)))
+        pad = getattr(self, "_pad_end", None)
+        if pad:
+            kind, sec = pad
+            k = int(sec * SAMPLE_RATE)
+            tail = audio[::-1][:k] if kind == "reflect" else np.zeros(k, np.float32)
+            if kind == "repeat":
+                tail = audio[-k:]
+            audio = np.concatenate([audio, tail])
+        n_all = int(math.ceil(len(audio) / STATE_SAMPLES))
+        mel = log_mel(np.pad(audio, (0, n_all * STATE_SAMPLES - len(audio))))[:, : 2 * n_all]
         with torch.inference_mode():  # no lock: the encoder module is read-only, streams run it in parallel
             h = fe.encoder.hidden_states(torch.from_numpy(np.ascontiguousarray(mel))[None], fe.layers)
-        states = h[0].reshape(n_states, -1).numpy()
+        states = h[0, :n_states].reshape(n_states, -1).numpy()
         idx = np.minimum(2 * np.arange(n_frames), n_states - 1)  # frame t ↔ state 2t (resample_features)
         return states[idx]
 

@@ -7,6 +7,11 @@ and any console error to ``/log``; the server keeps them (``ViewerServer.message
 warnings and errors in the terminal. Next to the face the page draws a small live bar chart of the
 animation's ARKit-52 blendshape curves (``/arkit.json``, from :mod:`kpanim.arkit`): what an
 ARKit-rigged character would receive at that moment.
+
+``kpanim view --live`` serves ``live.html`` instead: the page captures the microphone, streams it to a
+``kpanim serve`` WebSocket server (its own, in-process, unless ``--server`` names one) and animates the
+face mesh (``/mesh.json``: the subject's neutral face and the mesh triangles) and the ARKit bars from the
+frames that come back.
 """
 
 from __future__ import annotations
@@ -47,13 +52,15 @@ class ViewerServer(ThreadingHTTPServer):
         port: TCP port on 127.0.0.1 (0: any free port).
         echo: print the page's warnings/errors to stderr.
         arkit: the ARKit curves to chart (:func:`arkit_payload`), or None for no chart.
+        live: ``{"server": "ws://...", "neutral": (478, 3) face}`` to serve the live microphone page instead.
     """
 
     daemon_threads = True
 
     def __init__(self, glb: bytes, audio: Path | None = None, title: str = "animation", port: int = 0,
-                 echo: bool = False, arkit: dict | None = None) -> None:
+                 echo: bool = False, arkit: dict | None = None, live: dict | None = None) -> None:
         self.glb, self.audio, self.title, self.echo = glb, audio, title, echo
+        self.live = live  # {"server": ws url, "neutral": (478, 3)}: serve the live microphone page
         self.arkit = json.dumps(arkit, separators=(",", ":")).encode() if arkit is not None else None
         self.messages: list[dict] = []
         self.loaded = threading.Event()
@@ -88,13 +95,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
         path = self.path.split("?", 1)[0]
+        live = self.server.live
         if path in ("/", "/index.html"):
-            return self._file(viewer_root() / "index.html")
+            return self._file(viewer_root() / ("live.html" if live else "index.html"))
+        if live and path == "/mesh.json":
+            from . import constants
+
+            mesh = {"neutral": np.round(np.asarray(live["neutral"], np.float64), 6).reshape(-1).tolist(),
+                    "triangles": constants.triangles().reshape(-1).tolist()}
+            return self._bytes(json.dumps(mesh).encode(), "application/json")
         if path == "/animation.glb":
             return self._bytes(self.server.glb, "model/gltf-binary")
         if path == "/config.json":
             config = {"title": self.server.title, "audio": self.server.audio is not None,
                       "arkit": self.server.arkit is not None}
+            if live:
+                config["server"] = live["server"]
             return self._bytes(json.dumps(config).encode(), "application/json")
         if path == "/arkit.json" and self.server.arkit is not None:
             return self._bytes(self.server.arkit, "application/json")
@@ -234,20 +250,35 @@ def _load_for_view(path: Path, subject: Path | None, fps: float | None):
 
 
 @click.command("view")
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--audio", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Audio to play along (default: the animation's own, or a same-named .wav/.mp3/... next to it).")
 @click.option("--subject", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="For an .npz: the subject whose neutral face is the base shape.")
+              help="For an .npz: the subject whose neutral face is the base shape. With --live: the face to animate.")
 @click.option("--fps", type=float, default=None, help="For an .npz: resample to this frame rate.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
 @click.option("--no-arkit", is_flag=True, help="Do not show the ARKit blendshape bar chart.")
-def view_command(path: Path, audio: Path | None, subject: Path | None, fps: float | None, port: int,
-                 no_browser: bool, no_arkit: bool) -> None:
+@click.option("--live", is_flag=True,
+              help="Live: the page captures the microphone, streams it to a kpanim server and animates the face as you "
+                   "speak (no PATH).")
+@click.option("--server", "server_url", default=None,
+              help="With --live: a running 'kpanim serve' (ws://HOST:PORT); default: start one in this process.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --live and no --server: the MODA checkpoint (default: the shipped model).")
+def view_command(path: Path | None, audio: Path | None, subject: Path | None, fps: float | None, port: int,
+                 no_browser: bool, no_arkit: bool, live: bool, server_url: str | None, model_path: Path | None) -> None:
     """Play an animation (.glb, or .npz converted on the fly) with its audio in the browser, with a live bar
-    chart of its ARKit-52 blendshape curves."""
+    chart of its ARKit-52 blendshape curves; or, with --live, animate the face from your microphone."""
+    if live:
+        if path is not None or audio is not None or fps is not None:
+            raise KpanimError("--live animates the microphone: give no PATH, --audio or --fps")
+        return _view_live(subject, port, no_browser, server_url, model_path)
+    if server_url is not None or model_path is not None:
+        raise KpanimError("--server and --model apply to --live only")
+    if path is None:
+        raise KpanimError("give an animation to play (PATH: .glb or .npz), or --live for the microphone")
     data, meta, curves = load_for_view(path, subject, fps, with_arkit=not no_arkit)
     if audio is not None and not audio.is_file():
         raise KpanimError(f"{audio}: no such audio file")
@@ -261,3 +292,44 @@ def view_command(path: Path, audio: Path | None, subject: Path | None, fps: floa
             threading.Event().wait()
         except KeyboardInterrupt:
             click.echo("Stopped.")
+
+
+def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: str | None,
+               model_path: Path | None) -> None:
+    import contextlib
+
+    from .inference import _load_subject, default_subject_arrays, load_model
+
+    subj = _load_subject(subject)
+    with contextlib.ExitStack() as stack:
+        if server_url is None:
+            from .serve import StreamServer
+
+            stream_server = stack.enter_context(StreamServer(model_path, "127.0.0.1", 0, subject=subj).running())
+            server_url = stream_server.url
+            model = stream_server.model
+        else:
+            if not server_url.startswith(("ws://", "wss://")):
+                raise KpanimError(f"--server {server_url}: give a WebSocket address, ws://HOST:PORT")
+            if model_path is not None:
+                raise KpanimError("--model applies when this command starts the server; give it to 'kpanim serve'")
+            model = None
+        if subj is not None:
+            neutral = subj.neutral
+        else:
+            neutral = default_subject_arrays(model.norm)[0] if model is not None else _template()
+        page = stack.enter_context(ViewerServer(b"", title="microphone", port=port, echo=True,
+                                                live={"server": server_url, "neutral": neutral}))
+        click.echo(f"Live page at {page.url} (streams to {server_url}); press Start and speak  (Ctrl+C to stop)")
+        if not no_browser:
+            webbrowser.open(page.url)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            click.echo("Stopped.")
+
+
+def _template() -> np.ndarray:
+    from . import constants
+
+    return constants.template()
