@@ -173,10 +173,40 @@ class Animation:
             meta = json.loads(str(z["meta"]))
         except json.JSONDecodeError:
             raise FormatError(f"{path}: 'meta' is not valid JSON; re-create the file with 'kpanim predict'") from None
+        if not isinstance(meta, dict):
+            raise FormatError(f"{path}: 'meta' is not a JSON object; re-create the file with 'kpanim predict'")
         try:
             return cls(**{k: z[k] for k in STREAMS}, fps=float(z["fps"]), meta=meta)
+        except (TypeError, ValueError):
+            raise FormatError(f"{path}: 'fps' or a stream is not numeric; re-create the file with 'kpanim predict'") from None
         except FormatError as err:
             raise FormatError(f"{path}: {err}") from None
+
+
+def audio_meta(path: str | os.PathLike, duration: float) -> dict:
+    """``meta["audio"]`` for the speech file ``path`` (docs/FORMAT.md): its name, sha256 and duration (s)."""
+    from .images import file_sha256
+
+    return {"path": Path(path).name, "sha256": file_sha256(path), "duration": round(float(duration), 6)}
+
+
+def meta_audio_name(meta: dict) -> str | None:
+    """The audio file an animation's meta names: ``audio`` as ``{"path", ...}`` or, in older files, a bare string."""
+    entry = meta.get("audio")
+    if isinstance(entry, dict):
+        entry = entry.get("path")
+    return entry if isinstance(entry, str) and entry else None
+
+
+def meta_audio_path(meta: dict, folder: str | os.PathLike) -> Path | None:
+    """The existing audio file the meta names, looked for as given and relative to ``folder``."""
+    name = meta_audio_name(meta)
+    if name is None:
+        return None
+    for candidate in (Path(folder) / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
@@ -184,8 +214,27 @@ def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> P
     # Uncompressed: zlib on float32 motion saves ~12 % of the size but costs ~0.7 s per minute of
     # animation (a third of predict's budget); np.load reads both kinds.
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)  # a file object: savez would otherwise append ".npz"
+        zf = zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)  # = np.savez's
+        try:
+            for name, value in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            zf.close()
+        except BaseException:
+            # the temp file is discarded: no second close at garbage collection (on a full disk it would
+            # fail again and print an "Exception ignored" traceback)
+            zf.fp = None
+            raise
     return Path(path)
+
+
+def npz_error(path: str | os.PathLike, err: Exception) -> FormatError:
+    """The one-line error for an .npz numpy cannot read (damaged, or holding pickled objects)."""
+    if "allow_pickle" in str(err):
+        return FormatError(f"{path}: holds pickled Python objects, which kpanim never writes and will not load "
+                           "(loading them can run code); use a file written by kpanim")
+    first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+    return FormatError(f"{path}: cannot read the .npz ({first}); the file is damaged: re-create it with kpanim")
 
 
 def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
@@ -198,12 +247,15 @@ def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        raise FormatError(f"{path}: cannot read the .npz ({err}); the file is damaged") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError) as err:
+        raise npz_error(path, err) from None
     found = str(arrays.get("kind", "")) or "unknown"
     if found != kind:
         raise FormatError(f"{path}: this is a kpanim '{found}' file, expected a '{kind}' file")
-    version = int(arrays.get("format_version", -1))
+    try:
+        version = int(arrays.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
     if version > FORMAT_VERSION:
         raise FormatError(f"{path}: format version {version} is newer than this kpanim reads "
                           f"({FORMAT_VERSION}); upgrade kpanim (pip install -U kpanim)")

@@ -65,6 +65,21 @@ def load_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, max_seconds: fl
     return np.clip(audio, -1.0, 1.0)
 
 
+AUDIO_TOLERANCE_S = 0.2  # predicted animations match their audio to a frame; more is a wrong file
+
+
+def fit_to_duration(samples: np.ndarray, duration: float, sample_rate: int) -> np.ndarray:
+    """``samples`` padded/trimmed to exactly ``duration`` seconds, after checking that they last as long
+    (±0.2 s): the one rule ``render`` and ``preview`` share for the sound of an animation."""
+    seconds = len(samples) / sample_rate
+    if abs(seconds - duration) > AUDIO_TOLERANCE_S:
+        which = "shorter" if seconds < duration else "longer"
+        raise KpanimError(f"the audio ({seconds:.2f} s) is {which} than the animation ({duration:.2f} s); "
+                          "give the speech the animation was predicted from")
+    n = int(round(duration * sample_rate))
+    return np.pad(samples, (0, max(0, n - len(samples))))[:n]
+
+
 def is_silent(audio: np.ndarray, threshold_dbfs: float = SILENCE_DBFS) -> bool:
     """True when the whole signal stays below ``threshold_dbfs`` RMS (e.g. a muted recording)."""
     if audio.size == 0:

@@ -121,7 +121,9 @@ def load_reference(path: Path) -> tuple[Animation, np.ndarray, np.ndarray | None
         valid = z["valid"] if "valid" in z.files else None
     if neutral is None:
         neutral = metrics.closed_mouth_neutral(ref.dense, valid)
-    audio_path = Path(path).parent / ref.meta["audio"] if ref.meta.get("audio") else None
+    from .animation import meta_audio_name
+
+    audio_path = Path(path).parent / meta_audio_name(ref.meta) if meta_audio_name(ref.meta) else None
     return ref, neutral, valid, audio_path if audio_path and audio_path.is_file() else None
 
 

@@ -153,8 +153,9 @@ def build_gltf(anim: Animation, fps: float | None = None, subject: Subject | Non
     Returns the document, the fitted morph basis and the (possibly resampled) animation it shows.
     """
     if fps is not None:
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 0 < fps <= 1000):
-            raise KpanimError(f"--fps must be a frame rate between 0 and 1000 (e.g. 24, 30 or 60), got {fps}")
+        from .checks import check_fps
+
+        check_fps(fps)
         anim = anim.resample(float(fps))
     if anim.n_frames == 0:
         raise KpanimError("the animation has no frames; nothing to export")
@@ -283,9 +284,13 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
 
     if animation.suffix.lower() in (".glb", ".gltf"):
         raise KpanimError(f"{animation}: already a glTF file; 'kpanim export' takes an animation .npz")
-    if not (math.isfinite(max_error_mm) and max_error_mm > 0):
-        raise KpanimError(f"--max-error must be a positive number of millimetres, got {max_error_mm}")
-    output = output or animation.with_suffix(".glb")
+    from .checks import check_fps, check_number
+    from .fileio import check_output
+
+    check_fps(fps)
+    check_number("--max-error", max_error_mm, 0, 10, lo_open=True, example=0.5, why=" mm")
+    output = check_output(output or animation.with_suffix(".glb"), {"ANIMATION": animation, "--subject": subject_path},
+                          (".glb",))
     anim = Animation.load(animation)
     sources = {"animation_npz_sha256": file_sha256(animation)}
     subject = None

@@ -13,9 +13,14 @@ from .errors import FormatError
 
 
 def describe_npz(path: Path) -> str:
-    with np.load(path, allow_pickle=False) as z:  # lazy: reads only these two small members
-        kind = str(z["kind"]) if "kind" in z.files else "unknown"
-        version = int(z["format_version"]) if "format_version" in z.files else -1
+    from .animation import npz_error
+
+    try:
+        with np.load(path, allow_pickle=False) as z:  # lazy: reads only these two small members
+            kind = str(z["kind"]) if "kind" in z.files else "unknown"
+            version = int(z["format_version"]) if "format_version" in z.files else -1
+    except (ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError) as err:
+        raise npz_error(path, err) from None
     if kind == "animation":
         from .animation import Animation
 

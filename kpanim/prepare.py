@@ -24,7 +24,7 @@ import click
 import numpy as np
 
 from . import __version__, metrics
-from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, save_npz_atomic
+from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, audio_meta, save_npz_atomic
 from .dataset import (STATS_VERSION, collect_videos, file_stamp, finalize, index_row, previous_runs, speaker_of,
                       unique_clip_ids, write_json)
 from .errors import KpanimError
@@ -230,7 +230,8 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     stats["process_seconds"] = time.perf_counter() - t_start
     meta = {
         "clip_id": clip_id, "speaker": speaker, "source": str(path), "source_sha256": file_sha256(path),
-        "src_fps": info.fps, "n_frames": n, "duration": n / cfg.fps, "audio": f"{clip_id}.wav",
+        "src_fps": info.fps, "n_frames": n, "duration": n / cfg.fps,
+        "audio": audio_meta(clips / f"{clip_id}.wav", n / cfg.fps),
         "reference": f"{clip_id}.ref.png", "reference_frame": ref_index, "split": "train",
         "kpanim_version": __version__, "stats": stats,
         "prepare": {"smooth_window": cfg.smooth_window, "smooth_order": cfg.smooth_order,

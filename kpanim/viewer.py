@@ -161,8 +161,9 @@ def _content_type(path: Path) -> str:
 
 def find_audio(anim_path: Path, meta: dict) -> Path | None:
     """The clip's audio: ``meta['audio']`` if that file exists, else a same-named audio file next to it."""
-    for key in ("audio", "audio_path"):
-        value = meta.get(key)
+    from .animation import meta_audio_name
+
+    for value in (meta_audio_name(meta), meta.get("audio_path")):
         if isinstance(value, str) and value:
             candidate = Path(value)
             for path in (candidate, anim_path.parent / candidate):

@@ -191,8 +191,8 @@ def test_cli_export_with_subject_file(anim, tmp_path):
     ("glb", "already a glTF file"),
     ("missing_dir", "does not exist"),
     ("bad_suffix", "must be a .glb"),
-    ("fps", "--fps must be a frame rate"),
-    ("max_error", "--max-error must be a positive"),
+    ("fps", "--fps must be a number above 0"),
+    ("max_error", "--max-error must be a number above 0"),
 ])
 def test_cli_export_errors_are_one_line(anim, tmp_path, case, message):
     anim.save(tmp_path / "a.npz")

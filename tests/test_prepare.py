@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kpanim.images import file_sha256
+
 FPS_SRC = 30
 N_SRC = 66  # 2.2 s at 30 fps → 55 frames at 25 fps
 SR = 16000
@@ -116,7 +118,9 @@ def test_prepared_clip_follows_the_dataset_contract(prepared):
                 "reference", "reference_frame", "split", "kpanim_version"):
         assert key in meta, key
     assert meta["src_fps"] == pytest.approx(30) and meta["split"] in ("train", "val")
-    assert (out / "clips" / meta["audio"]).is_file() and (out / "clips" / meta["reference"]).is_file()
+    wav = out / "clips" / meta["audio"]["path"]  # {sha256, duration, path} as docs/FORMAT.md says
+    assert wav.is_file() and (out / "clips" / meta["reference"]).is_file()
+    assert meta["audio"]["sha256"] == file_sha256(wav) and meta["audio"]["duration"] == pytest.approx(meta["duration"])
     index = json.loads((out / "index.json").read_text())
     assert [c["clip_id"] for c in index] == ["astro_talk"] and index[0]["valid_ratio"] == 1.0
     assert (out / "index.tsv").read_text().splitlines()[0].startswith("clip_id\tspeaker\tsplit")
