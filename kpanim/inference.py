@@ -284,7 +284,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
     Returns:
         An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
     """
-    from .audio import is_silent, load_audio
+    from .audio import load_audio, speech_warnings
     from .nets.audio_frontends import n_frames_for
 
     if samples < 1:
@@ -301,8 +301,8 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
     audio = np.asarray(audio, np.float32).reshape(-1)
     if audio.size == 0:
         raise KpanimError("the audio is empty (0 samples); give a recording with speech")
-    if is_silent(audio):
-        warnings.warn("the audio is silent: the mouth stays closed", stacklevel=2)
+    for problem in speech_warnings(audio):
+        warnings.warn(problem, stacklevel=2)
     subj = _load_subject(subject)
     if subj is None:
         neutral, pose0, torso0 = default_subject_arrays(model.norm)

@@ -443,11 +443,20 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
 def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window,
                     pose_smooth_window, clip_timeout, retry_skipped):
     """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
+    from .checks import check_number
+
     for name, w in (("--smooth-window", smooth_window), ("--pose-smooth-window", pose_smooth_window)):
-        if w < 1 or w % 2 == 0:
-            raise KpanimError(f"{name} must be an odd number ≥ 1, got {w}")
+        if w < 1 or w % 2 == 0 or w > 99:
+            raise KpanimError(f"{name} must be an odd number from 1 to 99, got {w}; e.g. {name} 5")
     if not 0 <= val_fraction < 1:
-        raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
+        raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}; e.g. --split 0.15")
+    check_number("--workers", workers, 1, 64, integer=True, example=2)
+    check_number("--min-seconds", min_seconds, 0, 600, example=1)
+    check_number("--min-valid", min_valid, 0, 1, example=0.8, why=" (a fraction of the frames)")
+    check_number("--clip-timeout", clip_timeout, 0, None, example=1800, why=" seconds")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KpanimError(f"{out_dir}: is a file, not a folder; give a folder for the dataset with -o")
+    created = not out_dir.exists()
     cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window,
                         pose_smooth_window=pose_smooth_window, clip_timeout=max(0.0, clip_timeout))
     import warnings
@@ -459,6 +468,16 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     for w in caught:
         click.echo(f"Warning: {w.message}", err=True)
     d = rep["dataset"]
+    if d["clips"] == 0:  # an empty dataset is an error, not a success
+        for r in rep["skipped"][:20]:
+            click.echo(f"  {r['reason']}: {r['source']} ({r['detail'][:150]})", err=True)
+        if created:  # nothing usable: leave no folder behind
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        reasons = ", ".join(f"{k} {v}" for k, v in rep["skipped_by_reason"].items()) or "none usable"
+        raise KpanimError(f"no clip could be prepared: all {rep['inputs']} input(s) were skipped ({reasons}); give "
+                          "talking-face videos with speech and one clearly visible face")
     click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
                f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "
                f"({d['train_clips']} train / {d['val_clips']} val clips)")

@@ -213,10 +213,21 @@ def load_for_view(path: Path, subject: Path | None = None, fps: float | None = N
 def view_command(path: Path, audio: Path | None, subject: Path | None, fps: float | None, port: int,
                  no_browser: bool) -> None:
     """Play an animation (.glb, or .npz converted on the fly) with its audio in the browser."""
+    from .audio import check_playable
+    from .checks import check_fps
+
+    check_fps(fps)
     data, meta = load_for_view(path, subject, fps)
-    if audio is not None and not audio.is_file():
-        raise KpanimError(f"{audio}: no such audio file")
-    audio = audio or find_audio(path, meta)
+    if audio is not None:
+        check_playable(audio, AUDIO_SUFFIXES)
+    else:
+        audio = find_audio(path, meta)
+        if audio is not None:
+            try:
+                check_playable(audio, AUDIO_SUFFIXES)
+            except KpanimError as err:
+                click.echo(f"Warning: not playing the animation's own audio: {err}", err=True)
+                audio = None
     with ViewerServer(data, audio, title=path.name, port=port, echo=True) as server:
         click.echo(f"Serving {path.name}" + (f" with audio {audio}" if audio else " (no audio found)") +
                    f" at {server.url}  (Ctrl+C to stop)")

@@ -211,6 +211,12 @@ def load_train_val(cfg, frontend, progress: bool = True) -> tuple[list[Clip], li
     ``cfg.min_av_corr`` sync dropped) and the 'val' clips (clean audio, all kept)."""
     min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
     train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=progress)
+    if not train:
+        from kpanim.errors import KpanimError
+
+        raise KpanimError(f"no usable training clip in {', '.join(map(str, cfg.data))}: none is in the 'train' split"
+                          + (f" with A/V sync above --min-av-corr {cfg.min_av_corr:g}" if min_corr is not None else "")
+                          + "; prepare more videos (kpanim prepare) or lower --min-av-corr")
     return train, load_clips(cfg.data, "val", frontend, 1, progress=progress)
 
 
