@@ -183,6 +183,27 @@ class Animation:
             raise FormatError(f"{path}: {err}") from None
 
 
+FACE_WIDTH_RANGE_M = (0.03, 0.6)  # a human face is ~0.14 m wide; kpanim's coordinates are metres
+
+
+def check_units(anim: Animation, name: str = "the animation") -> None:
+    """Refuse an animation whose face is not metre-sized (e.g. points in millimetres or centimetres):
+    every later step (morph-target error bounds, camera, renderer) assumes metres."""
+    if anim.n_frames == 0:
+        return
+    sample = anim.dense[:: max(1, anim.n_frames // 50)]
+    width = float(np.median(np.ptp(sample[..., 0], axis=1)))
+    lo, hi = FACE_WIDTH_RANGE_M
+    if lo <= width <= hi:
+        return
+    guess = next((u for u, f in (("millimetres", 1000), ("centimetres", 100)) if lo <= width / f <= hi), None)
+    if guess is None and width < lo:
+        guess = next((u for u, f in (("kilometres", 1e-3), ("decimetres", 10)) if lo <= width / f <= hi), None)
+    looks = f"; its points look like {guess}" if guess else ""
+    raise FormatError(f"{name}: the face is {width:.4g} units wide, not a face's ~0.14 m{looks}: kpanim animations "
+                      "are in metres; rescale the points (e.g. /1000 from millimetres) or re-create the file")
+
+
 def audio_meta(path: str | os.PathLike, duration: float) -> dict:
     """``meta["audio"]`` for the speech file ``path`` (docs/FORMAT.md): its name, sha256 and duration (s)."""
     from .images import file_sha256

@@ -34,7 +34,7 @@ import pygltflib as gl
 from scipy.spatial.transform import Rotation
 
 from . import __version__
-from .animation import STREAMS, Animation
+from .animation import STREAMS, Animation, check_units
 from .constants import TORSO_NAMES, triangles
 from .fileio import atomic_output, check_writable
 from .errors import KpanimError
@@ -158,7 +158,8 @@ def build_gltf(anim: Animation, fps: float | None = None, subject: Subject | Non
         check_fps(fps)
         anim = anim.resample(float(fps))
     if anim.n_frames == 0:
-        raise KpanimError("the animation has no frames; nothing to export")
+        raise KpanimError("the animation has no frames; nothing to export: predict a longer one")
+    check_units(anim)
     base = subject.neutral if subject is not None else anim.dense.mean(0)
     basis = fit_morph_basis(anim.dense, base, max_error_m)
     tris = np.asarray(triangles(), dtype=np.uint16)
@@ -292,6 +293,7 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
     output = check_output(output or animation.with_suffix(".glb"), {"ANIMATION": animation, "--subject": subject_path},
                           (".glb",))
     anim = Animation.load(animation)
+    check_units(anim, str(animation))
     sources = {"animation_npz_sha256": file_sha256(animation)}
     subject = None
     if subject_path is not None:

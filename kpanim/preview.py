@@ -109,6 +109,8 @@ def preview_command(animation: Path, output: Path | None, audio: Path | None, si
     output = check_output(output or animation.with_suffix(".preview.mp4"),
                           {"ANIMATION": animation, "--audio": audio}, (".mp4",), what="video")
     anim = Animation.load(animation)
+    if anim.n_frames == 0:
+        raise KpanimError(f"{animation}: has no frames; nothing to preview: predict a longer one")
     z = load_npz_checked(animation, "animation")
     camera = z["camera"] if "camera" in z and z["camera"].shape == (5,) and np.isfinite(z["camera"]).all() else None
     if audio is None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kpanim.animation import Animation
+from kpanim.animation import Animation, check_units
 from kpanim.errors import KpanimError
 from kpanim.geometry import matrix_to_pose, pose_to_matrix
 
@@ -237,7 +237,11 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
               "--audio": audio if isinstance(audio, (str, Path)) else None,
               "--renderer": renderer if isinstance(renderer, (str, Path)) and renderer not in ("default", "none") else None}
     out_path = check_output(out_path, inputs, (".mp4",), what="video")
+    name = "the animation" if isinstance(anim, Animation) else str(anim)
     anim = anim if isinstance(anim, Animation) else Animation.load(anim)
+    check_units(anim, name)
+    if anim.n_frames == 0:
+        raise KpanimError(f"{name}: has no frames; nothing to render: predict a longer one")
     photo = read_image_rgb(subject_image)
     subject = subject if subject is not None else make_subject(subject_image)
     samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
