@@ -180,7 +180,7 @@ class Animation:
         except (TypeError, ValueError):
             raise FormatError(f"{path}: 'fps' or a stream is not numeric; re-create the file with 'kpanim predict'") from None
         except FormatError as err:
-            raise FormatError(f"{path}: {err}") from None
+            raise FormatError(f"{path}: {err}; the file is damaged: re-create it with 'kpanim predict'") from None
 
 
 FACE_WIDTH_RANGE_M = (0.03, 0.6)  # a human face is ~0.14 m wide; kpanim's coordinates are metres
@@ -258,13 +258,17 @@ def npz_error(path: str | os.PathLike, err: Exception) -> FormatError:
     return FormatError(f"{path}: cannot read the .npz ({first}); the file is damaged: re-create it with kpanim")
 
 
+_MAKERS = {"animation": "'kpanim predict'", "subject": "'kpanim subject'"}
+
+
 def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
     """Open a kpanim ``.npz`` of the given kind and check its version; returns its arrays."""
     path = Path(path)
+    make = _MAKERS.get(kind, "kpanim")
     if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{path}: no such file; check the name and folder ({make} writes a {kind} .npz)")
     if not zipfile.is_zipfile(path):
-        raise FormatError(f"{path}: not a kpanim .npz file (not a zip archive)")
+        raise FormatError(f"{path}: not a kpanim .npz file (not a zip archive); give a {kind} .npz written by {make}")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
@@ -272,7 +276,8 @@ def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray
         raise npz_error(path, err) from None
     found = str(arrays.get("kind", "")) or "unknown"
     if found != kind:
-        raise FormatError(f"{path}: this is a kpanim '{found}' file, expected a '{kind}' file")
+        raise FormatError(f"{path}: this is a kpanim '{found}' file, expected a '{kind}' file; give the {kind} "
+                          f".npz ({make} writes one)")
     try:
         version = int(arrays.get("format_version", -1))
     except (TypeError, ValueError):

@@ -151,15 +151,15 @@ def wav_header_seconds(path: Path) -> tuple[float, float] | None:
         return None
 
 
-def check_playable(path: str | Path, suffixes: tuple[str, ...]) -> Path:
-    """Check that ``path`` is an audio file a browser plays (one of ``suffixes``) and that it decodes; returns it.
-    Reads only the start of the file."""
+def check_playable(path: str | Path, suffixes: tuple[str, ...] | None = None) -> Path:
+    """Check that ``path`` is an audio file that decodes (and, with ``suffixes``, one a browser plays);
+    returns it. Reads only the start of the file: a check before slow work."""
     import av
 
     path = Path(path)
     if not path.is_file():
         raise KpanimError(f"{path}: no such audio file; give the speech file (wav, mp3, ogg, flac, m4a)")
-    if path.suffix.lower() not in suffixes:
+    if suffixes is not None and path.suffix.lower() not in suffixes:
         raise KpanimError(f"{path}: browsers do not play '{path.suffix or 'no suffix'}' audio; give a "
                           f"{', '.join(s.lstrip('.') for s in suffixes)} file")
     try:

@@ -296,7 +296,12 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
     kpanim eval --dataset DIR [--model M] [--split val]
     """
     from .audio import load_audio
+    from .fileio import check_output
 
+    inputs = {"PRED": pred, "--reference": reference, "--audio": audio}
+    for path, suffixes in ((json_out, (".json",)), (plot, (".png",))):
+        if path is not None:
+            check_output(path, inputs, suffixes)
     if dataset is not None:
         if pred is not None or reference is not None:
             raise KpanimError("give either PRED --reference REF or --dataset DIR, not both")

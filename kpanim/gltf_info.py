@@ -26,7 +26,7 @@ def read_glb(path: str | Path) -> gl.GLTF2:
     """Parse a binary glTF file; a one-line :class:`FormatError` if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{path}: no such file; check the name and folder")
     with open(path, "rb") as fh:
         head = fh.read(12)
     if len(head) < 12 or head[:4] != b"glTF":

@@ -396,6 +396,9 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
                                            for k in range(samples)]
     for path in paths:
         check_output(path, inputs, (".npz", ".glb"))
+    from .audio import check_playable
+
+    check_playable(audio)  # before the model loads (seconds)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         subj = _load_subject(subject)

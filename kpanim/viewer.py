@@ -179,7 +179,7 @@ def find_audio(anim_path: Path, meta: dict) -> Path | None:
 def load_for_view(path: Path, subject: Path | None = None, fps: float | None = None) -> tuple[bytes, dict]:
     """(.glb bytes, animation meta) for a .glb, or for an animation .npz converted in memory."""
     if not path.is_file():
-        raise KpanimError(f"{path}: no such file")
+        raise KpanimError(f"{path}: no such file; give an animation .glb or .npz (kpanim predict / export)")
     if path.suffix.lower() == ".glb":
         if subject is not None or fps is not None:
             raise KpanimError("--subject and --fps apply to an .npz; re-export the .glb with 'kpanim export' instead")
