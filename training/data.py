@@ -220,7 +220,17 @@ def sync_filters(cfg) -> dict:
 def load_train_val(cfg, frontend, progress: bool = True) -> tuple[list[Clip], list[Clip]]:
     """The 'train' clips of ``cfg.data`` (``cfg.audio_variants`` audio versions, badly synced clips
     dropped: :func:`sync_filters`) and the 'val' clips (clean audio, all kept)."""
-    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, progress=progress, **sync_filters(cfg))
+    filters = sync_filters(cfg)
+    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, progress=progress, **filters)
+    if not train:
+        from kpanim.errors import KpanimError
+
+        raise KpanimError(f"no usable training clip in {', '.join(map(str, cfg.data))}: none is in the 'train' split"
+                          + (f" with A/V sync above --min-av-corr {cfg.min_av_corr:g}"
+                             if filters["min_av_corr"] is not None else "")
+                          + (f" and A/V lag within --max-av-lag {cfg.max_av_lag}" if filters["max_abs_lag"] is not None
+                             else "")
+                          + "; prepare more videos (kpanim prepare) or lower --min-av-corr")
     return train, load_clips(cfg.data, "val", frontend, 1, progress=progress)
 
 
