@@ -32,9 +32,15 @@ def read_glb(path: str | Path) -> tuple[dict, bytes]:
     _, version, length = struct.unpack_from("<III", data, 0)
     if version != 2:
         raise ReadError(f"{path}: glTF version {version}; only glTF 2.0 is supported")
+    damaged = f"{path.name}: the .glb is truncated or damaged"
+    fix = "re-export it with 'kpanim export' or copy it again"
+    if length != len(data):
+        raise ReadError(f"{damaged} (its header says {length} bytes, the file has {len(data)}); {fix}")
     offset, doc, binary = 12, None, b""
     while offset + 8 <= min(length, len(data)):
         size, kind = struct.unpack_from("<II", data, offset)
+        if offset + 8 + size > len(data):
+            raise ReadError(f"{damaged} (a chunk runs past the end of the file); {fix}")
         chunk = data[offset + 8: offset + 8 + size]
         if kind == _JSON:
             try:
@@ -46,7 +52,32 @@ def read_glb(path: str | Path) -> tuple[dict, bytes]:
         offset += 8 + size + (-size % 4)
     if doc is None:
         raise ReadError(f"{path}: the .glb has no JSON chunk; the file is damaged")
+    _check_ranges(doc, len(binary), damaged, fix)
     return doc, binary
+
+
+def _check_ranges(doc: dict, bin_len: int, damaged: str, fix: str) -> None:
+    """Every embedded buffer, bufferView and accessor inside what holds it (a truncated file fails here,
+    with one line, instead of deep in a reader with a buffer offset)."""
+    sizes = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+    widths = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
+    try:
+        buffers = doc.get("buffers") or []
+        if any("uri" not in b and b.get("byteLength", 0) > bin_len for b in buffers):
+            raise ReadError(f"{damaged} (its buffer is longer than the binary chunk); {fix}")
+        views = doc.get("bufferViews") or []
+        for view in views:
+            if view.get("byteOffset", 0) + view["byteLength"] > buffers[view.get("buffer", 0)].get("byteLength", 0):
+                raise ReadError(f"{damaged} (a bufferView lies beyond its buffer); {fix}")
+        for acc in doc.get("accessors") or []:
+            if acc.get("bufferView") is None or not acc["count"]:
+                continue
+            view = views[acc["bufferView"]]
+            elem = sizes[acc["componentType"]] * widths[acc["type"]]
+            if acc.get("byteOffset", 0) + (view.get("byteStride") or elem) * (acc["count"] - 1) + elem > view["byteLength"]:
+                raise ReadError(f"{damaged} (an accessor lies beyond its bufferView); {fix}")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise ReadError(f"{damaged} (inconsistent buffers, views or accessors); {fix}") from None
 
 
 def _accessor(doc: dict, binary: bytes, index: int) -> np.ndarray:

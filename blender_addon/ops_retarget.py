@@ -8,10 +8,13 @@
    - *Shape-key weights*: when the target has shape keys (e.g. ARKit ``jawOpen``...), their
      weights are solved per frame by non-negative least squares on the target points tied to the
      fitted face (:func:`~.retarget.solve_key_weights`) and keyframed.
-   With "Follow Head Motion", a Child Of constraint also moves the target with the kpanim head,
-   relative to the head's pose at that neutral frame.
+   With "Follow Head Motion", the target also turns and moves with the kpanim head, relative to the
+   head's pose at that neutral frame and about the target's own pivot: the kpanim head's pivot
+   carried onto the target by the fit (so a head 10x the kpanim face moves 10x as far, and a head
+   modelled at the world origin turns about its own centre, not about kpanim's camera-space one).
+   A helper empty keyed with that motion drives a Child Of constraint on the target.
 3. **Bake**: the Surface Deform result becomes plain shape keys + keys (principal components of
-   the evaluated motion), the head constraint becomes object keys, the helper object goes: the
+   the evaluated motion), the head constraint becomes object keys, the helper objects go: the
    file plays without the add-on (and without the kpanim rig).
 """
 
@@ -22,7 +25,7 @@ import numpy as np
 from mathutils import Matrix
 
 from . import bl_scene
-from .motion import shape_basis
+from .motion import continuous_quaternions, matrix_to_quaternion, shape_basis
 from .retarget import Binding, bind_points, fit_from_bounds, interpolate, region_weights, solve_key_weights
 
 MODIFIER = "kpanim"
@@ -181,24 +184,79 @@ def head_of(face: bpy.types.Object) -> bpy.types.Object | None:
     return parent if parent is not None and parent.get("kpanim_role") == "head" else None
 
 
-def follow_head(context, target, rest_index: int) -> bpy.types.Constraint | None:
-    """Make the target move with the kpanim head, relative to the head's pose at the rest frame.
+def pivot_object(target: bpy.types.Object) -> bpy.types.Object | None:
+    name = target.get("kpanim_pivot")
+    return bpy.data.objects.get(name) if name else None
 
-    A Child Of constraint whose inverse is the head's rest transform: at the rest frame the target
-    stays where the user modelled it; at frame t it is moved by head(t) @ head(rest)^-1.
+
+def follow_motion(face_rest: np.ndarray, face_frames: np.ndarray, fit_rest: np.ndarray) -> np.ndarray:
+    """(T, 4, 4) world transforms that move a target with the kpanim head about the target's own pivot.
+
+    The kpanim face's motion relative to the rest frame, in its own mesh frame, is ``D(t) = F_r^-1 F(t)``
+    (``F``: the face object's world matrix). The fit object ``G`` maps that mesh frame onto the target
+    (its scale and placement), so the target's motion is ``G D(t) G^-1``: the same turn about the
+    target's image of the kpanim pivot, translations scaled by the fit. (``F(t) F_r^-1`` alone, a
+    Child Of on the kpanim head, swings a target about kpanim's camera-space pivot instead: a head at
+    the world origin moved 5x as far as the face it follows.)
     """
-    head = head_of(source_face(context))
+    g = np.asarray(fit_rest, dtype=np.float64)
+    return g @ np.linalg.inv(face_rest) @ np.asarray(face_frames, dtype=np.float64) @ np.linalg.inv(g)
+
+
+def _remove_follow(target) -> None:
     old = target.constraints.get(CONSTRAINT)
     if old is not None:
         target.constraints.remove(old)
-    if head is None:
+    pivot = pivot_object(target)
+    if pivot is not None:
+        bpy.data.objects.remove(pivot)
+    target.pop("kpanim_pivot", None)
+
+
+def follow_head(context, target, rest_index: int) -> bpy.types.Constraint | None:
+    """Make the target move with the kpanim head, relative to the head's pose at the rest frame, about
+    the target's own pivot (:func:`follow_motion`).
+
+    A helper empty ``<target>.kpanim_head`` is keyed with that motion (identity at the rest frame) and
+    a Child Of constraint makes the target follow it: at the rest frame the target stays where the user
+    modelled it. Retarget again after moving the fit to refresh it.
+    """
+    face = source_face(context)
+    head = head_of(face)
+    _remove_follow(target)
+    fit = fit_object(target)
+    if head is None or fit is None:
         return None
     scene = context.scene
+    frames = scene_frames(scene)
+    faces = []
+    for frame in frames:
+        scene.frame_set(int(frame))
+        faces.append(bl_scene.matrix_np(face.matrix_world))
     scene.frame_set(scene.frame_start + rest_index)
+    context.view_layer.update()
+    motion = follow_motion(faces[rest_index], np.stack(faces), bl_scene.matrix_np(fit.matrix_world))
+    pivot = bpy.data.objects.new(f"{target.name}.kpanim_head", None)
+    for collection in target.users_collection:
+        collection.objects.link(pivot)
+    pivot.empty_display_type = "ARROWS"
+    pivot.empty_display_size = 0.05 * max(float(np.ptp(bl_scene.mesh_vertices(target)[:, 0])), 1e-3)
+    pivot.hide_render = True
+    pivot["kpanim_role"] = "pivot"
+    target["kpanim_pivot"] = pivot.name
+    pivot.rotation_mode = "QUATERNION"
+    quats = continuous_quaternions(matrix_to_quaternion(motion[:, :3, :3]))
+    for i in range(3):
+        bl_scene.keyframe_curve(pivot, "location", motion[:, i, 3], index=i, group="kpanim",
+                                first_frame=scene.frame_start)
+    for i in range(4):
+        bl_scene.keyframe_curve(pivot, "rotation_quaternion", quats[:, i], index=i, group="kpanim",
+                                first_frame=scene.frame_start)
     constraint = target.constraints.new("CHILD_OF")
     constraint.name = CONSTRAINT
-    constraint.target = head
-    constraint.inverse_matrix = head.matrix_world.inverted()
+    constraint.target = pivot
+    constraint.inverse_matrix = Matrix.Identity(4)
+    scene.frame_set(scene.frame_start + rest_index)
     return constraint
 
 
@@ -206,6 +264,7 @@ def bake_head_follow(context, target) -> None:
     """Replace the Child Of constraint by location/rotation/scale keys of the target."""
     constraint = target.constraints.get(CONSTRAINT)
     if constraint is None:
+        _remove_follow(target)  # a helper empty left behind
         return
     scene = context.scene
     frames = scene_frames(scene)
@@ -213,7 +272,7 @@ def bake_head_follow(context, target) -> None:
     for frame in frames:
         scene.frame_set(int(frame))
         mats.append(target.matrix_world.copy())
-    target.constraints.remove(constraint)
+    _remove_follow(target)
     target.rotation_mode = "QUATERNION"
     loc, rot, scale = zip(*(m.decompose() for m in mats))
     quats = [np.array(q) for q in rot]

@@ -41,7 +41,8 @@ class KpanimSettings(bpy.types.PropertyGroup):
                           description="Target points this far (fraction of the face width) from the fitted face "
                                       "follow it fully; twice as far, not at all")
     follow_head: BoolProperty(name="Follow Head Motion", default=True,
-                              description="Move the target with the kpanim head pose (relative to the rest frame)")
+                              description="Move the target with the kpanim head pose (relative to the rest frame), "
+                                          "about the target's own pivot")
     mode: EnumProperty(name="Method", default="AUTO", items=(
         ("AUTO", "Automatic", "Shape-key weights when the target has shape keys, else Surface Deform"),
         ("SURFACE_DEFORM", "Surface Deform", "Bind a Surface Deform modifier to the fitted kpanim face"),

@@ -191,10 +191,61 @@ class Animation:
             meta = json.loads(str(z["meta"]))
         except json.JSONDecodeError:
             raise FormatError(f"{path}: 'meta' is not valid JSON; re-create the file with 'kpanim predict'") from None
+        if not isinstance(meta, dict):
+            raise FormatError(f"{path}: 'meta' is not a JSON object; re-create the file with 'kpanim predict'")
         try:
             return cls(**{k: z[k] for k in STREAMS}, fps=float(z["fps"]), meta=meta, arkit=z.get("arkit"))
+        except (TypeError, ValueError):
+            raise FormatError(f"{path}: 'fps' or a stream is not numeric; re-create the file with 'kpanim predict'") from None
         except FormatError as err:
-            raise FormatError(f"{path}: {err}") from None
+            raise FormatError(f"{path}: {err}; the file is damaged: re-create it with 'kpanim predict'") from None
+
+
+FACE_WIDTH_RANGE_M = (0.03, 0.6)  # a human face is ~0.14 m wide; kpanim's coordinates are metres
+
+
+def check_units(anim: Animation, name: str = "the animation") -> None:
+    """Refuse an animation whose face is not metre-sized (e.g. points in millimetres or centimetres):
+    every later step (morph-target error bounds, camera, renderer) assumes metres."""
+    if anim.n_frames == 0:
+        return
+    sample = anim.dense[:: max(1, anim.n_frames // 50)]
+    width = float(np.median(np.ptp(sample[..., 0], axis=1)))
+    lo, hi = FACE_WIDTH_RANGE_M
+    if lo <= width <= hi:
+        return
+    guess = next((u for u, f in (("millimetres", 1000), ("centimetres", 100)) if lo <= width / f <= hi), None)
+    if guess is None and width < lo:
+        guess = next((u for u, f in (("kilometres", 1e-3), ("decimetres", 10)) if lo <= width / f <= hi), None)
+    looks = f"; its points look like {guess}" if guess else ""
+    raise FormatError(f"{name}: the face is {width:.4g} units wide, not a face's ~0.14 m{looks}: kpanim animations "
+                      "are in metres; rescale the points (e.g. /1000 from millimetres) or re-create the file")
+
+
+def audio_meta(path: str | os.PathLike, duration: float) -> dict:
+    """``meta["audio"]`` for the speech file ``path`` (docs/FORMAT.md): its name, sha256 and duration (s)."""
+    from .images import file_sha256
+
+    return {"path": Path(path).name, "sha256": file_sha256(path), "duration": round(float(duration), 6)}
+
+
+def meta_audio_name(meta: dict) -> str | None:
+    """The audio file an animation's meta names: ``audio`` as ``{"path", ...}`` or, in older files, a bare string."""
+    entry = meta.get("audio")
+    if isinstance(entry, dict):
+        entry = entry.get("path")
+    return entry if isinstance(entry, str) and entry else None
+
+
+def meta_audio_path(meta: dict, folder: str | os.PathLike) -> Path | None:
+    """The existing audio file the meta names, looked for as given and relative to ``folder``."""
+    name = meta_audio_name(meta)
+    if name is None:
+        return None
+    for candidate in (Path(folder) / name, Path(name)):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
@@ -202,26 +253,53 @@ def save_npz_atomic(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> P
     # Uncompressed: zlib on float32 motion saves ~12 % of the size but costs ~0.7 s per minute of
     # animation (a third of predict's budget); np.load reads both kinds.
     with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, **arrays)  # a file object: savez would otherwise append ".npz"
+        zf = zipfile.ZipFile(fh, mode="w", compression=zipfile.ZIP_STORED, allowZip64=True)  # = np.savez's
+        try:
+            for name, value in arrays.items():
+                with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                    np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+            zf.close()
+        except BaseException:
+            # the temp file is discarded: no second close at garbage collection (on a full disk it would
+            # fail again and print an "Exception ignored" traceback)
+            zf.fp = None
+            raise
     return Path(path)
+
+
+def npz_error(path: str | os.PathLike, err: Exception) -> FormatError:
+    """The one-line error for an .npz numpy cannot read (damaged, or holding pickled objects)."""
+    if "allow_pickle" in str(err):
+        return FormatError(f"{path}: holds pickled Python objects, which kpanim never writes and will not load "
+                           "(loading them can run code); use a file written by kpanim")
+    first = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+    return FormatError(f"{path}: cannot read the .npz ({first}); the file is damaged: re-create it with kpanim")
+
+
+_MAKERS = {"animation": "'kpanim predict'", "subject": "'kpanim subject'"}
 
 
 def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
     """Open a kpanim ``.npz`` of the given kind and check its version; returns its arrays."""
     path = Path(path)
+    make = _MAKERS.get(kind, "kpanim")
     if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{path}: no such file; check the name and folder ({make} writes a {kind} .npz)")
     if not zipfile.is_zipfile(path):
-        raise FormatError(f"{path}: not a kpanim .npz file (not a zip archive)")
+        raise FormatError(f"{path}: not a kpanim .npz file (not a zip archive); give a {kind} .npz written by {make}")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
-        raise FormatError(f"{path}: cannot read the .npz ({err}); the file is damaged") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError) as err:
+        raise npz_error(path, err) from None
     found = str(arrays.get("kind", "")) or "unknown"
     if found != kind:
-        raise FormatError(f"{path}: this is a kpanim '{found}' file, expected a '{kind}' file")
-    version = int(arrays.get("format_version", -1))
+        raise FormatError(f"{path}: this is a kpanim '{found}' file, expected a '{kind}' file; give the {kind} "
+                          f".npz ({make} writes one)")
+    try:
+        version = int(arrays.get("format_version", -1))
+    except (TypeError, ValueError):
+        version = -1
     if version > FORMAT_VERSION:
         raise FormatError(f"{path}: format version {version} is newer than this kpanim reads "
                           f"({FORMAT_VERSION}); upgrade kpanim (pip install -U kpanim)")

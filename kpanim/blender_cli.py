@@ -89,5 +89,7 @@ def blender_addon_command(make_zip: bool, out_dir: Path) -> None:
     if not make_zip:
         click.echo(f"add-on sources: {addon_source_dir()}\nbuild the installable zip with: kpanim blender-addon --zip -o DIR")
         return
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KpanimError(f"{out_dir}: is a file, not a folder; give the folder for the zip with -o")
     path = build_addon_zip(out_dir)
     click.echo(f"wrote {path}\ninstall: blender --command extension install-file -r user_default --enable {path}")

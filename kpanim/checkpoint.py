@@ -62,14 +62,17 @@ def read_checkpoint(path: str | os.PathLike, kind: str) -> dict:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unpickling failure means a damaged/foreign file
-        raise KpanimError(f"{path}: not a readable kpanim checkpoint ({str(err).splitlines()[0][:120]})") from None
+        raise KpanimError(f"{path}: not a readable kpanim checkpoint ({str(err).splitlines()[0][:120]}); pass a "
+                          f"checkpoint written by 'kpanim train {kind}'") from None
     if not isinstance(ckpt, dict) or "kpanim_checkpoint" not in ckpt:
-        raise KpanimError(f"{path}: not a kpanim checkpoint (no 'kpanim_checkpoint' marker)")
+        raise KpanimError(f"{path}: not a kpanim checkpoint (no 'kpanim_checkpoint' marker); pass one written by "
+                          f"'kpanim train {kind}'")
     if ckpt["kpanim_checkpoint"] > CHECKPOINT_FORMAT:
         raise KpanimError(f"{path}: checkpoint format {ckpt['kpanim_checkpoint']} is newer than this kpanim "
                           f"reads ({CHECKPOINT_FORMAT}); upgrade kpanim")
     if ckpt.get("kind") != kind:
-        raise KpanimError(f"{path}: this is a '{ckpt.get('kind')}' checkpoint, expected '{kind}'")
+        raise KpanimError(f"{path}: this is a '{ckpt.get('kind')}' checkpoint, expected '{kind}'; pass a '{kind}' "
+                          "checkpoint")
     return ckpt
 
 

@@ -3,18 +3,24 @@
 Subcommands are registered by name → ``module:function`` and imported only when run, so
 ``kpanim --help`` stays fast and one command's heavy imports (torch, mediapipe, bpy) never slow
 another. User mistakes (:class:`~kpanim.errors.KpanimError`) become a one-line ``Error: ...`` and
-exit status 1, never a traceback.
+exit status 1, never a traceback. Ctrl-C and SIGTERM stop a command cleanly (no partial output: the
+atomic writers remove their temp files) with the exit status shells expect: 130 and 143.
 """
 
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
 
 import click
 
 from . import __version__
 from .errors import KpanimError
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt so the same clean-up runs."""
 
 # name → ("module:attribute" of a click.Command, one-line help); in pipeline order.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -62,8 +68,9 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except KpanimError as err:
             raise click.ClickException(str(err)) from None
-        except KeyboardInterrupt:
-            raise click.Abort() from None
+        except KeyboardInterrupt as err:
+            click.echo("Stopped." if isinstance(err, Terminated) else "Aborted.", err=True)
+            ctx.exit(143 if isinstance(err, Terminated) else 130)  # 128 + SIGTERM / SIGINT
 
 
 @click.group(cls=LazyGroup, registry=COMMANDS, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -79,7 +86,13 @@ def cli() -> None:
     """
 
 
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # keep a handler someone else installed
+        signal.signal(signal.SIGTERM, _on_sigterm)
     cli.main(args=argv, prog_name="kpanim")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from . import metrics
-from .animation import STREAMS, Animation, save_npz_atomic
+from .animation import STREAMS, Animation, meta_audio_name, save_npz_atomic
 from .fileio import atomic_output
 from .errors import KpanimError
 
@@ -154,7 +154,7 @@ def load_clip(dataset_dir: str | Path, clip_id: str) -> dict:
     anim = Animation.load(clips / f"{clip_id}.npz")
     with np.load(clips / f"{clip_id}.npz", allow_pickle=False) as z:
         extra = {k: z[k] for k in z.files if k not in STREAMS and k not in ("kind", "format_version", "fps", "meta")}
-    audio, _ = sf.read(clips / anim.meta["audio"], dtype="float32")
+    audio, _ = sf.read(clips / meta_audio_name(anim.meta), dtype="float32")
     return {"animation": anim, **extra, "audio": audio, "reference": clips / anim.meta["reference"]}
 
 
@@ -200,7 +200,7 @@ def _file_stats(npz: Path, meta: dict) -> dict:
 
     anim = Animation.load(npz)
     aligned = metrics.align_to_template(anim.dense)
-    env = metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), anim.n_frames, anim.fps)
+    env = metrics.audio_envelope(load_audio(npz.parent / meta_audio_name(meta)), anim.n_frames, anim.fps)
     lag, corr = metrics.av_sync(metrics.mouth_opening(aligned), env)
     return {"av_lag": int(lag), "av_corr": float(corr), "blink_rate": metrics.blink_rate(aligned, anim.fps),
             "stats_version": STATS_VERSION}
@@ -259,7 +259,7 @@ def _loudness_envelope(npz: Path, meta: dict) -> np.ndarray:
 
     with np.load(npz, allow_pickle=False) as z:
         fps, n_frames = float(z["fps"]), len(z["head_pose"])
-    return metrics.audio_envelope(load_audio(npz.parent / meta["audio"]), n_frames, fps)
+    return metrics.audio_envelope(load_audio(npz.parent / meta_audio_name(meta)), n_frames, fps)
 
 
 def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import click
 
+from .errors import KpanimError
+
 DEFAULT_TEXT = ("Hello! I am an astronaut, and this animation was made from my voice. "
                 "Every lip movement comes from the sound of the speech.")
 
@@ -31,6 +33,8 @@ def demo_command(out_dir: Path, text: str, seed: int) -> None:
     from .subject import make_subject
     from .tts import synthesize
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KpanimError(f"{out_dir}: is a file, not a folder; give a folder for the demo's files with -o")
     out_dir.mkdir(parents=True, exist_ok=True)
     made = []
 

@@ -16,3 +16,12 @@ class FormatError(KpanimError):
 
 class NoFaceError(KpanimError):
     """No face could be found where one was needed."""
+
+
+def brief(err: BaseException, limit: int = 120) -> str:
+    """A library error's first line without the noise (PyAV's "[Errno 1094995529] ...: 'file'"), for messages."""
+    import re
+
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = re.sub(r"^\[Errno -?\d+\] ", "", text)
+    return re.sub(r": '[^']*'$", "", text)[:limit]

@@ -132,7 +132,9 @@ def load_reference(path: Path) -> tuple[Animation, np.ndarray, np.ndarray | None
         valid = z["valid"] if "valid" in z.files else None
     if neutral is None:
         neutral = metrics.closed_mouth_neutral(ref.dense, valid)
-    audio_path = Path(path).parent / ref.meta["audio"] if ref.meta.get("audio") else None
+    from .animation import meta_audio_name
+
+    audio_path = Path(path).parent / meta_audio_name(ref.meta) if meta_audio_name(ref.meta) else None
     return ref, neutral, valid, audio_path if audio_path and audio_path.is_file() else None
 
 
@@ -328,8 +330,13 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
     import time
 
     from .audio import load_audio
+    from .fileio import check_output
 
     cpu0 = time.process_time()
+    inputs = {"PRED": pred, "--reference": reference, "--audio": audio}
+    for path, suffixes in ((json_out, (".json",)), (plot, (".png",))):
+        if path is not None:
+            check_output(path, inputs, suffixes)
     if dataset is not None:
         if pred is not None or reference is not None:
             raise KpanimError("give either PRED --reference REF or --dataset DIR, not both")

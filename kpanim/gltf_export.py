@@ -34,7 +34,7 @@ import pygltflib as gl
 from scipy.spatial.transform import Rotation
 
 from . import __version__
-from .animation import STREAMS, Animation
+from .animation import STREAMS, Animation, check_units
 from .constants import TORSO_NAMES, triangles
 from .fileio import atomic_output, check_writable
 from .errors import KpanimError
@@ -153,11 +153,13 @@ def build_gltf(anim: Animation, fps: float | None = None, subject: Subject | Non
     Returns the document, the fitted morph basis and the (possibly resampled) animation it shows.
     """
     if fps is not None:
-        if not (isinstance(fps, (int, float)) and math.isfinite(fps) and 0 < fps <= 1000):
-            raise KpanimError(f"--fps must be a frame rate between 0 and 1000 (e.g. 24, 30 or 60), got {fps}")
+        from .checks import check_fps
+
+        check_fps(fps)
         anim = anim.resample(float(fps))
     if anim.n_frames == 0:
-        raise KpanimError("the animation has no frames; nothing to export")
+        raise KpanimError("the animation has no frames; nothing to export: predict a longer one")
+    check_units(anim)
     base = subject.neutral if subject is not None else anim.dense.mean(0)
     basis = fit_morph_basis(anim.dense, base, max_error_m)
     tris = np.asarray(triangles(), dtype=np.uint16)
@@ -286,28 +288,30 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
 
     if animation.suffix.lower() in (".glb", ".gltf"):
         raise KpanimError(f"{animation}: already a glTF file; 'kpanim export' takes an animation .npz")
-    if not (math.isfinite(max_error_mm) and max_error_mm > 0):
-        raise KpanimError(f"--max-error must be a positive number of millimetres, got {max_error_mm}")
+    from .checks import check_fps, check_number
+    from .fileio import check_output
+
+    check_fps(fps)
+    check_number("--max-error", max_error_mm, 0, 10, lo_open=True, example=0.5, why=" mm")
     output = output or animation.with_suffix(".glb")
-    if output.exists() and animation.exists() and output.resolve() == animation.resolve():
-        raise KpanimError(f"{output}: that is the input animation; choose another output name")
-    if arkit.output_kind(output) is None and output.suffix.lower() != ".glb":
-        raise KpanimError(f"{output}: the output must be a .glb file, or .arkit.csv / .arkit.json for ARKit curves")
+    if output.suffix.lower() in (".csv", ".json") and arkit.output_kind(output) is None:
+        raise KpanimError(f"{output}: ARKit curves are written to .arkit.csv or .arkit.json "
+                          f"(e.g. -o {output.stem}.arkit{output.suffix.lower()})")
+    output = check_output(output, {"ANIMATION": animation, "--subject": subject_path}, (".glb", ".csv", ".json"))
     if arkit.output_kind(output) is not None:
-        if fps is not None and not (math.isfinite(fps) and 0 < fps <= 1000):
-            raise KpanimError(f"--fps must be a frame rate between 0 and 1000 (e.g. 24, 30 or 60), got {fps}")
         if subject_path is not None:
             raise KpanimError("--subject does not apply to ARKit curves (they do not depend on the mesh); drop it")
-        check_writable(output)
         anim = Animation.load(animation)
         if anim.n_frames == 0:
             raise KpanimError(f"{animation}: the animation has no frames; nothing to export")
+        check_units(anim, str(animation))
         anim = anim.resample(fps) if fps else anim
         arkit.write_curves(anim, output)
         source = "stored" if anim.arkit is not None else "computed"
         click.echo(f"Wrote {output}: ARKit-52 curves ({source}), {anim.n_frames} frames at {anim.fps:g} fps")
         return
     anim = Animation.load(animation)
+    check_units(anim, str(animation))
     sources = {"animation_npz_sha256": file_sha256(animation)}
     subject = None
     if subject_path is not None:

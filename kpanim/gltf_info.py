@@ -26,17 +26,79 @@ def read_glb(path: str | Path) -> gl.GLTF2:
     """Parse a binary glTF file; a one-line :class:`FormatError` if it is not one."""
     path = Path(path)
     if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{path}: no such file; check the name and folder")
     with open(path, "rb") as fh:
         head = fh.read(12)
     if len(head) < 12 or head[:4] != b"glTF":
         raise FormatError(f"{path}: not a binary glTF (.glb) file; create one with 'kpanim export ANIM.npz'")
     if struct.unpack("<I", head[4:8])[0] != 2:
-        raise FormatError(f"{path}: glTF container version {struct.unpack('<I', head[4:8])[0]}, expected 2")
+        raise FormatError(f"{path}: glTF container version {struct.unpack('<I', head[4:8])[0]}, expected 2; "
+                          "re-export it as glTF 2.0")
+    check_glb_layout(path, path.read_bytes())
     try:
         return gl.GLTF2.load_binary(str(path))
     except Exception as err:  # pygltflib raises assorted errors for damaged files
-        raise FormatError(f"{path}: damaged .glb ({type(err).__name__}: {err})") from None
+        raise FormatError(f"{path}: damaged .glb ({type(err).__name__}: {str(err)[:120]}); re-export it") from None
+
+
+_COMPONENT_BYTES = {5120: 1, 5121: 1, 5122: 2, 5123: 2, 5125: 4, 5126: 4}
+_TYPE_WIDTH = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT2": 4, "MAT3": 9, "MAT4": 16}
+
+
+def check_glb_layout(path: str | Path, data: bytes) -> dict:
+    """Check a .glb's container against its own lengths; returns the JSON document.
+
+    A truncated or damaged file fails here with one line, before any reader (pygltflib, a browser,
+    Blender) meets a buffer offset beyond the end: the header's total length, each chunk's length,
+    the buffer's length against the binary chunk, every bufferView inside its buffer and every
+    accessor inside its bufferView."""
+    damaged = f"{path}: the .glb is truncated or damaged"
+    fix = "re-export it (kpanim export ANIM.npz -o FILE.glb) or copy it again"
+    if len(data) < 20:
+        raise FormatError(f"{damaged} (only {len(data)} bytes); {fix}")
+    total = struct.unpack_from("<I", data, 8)[0]
+    if total != len(data):
+        raise FormatError(f"{damaged}: its header says {total} bytes, the file has {len(data)}; {fix}")
+    offset, doc, bin_len = 12, None, 0
+    while offset < len(data):
+        if offset + 8 > len(data):
+            raise FormatError(f"{damaged}: a chunk header is cut off; {fix}")
+        size, kind = struct.unpack_from("<II", data, offset)
+        if offset + 8 + size > len(data):
+            raise FormatError(f"{damaged}: a chunk of {size} bytes runs past the end of the file; {fix}")
+        if kind == 0x4E4F534A and doc is None:
+            try:
+                doc = json.loads(data[offset + 8:offset + 8 + size].decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                raise FormatError(f"{damaged}: its JSON chunk does not parse; {fix}") from None
+        elif kind == 0x004E4942 and bin_len == 0:
+            bin_len = size
+        offset += 8 + size
+    if not isinstance(doc, dict):
+        raise FormatError(f"{damaged}: it has no JSON chunk; {fix}")
+    try:
+        buffers = doc.get("buffers") or []
+        for i, buf in enumerate(buffers):
+            if "uri" not in buf and buf.get("byteLength", 0) > bin_len:
+                raise FormatError(f"{damaged}: buffer {i} needs {buf['byteLength']} bytes, the binary chunk holds "
+                                  f"{bin_len}; {fix}")
+        views = doc.get("bufferViews") or []
+        for i, view in enumerate(views):
+            buf = buffers[view.get("buffer", 0)]
+            if view.get("byteOffset", 0) + view["byteLength"] > buf.get("byteLength", 0):
+                raise FormatError(f"{damaged}: bufferView {i} lies beyond its buffer; {fix}")
+        for i, acc in enumerate(doc.get("accessors") or []):
+            if acc.get("bufferView") is None:
+                continue
+            view = views[acc["bufferView"]]
+            elem = _COMPONENT_BYTES[acc["componentType"]] * _TYPE_WIDTH[acc["type"]]
+            stride = view.get("byteStride") or elem
+            need = acc.get("byteOffset", 0) + (stride * (acc["count"] - 1) + elem if acc["count"] else 0)
+            if need > view["byteLength"]:
+                raise FormatError(f"{damaged}: accessor {i} lies beyond its bufferView; {fix}")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        raise FormatError(f"{damaged}: its buffers, views or accessors are inconsistent; {fix}") from None
+    return doc
 
 
 def accessor_array(gltf: gl.GLTF2, index: int) -> np.ndarray:

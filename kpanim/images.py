@@ -23,11 +23,16 @@ def read_image_rgb(path: str | Path) -> np.ndarray:
 
     path = Path(path)
     if not path.is_file():
-        raise KpanimError(f"{path}: no such image file")
+        raise KpanimError(f"{path}: no such image file; give the portrait photo (PNG or JPEG)")
     try:
-        with Image.open(path) as img:
-            img = ImageOps.exif_transpose(img)
-            img.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                img = ImageOps.exif_transpose(img)
+                img.load()
+    except Image.DecompressionBombError:
+        raise KpanimError(f"{path}: the image is too large to read safely (over {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} "
+                          "megapixels); scale it down, e.g. to 4000 pixels on the longer side") from None
     except UnidentifiedImageError:
         raise KpanimError(f"{path}: not an image Pillow can read; use a PNG or JPEG portrait") from None
     except (OSError, ValueError) as err:

@@ -21,7 +21,6 @@ import numpy as np
 from . import __version__, constants
 from .animation import Animation
 from .errors import KpanimError
-from .fileio import check_writable
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
 GATE_FLOOR_DB = -55.0  # speech gate (speech_gate): silence is quieter than this, dBFS ...
@@ -276,7 +275,7 @@ def _load_subject(subject):
 
 def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, temperature: float = 1.0,
             fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None,
-            blink_rate: float | None = None, viseme_blend: float | None = None):
+            blink_rate: float | None = None, viseme_blend: float | None = None, check_speech: bool = True):
     """Animate speech.
 
     Args:
@@ -293,10 +292,13 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
             its training data, capped at 24; 0: none).
         viseme_blend: weight in [0, 1] of the phone-driven viseme keyframe track in the lips (None: the
             model's default, 0 for models without viseme keyframes); needs pocketsphinx when > 0.
+        check_speech: warn when the audio holds no detectable speech (:mod:`kpanim.vad`: Whisper's
+            no-speech probability on one 30 s window, about 0.4 s of CPU plus loading its model once;
+            False skips it, e.g. for batches of known speech).
     Returns:
         An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
     """
-    from .audio import is_silent, load_audio
+    from .audio import load_audio, speech_warnings
     from .nets.audio_frontends import n_frames_for
 
     if samples < 1:
@@ -304,15 +306,17 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
     if temperature < 0:
         raise KpanimError(f"--temperature must be >= 0, got {temperature}")
     model = model if isinstance(model, Model) else load_model(model, frontend_path)
-    audio_name = None
+    audio_entry = None
     if isinstance(audio, (str, os.PathLike)):
-        audio_name = Path(audio).name
-        audio = load_audio(audio)
+        from .animation import audio_meta
+
+        path, audio = audio, load_audio(audio)
+        audio_entry = audio_meta(path, audio.size / 16000)
     audio = np.asarray(audio, np.float32).reshape(-1)
     if audio.size == 0:
         raise KpanimError("the audio is empty (0 samples); give a recording with speech")
-    if is_silent(audio):
-        warnings.warn("the audio is silent: the mouth stays closed", stacklevel=2)
+    for problem in speech_warnings(audio, check_speech=check_speech):
+        warnings.warn(problem, stacklevel=2)
     subj = _load_subject(subject)
     if subj is None:
         neutral, pose0, torso0 = default_subject_arrays(model.norm)
@@ -329,7 +333,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
                             smoothing=smoothing, blink_rate=blink_rate, viseme_blend=blend, phones=phones)
         meta = {"kpanim_version": __version__, "generator": "kpanim predict", "model": Path(model.path).name,
                 "model_sha256": model.sha256, "frontend": model.frontend.name, "seed": seed + k,
-                "temperature": temperature, "viseme_blend": blend, "sample": k, "audio": audio_name,
+                "temperature": temperature, "viseme_blend": blend, "sample": k, "audio": audio_entry,
                 "subject": getattr(subj, "subject_id", "template"),
                 "subject_sha256": getattr(subj, "image_sha256", None)}
         s["lip"] += neutral[constants.lip_index()]
@@ -356,6 +360,21 @@ def _parse_smoothing(text: str | None) -> dict:
         except ValueError:
             raise KpanimError(f"--smooth: '{part}' needs a number of frames, e.g. head=2") from None
     return out
+
+
+def _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, viseme_blend) -> None:
+    """Every number of ``kpanim predict`` checked before any work (model loading takes seconds)."""
+    from .checks import check_fps, check_number
+
+    check_number("--seed", seed, 0, 2**31 - 1, integer=True, example=0)
+    check_number("--samples", samples, 1, 100, integer=True, example=3)
+    check_number("--temperature", temperature, 0, 3, example=1.0)
+    check_fps(fps)
+    check_number("--blink-rate", blink_rate, 0, 60, example=20, why=" (blinks per minute)")
+    check_number("--viseme-blend", viseme_blend, 0, 1, example=0.25)
+    for name, sigma in _parse_smoothing(smooth).items():
+        if not 0 <= sigma <= 50:  # also NaN
+            raise KpanimError(f"--smooth {name}={sigma:g}: a smoothing sigma must be 0 to 50 frames; e.g. --smooth {name}=2")
 
 
 @click.command("predict")
@@ -387,16 +406,27 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
                     blink_rate, viseme_blend, with_arkit):
     """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb) or ARKit curves."""
     from . import arkit
+    from .fileio import check_output
 
     suffix = output.suffix.lower()
     arkit_kind = arkit.output_kind(output)
-    if suffix not in (".npz", ".glb") and arkit_kind is None:
-        raise KpanimError(f"{output}: output must end in .npz, .glb, .arkit.csv or .arkit.json")
-    if output.exists() and output.resolve() == Path(audio).resolve():
-        raise KpanimError(f"{output}: that is the input audio; choose another output name")
-    check_writable(output)
-    if fps <= 0:
-        raise KpanimError(f"--fps must be positive, got {fps}")
+    if suffix in (".csv", ".json") and arkit_kind is None:
+        raise KpanimError(f"{output}: output must end in .npz, .glb, .arkit.csv or .arkit.json "
+                          f"(e.g. -o {output.stem}.arkit{suffix})")
+    _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, viseme_blend)
+    inputs = {"AUDIO": audio, "--subject": subject, "--model": model_path}
+    if arkit_kind is not None:
+        tail = f".arkit.{arkit_kind}"
+        base = output.name[:-len(tail)]
+        paths = [output] if samples == 1 else [output.with_name(f"{base}_{k}{tail}") for k in range(samples)]
+    else:
+        paths = [output] if samples == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
+                                               for k in range(samples)]
+    for path in paths:
+        check_output(path, inputs, (".npz", ".glb", ".csv", ".json"))
+    from .audio import check_playable
+
+    check_playable(audio)  # before the model loads (seconds)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         subj = _load_subject(subject)
@@ -407,12 +437,6 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)
     anims = anims if isinstance(anims, list) else [anims]
-    if arkit_kind is not None:
-        base, tail = output.name[:-len(f".arkit.{arkit_kind}")], output.name[-len(f".arkit.{arkit_kind}"):]
-        paths = [output] if len(anims) == 1 else [output.with_name(f"{base}_{k}{tail}") for k in range(len(anims))]
-    else:
-        paths = [output] if len(anims) == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
-                                                  for k in range(len(anims))]
     for anim, path in zip(anims, paths):
         if arkit_kind is not None:
             arkit.write_curves(anim, path)

@@ -13,9 +13,14 @@ from .errors import FormatError
 
 
 def describe_npz(path: Path) -> str:
-    with np.load(path, allow_pickle=False) as z:  # lazy: reads only these two small members
-        kind = str(z["kind"]) if "kind" in z.files else "unknown"
-        version = int(z["format_version"]) if "format_version" in z.files else -1
+    from .animation import npz_error
+
+    try:
+        with np.load(path, allow_pickle=False) as z:  # lazy: reads only these two small members
+            kind = str(z["kind"]) if "kind" in z.files else "unknown"
+            version = int(z["format_version"]) if "format_version" in z.files else -1
+    except (ValueError, TypeError, OSError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError) as err:
+        raise npz_error(path, err) from None
     if kind == "animation":
         from .animation import Animation
 
@@ -44,7 +49,8 @@ def describe_npz(path: Path) -> str:
             f"  head pose {np.round(subj.head_pose, 4).tolist()}",
             "  neutral mesh (478, 3), torso (18, 3)",
         ])
-    raise FormatError(f"{path}: not a kpanim file (kind '{kind}')")
+    raise FormatError(f"{path}: not a kpanim file (kind '{kind}'); give an animation or subject .npz, or a .glb, "
+                      "written by kpanim")
 
 
 @click.command("info")
@@ -52,12 +58,13 @@ def describe_npz(path: Path) -> str:
 def info_command(path: Path) -> None:
     """Show what a kpanim .npz (animation or subject) or .glb file holds."""
     if not path.is_file():
-        raise FormatError(f"{path}: no such file")
+        raise FormatError(f"{path}: no such file; check the name and folder")
     if path.suffix.lower() == ".glb":
         from .gltf_info import describe_glb
 
         click.echo(describe_glb(path))
         return
     if not zipfile.is_zipfile(path):
-        raise FormatError(f"{path}: not a kpanim .npz or .glb file")
+        raise FormatError(f"{path}: not a kpanim .npz or .glb file; give a file written by kpanim (predict, "
+                          "subject or export)")
     click.echo(describe_npz(path))

@@ -8,11 +8,20 @@ pose and the canonical mesh with :mod:`kpanim.facefit`; the clip's neutral shape
 and per-clip statistics (mouth opening, A/V lag, jitter before/after smoothing). Clips run in
 worker processes; a clip whose ``.npz`` loads is done and skipped on the next run; one bad file
 never stops the batch, it lands in ``report.json`` with the reason.
+
+Sharding (``--shard K/N``) lets any batch scheduler split the work (a Slurm array, Kubernetes jobs,
+plain ``&``): every shard lists the same inputs, takes the videos whose clip id hashes to it, and
+writes its clips into the one dataset folder (clip ids are unique over all inputs, so shards never
+write the same file). Each shard ends by rebuilding ``index.json``, the split and ``report.json``
+from every clip in the folder under an exclusive lock (``.prepare.lock``), so the shard that
+finishes last leaves the complete dataset, even when two finish at once. Shards resume like any run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import hashlib
 import json
 import multiprocessing
 import os
@@ -24,7 +33,7 @@ import click
 import numpy as np
 
 from . import __version__, metrics
-from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, save_npz_atomic
+from .animation import FORMAT_VERSION, KIND, STREAMS, Animation, audio_meta, save_npz_atomic
 from .dataset import (STATS_VERSION, collect_videos, file_stamp, finalize, index_row, previous_runs, speaker_of,
                       unique_clip_ids, write_json)
 from .errors import KpanimError
@@ -230,7 +239,8 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     stats["process_seconds"] = time.perf_counter() - t_start
     meta = {
         "clip_id": clip_id, "speaker": speaker, "source": str(path), "source_sha256": file_sha256(path),
-        "src_fps": info.fps, "n_frames": n, "duration": n / cfg.fps, "audio": f"{clip_id}.wav",
+        "src_fps": info.fps, "n_frames": n, "duration": n / cfg.fps,
+        "audio": audio_meta(clips / f"{clip_id}.wav", n / cfg.fps),
         "reference": f"{clip_id}.ref.png", "reference_frame": ref_index, "split": "train",
         "kpanim_version": __version__, "stats": stats,
         "prepare": {"smooth_window": cfg.smooth_window, "smooth_order": cfg.smooth_order,
@@ -340,6 +350,13 @@ def _earlier_skips(report: Path, cfg: PrepareConfig) -> dict[tuple[str, str], Cl
         return {}
 
 
+def _previous_skipped(report: Path) -> list[dict]:
+    try:
+        return list(json.loads(report.read_text()).get("skipped", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
 def _is_done(npz: Path) -> bool:
     try:
         Animation.load(npz)
@@ -348,13 +365,34 @@ def _is_done(npz: Path) -> bool:
         return False
 
 
+def shard_of(clip_id: str, n_shards: int) -> int:
+    """The shard (1..n) a clip belongs to: a hash of its id, stable across runs and machines."""
+    return int(hashlib.sha1(clip_id.encode()).hexdigest()[:8], 16) % n_shards + 1
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"K/N"`` → (K, N) with 1 ≤ K ≤ N; None for None."""
+    if text is None:
+        return None
+    k, sep, n = text.partition("/")
+    try:
+        k, n = int(k), int(n)
+    except ValueError:
+        k = n = 0
+    if not sep or not 1 <= k <= n <= 100000:
+        raise KpanimError(f"--shard must be K/N with 1 ≤ K ≤ N (this job's number and the number of jobs), got "
+                          f"{text!r}; e.g. --shard 2/8 or, in a Slurm array, --shard $((SLURM_ARRAY_TASK_ID+1))/8")
+    return k, n
+
+
 def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = PrepareConfig(), workers: int = 2,
                     val_fraction: float = 0.15, split_by: str = "speaker", progress: bool = True,
-                    retry_skipped: bool = False) -> dict:
+                    retry_skipped: bool = False, shard: tuple[int, int] | None = None) -> dict:
     """Prepare every video of ``inputs`` into ``out_dir``; returns the report (also in report.json).
 
     Resuming: clips whose .npz loads are kept; inputs skipped by an earlier run with the same settings
     are not retried while the file is unchanged (same size and mtime) unless ``retry_skipped``.
+    ``shard`` (K, N): only the videos of shard K of N (:func:`shard_of`); see the module doc.
     """
     from tqdm import tqdm
 
@@ -362,7 +400,11 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
     if not videos:
         raise KpanimError("no videos found in the given paths; give .mp4/.mov/.avi/.mpg/.webm files or folders")
     (out_dir / "clips").mkdir(parents=True, exist_ok=True)
-    ids = unique_clip_ids(videos)
+    ids = unique_clip_ids(videos)  # over every input, so all shards name clips alike
+    if shard is not None:
+        mine = [shard_of(cid, shard[1]) == shard[0] for cid in ids]
+        videos = [v for v, m in zip(videos, mine) if m]
+        ids = [c for c, m in zip(ids, mine) if m]
     jobs, results = [], []
     earlier = _earlier_skips(out_dir / "report.json", cfg)
     for path, cid in zip(videos, ids):
@@ -387,6 +429,27 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
                 bar.set_postfix_str(f"skipped {sum(r.status == 'skipped' for r in results)}")
     bar.close()
     wall = time.perf_counter() - t0
+    with _dataset_lock(out_dir, shard is not None):  # shards finishing at once take turns
+        return _finish(out_dir, cfg, videos, jobs, results, wall, workers, val_fraction, split_by, shard)
+
+
+@contextlib.contextmanager
+def _dataset_lock(out_dir: Path, enabled: bool):
+    """An exclusive lock on the dataset folder (``.prepare.lock``) while the index and report are rebuilt."""
+    if not enabled:
+        yield
+        return
+    import fcntl
+
+    with open(out_dir / ".prepare.lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _finish(out_dir, cfg, videos, jobs, results, wall, workers, val_fraction, split_by, shard) -> dict:
     clips = finalize(out_dir, val_fraction, split_by)
 
     done = [r for r in results if r.status == "done"]
@@ -403,14 +466,21 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
                     "val_clips": sum(c["split"] == "val" for c in clips),
                     "val_speakers": sorted({c["speaker"] for c in clips if c["split"] == "val"}),
                     "duplicates": {c["clip_id"]: c["duplicate_of"] for c in clips if "duplicate_of" in c}},
-        "wall_seconds": wall, "workers": workers,
+        "wall_seconds": wall, "workers": workers, "shard": f"{shard[0]}/{shard[1]}" if shard else None,
         "seconds_per_minute_of_video": wall / new_minutes if new_minutes > 0 else None,
         "config": dataclasses.asdict(cfg), "kpanim_version": __version__,
     }
     # Keep every run's speed: a resumed run that prepares nothing must not hide the first run's numbers.
     runs = previous_runs(out_dir / "report.json")
+    if shard is not None:  # keep the other shards' skipped inputs: report.json covers the whole dataset
+        mine = {str(v) for v in videos}
+        others = [r for r in _previous_skipped(out_dir / "report.json") if r.get("source") not in mine]
+        every = sorted(others + report["skipped"], key=lambda r: (r["reason"], r["source"]))
+        report["shard_skipped"] = report["skipped"]
+        report["skipped"] = every
+        report["skipped_by_reason"] = {k: sum(r["reason"] == k for r in every) for k in sorted({r["reason"] for r in every})}
     runs.append({k: report[k] for k in ("inputs", "processed_now", "prepared_now", "resumed", "wall_seconds", "workers",
-                                        "seconds_per_minute_of_video")}
+                                        "seconds_per_minute_of_video", "shard")}
                 | {"minutes_prepared": new_minutes, "finished": time.strftime("%Y-%m-%dT%H:%M:%S")})
     report["runs"] = runs
     write_json(out_dir / "report.json", report)
@@ -439,14 +509,27 @@ def prepare_dataset(inputs: list[Path], out_dir: Path, cfg: PrepareConfig = Prep
               help="Give up on one clip after this many seconds (0 = no limit).")
 @click.option("--retry-skipped", is_flag=True,
               help="Try again the inputs an earlier run skipped (by default they are kept skipped while unchanged).")
+@click.option("--shard", default=None, metavar="K/N",
+              help="Prepare only shard K of N (e.g. one task of a Slurm array or Kubernetes job each); every shard "
+                   "writes into the same -o folder and the last to finish leaves the complete index.")
 def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_seconds, min_valid, smooth_window,
-                    pose_smooth_window, clip_timeout, retry_skipped):
+                    pose_smooth_window, clip_timeout, retry_skipped, shard):
     """Build a training dataset from talking-face videos (files or folders): one .npz + .wav + .ref.png per clip."""
+    from .checks import check_number
+
     for name, w in (("--smooth-window", smooth_window), ("--pose-smooth-window", pose_smooth_window)):
-        if w < 1 or w % 2 == 0:
-            raise KpanimError(f"{name} must be an odd number ≥ 1, got {w}")
+        if w < 1 or w % 2 == 0 or w > 99:
+            raise KpanimError(f"{name} must be an odd number from 1 to 99, got {w}; e.g. {name} 5")
     if not 0 <= val_fraction < 1:
-        raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}")
+        raise KpanimError(f"--split must be a fraction in [0, 1), got {val_fraction}; e.g. --split 0.15")
+    check_number("--workers", workers, 1, 64, integer=True, example=2)
+    check_number("--min-seconds", min_seconds, 0, 600, example=1)
+    check_number("--min-valid", min_valid, 0, 1, example=0.8, why=" (a fraction of the frames)")
+    check_number("--clip-timeout", clip_timeout, 0, None, example=1800, why=" seconds")
+    shard = parse_shard(shard)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise KpanimError(f"{out_dir}: is a file, not a folder; give a folder for the dataset with -o")
+    created = not out_dir.exists()
     cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window,
                         pose_smooth_window=pose_smooth_window, clip_timeout=max(0.0, clip_timeout))
     import warnings
@@ -454,10 +537,26 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction,
-                              split_by=split_by, retry_skipped=retry_skipped)
+                              split_by=split_by, retry_skipped=retry_skipped, shard=shard)
     for w in caught:
         click.echo(f"Warning: {w.message}", err=True)
     d = rep["dataset"]
+    own = rep.get("shard_skipped", rep["skipped"])
+    # an empty dataset is an error, not a success; so is a shard whose every input was skipped
+    if (d["clips"] == 0 if shard is None else rep["inputs"] > 0 and rep["prepared_now"] + rep["resumed"] == 0):
+        for r in own[:20]:
+            click.echo(f"  {r['reason']}: {r['source']} ({r['detail'][:150]})", err=True)
+        if created and shard is None:  # nothing usable: leave no folder behind (other shards may be writing)
+            import shutil
+
+            shutil.rmtree(out_dir, ignore_errors=True)
+        reasons = ", ".join(f"{k} {sum(r['reason'] == k for r in own)}" for k in sorted({r["reason"] for r in own}))
+        which = f"shard {shard[0]}/{shard[1]}: " if shard else ""
+        raise KpanimError(f"{which}no clip could be prepared: all {len(own)} input(s) were skipped "
+                          f"({reasons or 'none usable'}); give talking-face videos with speech and one clearly "
+                          "visible face")
+    if shard is not None:
+        click.echo(f"Shard {shard[0]}/{shard[1]}: {rep['inputs']} of the inputs are this shard's")
     click.echo(f"Prepared {rep['prepared_now']} clip(s) now, {rep['resumed']} already done; dataset {out_dir}: "
                f"{d['clips']} clips, {d['minutes']:.1f} min, {d['speakers']} speakers "
                f"({d['train_clips']} train / {d['val_clips']} val clips)")

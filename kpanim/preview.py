@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from .animation import Animation
+from .animation import Animation, load_npz_checked, meta_audio_path
+from .fileio import same_file
 from .errors import KpanimError
 from .geometry import apply_pose
 
@@ -100,17 +101,23 @@ def render_preview(anim: Animation, out: Path, audio: np.ndarray | None = None, 
 @click.option("--size", default=512, show_default=True, help="Longer side of the video in pixels.")
 def preview_command(animation: Path, output: Path | None, audio: Path | None, size: int) -> None:
     """Draw an animation's keypoints (face mesh, eyes, lips, shoulders) as a sketch video with its audio."""
-    from .audio import load_audio
+    from .audio import fit_to_duration, load_audio
+    from .checks import check_number
+    from .fileio import check_output
 
-    if size < 32:
-        raise KpanimError(f"--size must be at least 32 pixels, got {size}")
+    check_number("--size", size, 32, 2048, integer=True, example=512, why=" pixels")
+    output = check_output(output or animation.with_suffix(".preview.mp4"),
+                          {"ANIMATION": animation, "--audio": audio}, (".mp4",), what="video")
     anim = Animation.load(animation)
-    with np.load(animation, allow_pickle=False) as z:
-        camera = z["camera"] if "camera" in z.files and z["camera"].shape == (5,) else None
-    if audio is None and anim.meta.get("audio") and (animation.parent / anim.meta["audio"]).is_file():
-        audio = animation.parent / anim.meta["audio"]
-    wav = load_audio(audio) if audio is not None else None
-    output = output or animation.with_suffix(".preview.mp4")
+    if anim.n_frames == 0:
+        raise KpanimError(f"{animation}: has no frames; nothing to preview: predict a longer one")
+    z = load_npz_checked(animation, "animation")
+    camera = z["camera"] if "camera" in z and z["camera"].shape == (5,) and np.isfinite(z["camera"]).all() else None
+    if audio is None:
+        audio = meta_audio_path(anim.meta, animation.parent)
+        if audio is not None and same_file(audio, output):
+            audio = None
+    wav = fit_to_duration(load_audio(audio), anim.duration, 16000) if audio is not None else None
     render_preview(anim, output, wav, camera, size)
     click.echo(f"Wrote {output}: {anim.n_frames} frames at {anim.fps:g} fps"
                + (f", audio from {audio}" if audio is not None else ", no audio"))

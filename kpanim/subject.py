@@ -147,7 +147,9 @@ def load_or_make_subject(path: str | Path) -> Subject:
               help="Where to write the subject (default: IMAGE with suffix .subject.npz).")
 def subject_command(image: Path, output: Path | None) -> None:
     """Make a subject from a portrait photo: neutral face mesh, head pose, camera, shoulders."""
-    output = output or image.with_suffix(".subject.npz")
+    from .fileio import check_output
+
+    output = check_output(output or image.with_suffix(".subject.npz"), {"IMAGE": image}, (".npz",))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         click.echo(f"Detecting the face in {image} ...", err=True)

@@ -18,7 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import KpanimError
+from .errors import KpanimError, brief
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,8 +45,8 @@ def _open(path: str | Path):
     try:
         return av.open(str(path))
     except (av.error.FFmpegError, OSError, UnicodeDecodeError) as err:
-        raise KpanimError(f"{path}: not a readable video ({str(err).splitlines()[0][:120]}); the file is damaged "
-                          "or not a video") from None
+        raise KpanimError(f"{path}: not a readable video ({brief(err)}); the file is damaged or not a video: give "
+                          "a video file (mp4, mov, avi, mpg, webm)") from None
 
 
 def _stream_start(stream) -> float | None:

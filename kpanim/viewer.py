@@ -185,8 +185,9 @@ def _content_type(path: Path) -> str:
 
 def find_audio(anim_path: Path, meta: dict) -> Path | None:
     """The clip's audio: ``meta['audio']`` if that file exists, else a same-named audio file next to it."""
-    for key in ("audio", "audio_path"):
-        value = meta.get(key)
+    from .animation import meta_audio_name
+
+    for value in (meta_audio_name(meta), meta.get("audio_path")):
         if isinstance(value, str) and value:
             candidate = Path(value)
             for path in (candidate, anim_path.parent / candidate):
@@ -228,7 +229,7 @@ def load_for_view(path: Path, subject: Path | None = None, fps: float | None = N
 
 def _load_for_view(path: Path, subject: Path | None, fps: float | None):
     if not path.is_file():
-        raise KpanimError(f"{path}: no such file")
+        raise KpanimError(f"{path}: no such file; give an animation .glb or .npz (kpanim predict / export)")
     if path.suffix.lower() == ".glb":
         if subject is not None or fps is not None:
             raise KpanimError("--subject and --fps apply to an .npz; re-export the .glb with 'kpanim export' instead")
@@ -279,10 +280,21 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
         raise KpanimError("--server and --model apply to --live only")
     if path is None:
         raise KpanimError("give an animation to play (PATH: .glb or .npz), or --live for the microphone")
+    from .audio import check_playable
+    from .checks import check_fps
+
+    check_fps(fps)
     data, meta, curves = load_for_view(path, subject, fps, with_arkit=not no_arkit)
-    if audio is not None and not audio.is_file():
-        raise KpanimError(f"{audio}: no such audio file")
-    audio = audio or find_audio(path, meta)
+    if audio is not None:
+        check_playable(audio, AUDIO_SUFFIXES)
+    else:
+        audio = find_audio(path, meta)
+        if audio is not None:
+            try:
+                check_playable(audio, AUDIO_SUFFIXES)
+            except KpanimError as err:
+                click.echo(f"Warning: not playing the animation's own audio: {err}", err=True)
+                audio = None
     with ViewerServer(data, audio, title=path.name, port=port, echo=True, arkit=curves) as server:
         click.echo(f"Serving {path.name}" + (f" with audio {audio}" if audio else " (no audio found)") +
                    f" at {server.url}  (Ctrl+C to stop)")

@@ -9,6 +9,7 @@ added to the full-resolution warp. Without renderer weights the warp alone is re
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import warnings
 from importlib import resources
@@ -17,20 +18,24 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kpanim.animation import Animation
+from kpanim.animation import Animation, check_units
 from kpanim.errors import KpanimError
 from kpanim.geometry import matrix_to_pose, pose_to_matrix
 
 from .eyelids import paint_lids
 from .mouth import MouthPainter
 from .sketch import draw_sketch, feather, region_mask
-from kpanim.fileio import check_writable
+from kpanim.fileio import check_output
 
 from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_image, crop_transform
 
 DEFAULT_SIZE = 512
+MAX_SIZE = 2048  # --size: a 2048² crop is already 16x the network's working area
+# --full-frame: H.264 level 5.1 (what browsers and phones decode) holds at most 36864 macroblocks of
+# 16² pixels (4096x2304) a frame; bigger photos are scaled down to fit, with a warning
+MAX_FULL_FRAME_PIXELS = 36864 * 256
+MAX_FULL_FRAME_SIDE = 4096
 PREVIEW_STEP = 5
-AUDIO_TOLERANCE_S = 0.2  # predicted animations match their audio to a frame; more is a wrong file
 AUDIO_RATE = 48000
 
 
@@ -53,11 +58,15 @@ class Rig:
         face_photo = subject.project_face()
         if full_frame:
             h, w = photo.shape[:2]
-            self.width, self.height = w - w % 2, h - h % 2
-            self.to_out = np.array([[1.0, 0, 0], [0, 1.0, 0]])
+            scale = full_frame_scale(w, h)
+            self.width, self.height = int(w * scale) // 2 * 2, int(h * scale) // 2 * 2
+            if scale < 1:
+                warnings.warn(f"--full-frame: the photo is {w}x{h}, more than H.264 players decode; the video is "
+                              f"scaled to {self.width}x{self.height} (or leave out --full-frame for a face crop)",
+                              stacklevel=2)
+            self.to_out = np.array([[scale, 0, 0], [0, scale, 0]])
         else:
-            if size < 64 or size % 2:
-                raise KpanimError(f"--size must be an even number of pixels ≥ 64, got {size}")
+            check_size(size)
             self.width = self.height = int(size)
             bounds = (photo.shape[1], photo.shape[0]) if fit_photo else None
             self.to_out = crop_transform(face_photo, size, bounds=bounds)
@@ -104,6 +113,22 @@ class Rig:
         up = cv2.warpAffine(correction, back, (self.width, self.height), flags=cv2.INTER_LINEAR,
                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         return np.clip(warped.astype(np.float32) + up, 0, 255).astype(np.uint8)
+
+
+def full_frame_scale(width: int, height: int) -> float:
+    """The scale (≤ 1) that fits a ``--full-frame`` video of a width×height photo into H.264 level 5.1."""
+    return min(1.0, MAX_FULL_FRAME_SIDE / max(width, height), math.sqrt(MAX_FULL_FRAME_PIXELS / (width * height)))
+
+
+def check_size(size) -> None:
+    if not (isinstance(size, int) and 64 <= size <= MAX_SIZE and size % 2 == 0):
+        raise KpanimError(f"--size must be an even number of pixels from 64 to {MAX_SIZE}, got {size}; e.g. --size 512")
+
+
+def check_threads(threads) -> None:
+    from kpanim.checks import check_number
+
+    check_number("--threads", threads, 1, 256, integer=True, example=2)
 
 
 def retarget(anim: Animation, subject) -> Animation:
@@ -173,17 +198,11 @@ def load_renderer(renderer):
 
 def prepare_audio(audio, anim_duration: float, sample_rate: int) -> np.ndarray:
     """Load/check the audio track: its length must match the animation's (±0.2 s); padded/trimmed exactly."""
-    from kpanim.audio import load_audio
+    from kpanim.audio import fit_to_duration, load_audio
 
     samples = load_audio(audio, sample_rate=sample_rate) if isinstance(audio, (str, Path)) else \
         np.asarray(audio, dtype=np.float32)
-    seconds = len(samples) / sample_rate
-    if abs(seconds - anim_duration) > AUDIO_TOLERANCE_S:
-        which = "shorter" if seconds < anim_duration else "longer"
-        raise KpanimError(f"the audio ({seconds:.2f} s) is {which} than the animation ({anim_duration:.2f} s); "
-                          "give the speech the animation was predicted from")
-    n = int(round(anim_duration * sample_rate))
-    return np.pad(samples, (0, max(0, n - len(samples))))[:n]
+    return fit_to_duration(samples, anim_duration, sample_rate)
 
 
 def render(anim, subject_image, out_path, audio=None, renderer=None, size: int = DEFAULT_SIZE,
@@ -210,8 +229,19 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     from kpanim.video import write_mp4
 
     t0 = time.perf_counter()
-    out_path = check_writable(out_path)
+    if not full_frame:
+        check_size(size)
+    if threads is not None:
+        check_threads(threads)
+    inputs = {"ANIMATION": None if isinstance(anim, Animation) else anim, "--subject": subject_image,
+              "--audio": audio if isinstance(audio, (str, Path)) else None,
+              "--renderer": renderer if isinstance(renderer, (str, Path)) and renderer not in ("default", "none") else None}
+    out_path = check_output(out_path, inputs, (".mp4",), what="video")
+    name = "the animation" if isinstance(anim, Animation) else str(anim)
     anim = anim if isinstance(anim, Animation) else Animation.load(anim)
+    check_units(anim, name)
+    if anim.n_frames == 0:
+        raise KpanimError(f"{name}: has no frames; nothing to render: predict a longer one")
     photo = read_image_rgb(subject_image)
     subject = subject if subject is not None else make_subject(subject_image)
     samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)

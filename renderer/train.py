@@ -251,9 +251,17 @@ def _sources(inputs: tuple[Path, ...]) -> list[Path]:
         elif p.is_file():
             out.append(p)
         else:
-            raise KpanimError(f"{p}: no such video or folder")
+            raise KpanimError(f"{p}: no such video or folder; give a video of the person (or a folder of videos)")
     if not out:
         raise KpanimError("no training videos given; pass a video of the person (or a folder of videos)")
+    from kpanim.animation import load_npz_checked
+    from kpanim.video import probe_video
+
+    for p in out:  # every input readable before any work (a text file would fail deep in the frame cache)
+        if p.suffix.lower() == ".npz":
+            load_npz_checked(p, "animation")
+        else:
+            probe_video(p)
     return out
 
 
@@ -305,13 +313,16 @@ def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_e
 
     import torch
 
-    from kpanim.fileio import check_writable
+    from kpanim.fileio import check_output
 
     from .data import build_cache, load_cache
-    from .render import load_renderer
+    from .render import check_threads, load_renderer
     from .unet import TPEUNet, save_checkpoint
 
-    check_writable(output)
+    check_threads(threads)
+    check_output(output, {"--init": None if init in ("none", "default") else init, "--val-list": val_list,
+                          **{f"INPUT {p}": p for p in inputs}}, (".pt",), what="checkpoint")
+    check_output(output.with_suffix(".log.jsonl"), {f"INPUT {p}": p for p in inputs}, what="training log")
     torch.set_num_threads(threads)
     sources = _sources(inputs)
     single = len(sources) == 1

@@ -129,7 +129,8 @@ def load_checkpoint(path) -> tuple[TPEUNet, dict]:
     except FileNotFoundError:
         raise KpanimError(f"{path}: no such renderer file; train one with 'kpanim train renderer'") from None
     except Exception as err:  # torch raises many types for damaged files
-        raise KpanimError(f"{path}: not a readable renderer checkpoint ({str(err).splitlines()[0][:120]})") from None
+        raise KpanimError(f"{path}: not a readable renderer checkpoint ({str(err).splitlines()[0][:120]}); give a "
+                          "file written by 'kpanim train renderer'") from None
     if not isinstance(ckpt, dict) or ckpt.get("kind") != "kpanim-renderer":
         raise KpanimError(f"{path}: not a kpanim renderer checkpoint; train one with 'kpanim train renderer'")
     model = TPEUNet(RendererConfig(**ckpt["config"]))

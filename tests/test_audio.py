@@ -73,3 +73,49 @@ def test_speech_synthesis():
     speech = synthesize("Hello world, this is a test.")
     assert speech.dtype == np.float32 and 1.0 < speech.size / 16000 < 4.0
     assert not is_silent(speech)
+
+
+def test_wav_cut_short_warns(tmp_path):
+    """A WAV whose header promises more than the file holds (an interrupted copy) is read with a warning."""
+    sr = 16000
+    sf.write(tmp_path / "full.wav", 0.1 * np.sin(np.arange(8 * sr) / 10), sr, subtype="PCM_16")
+    data = (tmp_path / "full.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(data[:44 + 2 * int(0.09 * sr)])
+    with pytest.warns(UserWarning, match=r"cut.wav: the WAV header promises 8.00 s but the file holds 0.09 s"):
+        audio = load_audio(tmp_path / "cut.wav")
+    assert abs(len(audio) / sr - 0.09) < 0.01
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_audio(tmp_path / "full.wav")  # a complete file: no warning
+
+
+def test_speech_warnings_short_silent_and_no_speech():
+    from kpanim.audio import speech_warnings
+    from kpanim.tts import synthesize
+
+    sr = 16000
+    rng = np.random.default_rng(0)
+    assert speech_warnings(synthesize("Hello there, how are you today?")) == []
+    assert speech_warnings(np.zeros(sr, np.float32)) == ["the audio is silent: the mouth stays closed"]
+    short = speech_warnings(0.1 * rng.normal(size=320).astype(np.float32))
+    assert len(short) == 1 and "only 20 ms" in short[0]
+    noise = speech_warnings(0.1 * rng.normal(size=3 * sr).astype(np.float32))
+    assert len(noise) == 1 and noise[0].startswith("no speech detected in the audio")
+    t = np.arange(3 * sr) / sr
+    chord = sum(np.sin(2 * np.pi * f * t) for f in (261.6, 329.6, 392.0)) * (1 + np.sin(2 * np.pi * 2 * t)) / 20
+    assert speech_warnings(chord.astype(np.float32))[0].startswith("no speech detected")
+
+
+def test_check_playable(tmp_path):
+    from kpanim.audio import check_playable
+
+    sf.write(tmp_path / "a.wav", np.zeros(1600), 16000)
+    (tmp_path / "t.wav").write_text("not audio")
+    (tmp_path / "a.txt").write_text("not audio")
+    assert check_playable(tmp_path / "a.wav", (".wav",)) == tmp_path / "a.wav"
+    with pytest.raises(KpanimError, match=r"t.wav: not a readable audio file \(Invalid data found"):
+        check_playable(tmp_path / "t.wav")
+    with pytest.raises(KpanimError, match="browsers do not play '.txt' audio"):
+        check_playable(tmp_path / "a.txt", (".wav", ".mp3"))

@@ -326,16 +326,20 @@ def test_retarget_surface_deform_then_bake_reopens_without_addon(addon, bpy, imp
     assert bpy.ops.kpanim.fit_face() == {"FINISHED"}
     assert bpy.ops.kpanim.retarget() == {"FINISHED"}
     assert head.modifiers["kpanim"].type == "SURFACE_DEFORM" and head.modifiers["kpanim"].is_bound
-    # Follow Head Motion: the target moves by head(t) @ head(rest)^-1, rest = frame 1 (the neutral frame).
-    kp_head = bpy.data.objects["talk.head"]
-    assert head.constraints["kpanim_head"].target == kp_head
+    # Follow Head Motion: the target moves by G face(rest)^-1 face(t) G^-1 (G: the fit, mapping the kpanim
+    # face's mesh frame onto the target), rest = frame 1 (the neutral frame): the kpanim head's turn about
+    # the target's own pivot, its translation scaled by the fit.
+    kp_face = bpy.data.objects["talk.face"]
+    assert head.constraints["kpanim_head"].target == bpy.data.objects["head.kpanim_head"]
     scene.frame_set(1)
-    head_rest_inv = np.linalg.inv(np.array(kp_head.matrix_world))
+    fit_rest = np.array(bpy.data.objects[head["kpanim_fit"]].matrix_world)
+    face_rest_inv = np.linalg.inv(np.array(kp_face.matrix_world))
     world = {}
     for frame in (1, 5, 17, 33):
         scene.frame_set(frame)
         world[frame] = np.array(head.matrix_world)
-        np.testing.assert_allclose(world[frame], np.array(kp_head.matrix_world) @ head_rest_inv, atol=1e-5)
+        expected_world = fit_rest @ face_rest_inv @ np.array(kp_face.matrix_world) @ np.linalg.inv(fit_rest)
+        np.testing.assert_allclose(world[frame], expected_world, atol=1e-5)
     assert not np.allclose(world[17], np.eye(4), atol=1e-3)  # the clip turns the head
 
     def expected(frame):
@@ -347,6 +351,7 @@ def test_retarget_surface_deform_then_bake_reopens_without_addon(addon, bpy, imp
         assert err.max() < 0.1 * moved.max() and err.mean() < 0.01 * moved.max()
     assert bpy.ops.kpanim.bake() == {"FINISHED"}
     assert not head.modifiers and not head.constraints and "head.kpanim_fit" not in bpy.data.objects
+    assert "head.kpanim_head" not in bpy.data.objects  # the follow helper goes too
     for frame, matrix in world.items():  # the head motion is now plain object keys
         scene.frame_set(frame)
         np.testing.assert_allclose(np.array(head.matrix_world), matrix, atol=1e-5)
@@ -401,6 +406,38 @@ def test_retarget_onto_a_sphere_head_moves_only_the_face(addon, bpy, imported):
     mouth = (np.abs(rest[:, 0]) < 0.03) & (rest[:, 2] < -0.02) & (rest[:, 1] < -0.05)
     assert moved[1:, mouth].max() > 0.003  # the mouth region follows the jaw (mm scale)
     assert moved[0].max() < 1e-5  # frame 1 is the neutral frame the binding was made at
+
+
+def test_follow_head_moves_the_target_as_far_as_the_face_it_follows(addon, bpy, imported):
+    """A head modelled at the world origin (the usual case) follows the kpanim head's motion at the fit's
+    scale, turning about its own centre: not about kpanim's head pivot half a metre away in camera space
+    (which swung such a head 123-134 mm while the kpanim face moved 22-26 mm)."""
+    bpy.ops.mesh.primitive_uv_sphere_add(segments=32, ring_count=16, radius=0.1, location=(0, 0, 0))
+    head = bpy.context.active_object
+    assert bpy.ops.kpanim.retarget() == {"FINISHED"} and head.constraints["kpanim_head"]
+    scene = bpy.context.scene
+    fit = bpy.data.objects[head["kpanim_fit"]]
+    kp_face = bpy.data.objects["talk.face"]
+    scene.frame_set(1)  # the rest (neutral) frame
+    scale = fit.matrix_world.to_scale()[0] / kp_face.matrix_world.to_scale()[0]
+    rest = addon.bl_scene.mesh_vertices(head)
+    face_pts = addon.bl_scene.mesh_vertices(kp_face)
+    world = lambda m, p: p @ np.array(m)[:3, :3].T + np.array(m)[:3, 3]  # noqa: E731
+    head_rest, face_rest = world(head.matrix_world, rest), world(kp_face.matrix_world, face_pts)
+    head_moves, face_moves = [], []
+    for frame in range(1, 41):
+        scene.frame_set(frame)
+        head_moves.append(np.linalg.norm(world(head.matrix_world, rest) - head_rest, axis=1).max())
+        face_moves.append(np.linalg.norm(world(kp_face.matrix_world, face_pts) - face_rest, axis=1).max())
+    head_moves, face_moves = np.array(head_moves), np.array(face_moves)
+    assert face_moves.max() > 0.01  # the clip turns the kpanim head (up to 0.3 rad): its face moves cm
+    assert head_moves[0] < 1e-6  # at rest the head stays where it was modelled
+    # the retargeted motion has the face's size, scaled by the fit (the sphere and the face differ in
+    # shape, so their farthest points move by similar, not equal, amounts)
+    ratio = head_moves.max() / (scale * face_moves.max())
+    assert 0.6 < ratio < 1.6, (head_moves.max(), scale * face_moves.max())
+    big = face_moves > 0.2 * face_moves.max()  # frame by frame too, where the head has turned
+    np.testing.assert_allclose(head_moves[big] / (scale * face_moves[big]), ratio, rtol=0.35)
 
 
 def test_retarget_needs_a_target_and_a_face(addon, bpy):

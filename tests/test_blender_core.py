@@ -393,3 +393,38 @@ def test_match_shape_keys_any_case_and_side_suffix():
     assert mapping == {"jawOpen": "JawOpen", "eyeBlinkLeft": "eye_blink_L", "eyeBlinkRight": "EYEBLINKRIGHT",
                        "mouthSmileRight": "mouthSmile.R"}
     assert missing == ["mouthFunnel"]  # tongueOut is never predicted: not reported
+
+
+@pytest.mark.parametrize("damage", ["cut", "cut_header_fixed", "view_past_buffer"])
+def test_damaged_glb_is_one_clear_error_in_kpanim_and_the_addon(tmp_path, damage):
+    """A truncated .glb (an interrupted download) used to read as healthy in 'kpanim info' and fail in
+    Blender with a raw buffer-offset message: both readers check the container's lengths first."""
+    import json
+    import struct
+
+    from kpanim.gltf_export import export_glb
+    from kpanim.gltf_info import read_glb
+
+    anim = Animation.still(constants.template(), np.array([0, 0, 0, 0, 0, -0.5]), np.zeros((18, 3)), 10)
+    export_glb(anim, tmp_path / "a.glb")
+    data = bytearray((tmp_path / "a.glb").read_bytes())
+    if damage == "cut":
+        data = data[:len(data) // 2]
+    elif damage == "cut_header_fixed":  # the total length patched to match: the BIN chunk still runs past the end
+        data = data[:len(data) // 2]
+        struct.pack_into("<I", data, 8, len(data))
+    else:  # a consistent container whose JSON points a bufferView past its buffer
+        size = struct.unpack_from("<I", data, 12)[0]
+        doc = json.loads(data[20:20 + size])
+        doc["bufferViews"][0]["byteOffset"] = doc["buffers"][0]["byteLength"]
+        text = json.dumps(doc).encode()
+        text += b" " * (-len(text) % 4)
+        data = data[:12] + struct.pack("<II", len(text), 0x4E4F534A) + text + data[20 + size:]
+        struct.pack_into("<I", data, 8, len(data))
+    (tmp_path / "bad.glb").write_bytes(bytes(data))
+    with pytest.raises(KpanimError, match="bad.glb: the .glb is truncated or damaged.*re-export it"):
+        read_glb(tmp_path / "bad.glb")
+    with pytest.raises(npz_reader.ReadError, match="bad.glb: the .glb is truncated or damaged.*re-export it"):
+        glb_reader.glb_timing(tmp_path / "bad.glb")
+    read_glb(tmp_path / "a.glb")  # the intact file still reads
+    assert glb_reader.glb_timing(tmp_path / "a.glb")[0] == 25.0

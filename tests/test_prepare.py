@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from kpanim.images import file_sha256
+
 FPS_SRC = 30
 N_SRC = 66  # 2.2 s at 30 fps → 55 frames at 25 fps
 SR = 16000
@@ -116,7 +118,9 @@ def test_prepared_clip_follows_the_dataset_contract(prepared):
                 "reference", "reference_frame", "split", "kpanim_version"):
         assert key in meta, key
     assert meta["src_fps"] == pytest.approx(30) and meta["split"] in ("train", "val")
-    assert (out / "clips" / meta["audio"]).is_file() and (out / "clips" / meta["reference"]).is_file()
+    wav = out / "clips" / meta["audio"]["path"]  # {sha256, duration, path} as docs/FORMAT.md says
+    assert wav.is_file() and (out / "clips" / meta["reference"]).is_file()
+    assert meta["audio"]["sha256"] == file_sha256(wav) and meta["audio"]["duration"] == pytest.approx(meta["duration"])
     index = json.loads((out / "index.json").read_text())
     assert [c["clip_id"] for c in index] == ["astro_talk"] and index[0]["valid_ratio"] == 1.0
     assert (out / "index.tsv").read_text().splitlines()[0].startswith("clip_id\tspeaker\tsplit")
@@ -364,3 +368,66 @@ def test_a_clip_repeated_under_another_name_is_excluded_from_both_splits(prepare
     assert [c["clip_id"] for c in load_index(ds, "train") + load_index(ds, "val")] == ["astro_talk"]
     assert read_clip_meta(clips / "zz_copy.npz")["duplicate_of"] == "astro_talk"
     assert "zz_copy\tsomeone-else\tduplicate" in (ds / "index.tsv").read_text()
+
+
+def test_two_shards_run_concurrently_build_one_dataset(tmp_path):
+    """`kpanim prepare --shard K/N`: two jobs started at once on the same inputs split the videos between
+    them, write into one folder and leave one complete index and report; a shard re-run resumes."""
+    import os
+    import subprocess
+    import sys
+
+    from kpanim.prepare import shard_of
+    from kpanim.dataset import unique_clip_ids
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    frames = astronaut_frames(40, 25)
+    names = [f"talk_{i}.mp4" for i in range(6)]
+    ids = unique_clip_ids([src / n for n in names])
+    assert {shard_of(c, 2) for c in ids} == {1, 2}  # both shards get work
+    for i, name in enumerate(names[:4]):
+        write_video(src / name, frames[i:i + 36], 25, speech(36 / 25))
+    (src / names[4]).write_bytes(b"not a video")
+    write_video(src / names[5], [np.full((96, 96, 3), 128, np.uint8)] * 40, 25, speech(40 / 25))
+    out = tmp_path / "ds"
+    env = {**os.environ, "GLOG_minloglevel": "2", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def start(k):
+        return subprocess.Popen([sys.executable, "-m", "kpanim", "prepare", str(src), "-o", str(out), "--workers", "1",
+                                 "--shard", f"{k}/2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    procs = [start(1), start(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (stdout, stderr) in zip(procs, outs):
+        assert "Traceback" not in stderr, stderr
+        mine = [n for n, c in zip(names, ids) if shard_of(c, 2) == int(p.args[-1][0])]
+        good = [n for n in mine if n in names[:4]]
+        assert p.returncode == (0 if good else 1), (stdout, stderr)
+    index = json.loads((out / "index.json").read_text())
+    index = index["clips"] if isinstance(index, dict) else index
+    assert sorted(r["clip_id"] for r in index) == sorted(c for c in ids[:4])
+    assert sorted(p.stem for p in (out / "clips").glob("*.npz")) == sorted(ids[:4])
+    assert not list((out / "clips").glob(".*"))  # no temp file of either shard left
+    report = json.loads((out / "report.json").read_text())
+    assert report["dataset"]["clips"] == 4
+    assert {Path(r["source"]).name: r["reason"] for r in report["skipped"]} == {names[4]: "broken file",
+                                                                                 names[5]: "no face"}
+    rerun = start(1)
+    stdout, stderr = rerun.communicate(timeout=600)
+    first = [n for n, c in zip(names[:4], ids) if shard_of(c, 2) == 1]
+    assert rerun.returncode == 0 and f"Prepared 0 clip(s) now, {len(first)} already done" in stdout, stderr
+    index = json.loads((out / "index.json").read_text())
+    assert len(index["clips"] if isinstance(index, dict) else index) == 4
+
+
+def test_shard_argument_is_checked(tmp_path):
+    from click.testing import CliRunner
+
+    from kpanim.cli import cli
+
+    for bad in ("3/2", "0/4", "x", "1/0", "2"):
+        res = CliRunner().invoke(cli, ["prepare", str(tmp_path), "-o", str(tmp_path / "ds"), "--shard", bad])
+        assert res.exit_code == 1 and "--shard must be K/N" in res.output, res.output
+    assert not (tmp_path / "ds").exists()

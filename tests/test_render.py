@@ -178,6 +178,30 @@ def test_preview_and_full_frame(astronaut, tmp_path):
     assert (stats.width, stats.height) == (512, 512)
 
 
+def test_full_frame_of_a_huge_photo_is_scaled_to_what_players_decode(astronaut, tmp_path):
+    """--full-frame keeps the photo's frame, but an H.264 stream beyond level 5.1 (36864 macroblocks)
+    does not play in browsers: a 4800² photo renders at 3072², with a warning that says so."""
+    import cv2
+
+    from kpanim.renderer.render import MAX_FULL_FRAME_PIXELS, full_frame_scale
+    from kpanim.subject import make_subject
+
+    assert full_frame_scale(1920, 1080) == 1.0
+    assert full_frame_scale(8000, 8000) * 8000 == pytest.approx(3072)
+    assert full_frame_scale(10000, 2000) * 10000 == pytest.approx(4096)
+    photo, _ = astronaut
+    big = tmp_path / "big.png"
+    cv2.imwrite(str(big), cv2.resize(cv2.imread(str(photo)), (4800, 4800), interpolation=cv2.INTER_LINEAR))
+    subject = make_subject(big)
+    anim = talking_animation(subject, n_frames=2)
+    with pytest.warns(UserWarning, match="the photo is 4800x4800, more than H.264 players decode; the video is "
+                                         "scaled to 3072x3072"):
+        stats = render(anim, big, tmp_path / "f.mp4", renderer="none", full_frame=True, subject=subject,
+                       progress=False)
+    assert (stats.width, stats.height) == (3072, 3072) and stats.width * stats.height <= MAX_FULL_FRAME_PIXELS
+    assert streams(tmp_path / "f.mp4")["video"]["size"] == (3072, 3072)
+
+
 def test_mismatched_subject_warns_and_retargets(astronaut, tmp_path):
     photo, subject = astronaut
     anim = talking_animation(subject, n_frames=3, sha="0" * 64)

@@ -58,6 +58,9 @@ class AudioWindowConfig(RunConfig):
     min_av_corr: float = 0.15
     """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
     (-1 keeps all)."""
+    max_av_lag: int = -1
+    """Drop training clips whose measured audio-visual lag (prepare's index, frames) is larger than this
+    in magnitude: dubbed or badly synced videos teach the network a smeared timing (-1 keeps all)."""
 
 
 @lru_cache(maxsize=None)

@@ -210,11 +210,27 @@ def load_clips(dataset_dirs, split: str | None, frontend=None, variants: int = 1
             for d, row in tqdm(jobs, desc=desc, disable=not progress, unit="clip")]
 
 
+def sync_filters(cfg) -> dict:
+    """``load_clips`` keyword arguments that drop badly synced training clips (``cfg.min_av_corr``,
+    ``cfg.max_av_lag``; -1 = off)."""
+    return {"min_av_corr": None if cfg.min_av_corr <= -1 else cfg.min_av_corr,
+            "max_abs_lag": None if getattr(cfg, "max_av_lag", -1) < 0 else cfg.max_av_lag}
+
+
 def load_train_val(cfg, frontend, progress: bool = True) -> tuple[list[Clip], list[Clip]]:
-    """The 'train' clips of ``cfg.data`` (``cfg.audio_variants`` audio versions, clips below
-    ``cfg.min_av_corr`` sync dropped) and the 'val' clips (clean audio, all kept)."""
-    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
-    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=progress)
+    """The 'train' clips of ``cfg.data`` (``cfg.audio_variants`` audio versions, badly synced clips
+    dropped: :func:`sync_filters`) and the 'val' clips (clean audio, all kept)."""
+    filters = sync_filters(cfg)
+    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, progress=progress, **filters)
+    if not train:
+        from kpanim.errors import KpanimError
+
+        raise KpanimError(f"no usable training clip in {', '.join(map(str, cfg.data))}: none is in the 'train' split"
+                          + (f" with A/V sync above --min-av-corr {cfg.min_av_corr:g}"
+                             if filters["min_av_corr"] is not None else "")
+                          + (f" and A/V lag within --max-av-lag {cfg.max_av_lag}" if filters["max_abs_lag"] is not None
+                             else "")
+                          + "; prepare more videos (kpanim prepare) or lower --min-av-corr")
     return train, load_clips(cfg.data, "val", frontend, 1, progress=progress)
 
 

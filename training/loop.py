@@ -44,8 +44,7 @@ class Run:
         import time
 
         self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
-        self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
+        self.out = Path(cfg.out)  # created by the log's first record, once the inputs are known to be usable
         self.log = JsonlLog(self.out / "log.jsonl", enabled=self.is_main)
         self.cpu0, self.t0 = time.process_time(), time.time()
 
@@ -82,22 +81,43 @@ def start_run(cfg) -> Run:
 
     if not cfg.data:
         raise KpanimError("no dataset given: pass --data DIR (a folder made by 'kpanim prepare')")
+    check_run_config(cfg)
     rank, world, device = ddp_setup()
     torch.set_num_threads(max(1, cfg.threads))
     seed_everything(cfg.seed + rank)
     return Run(cfg, rank, world, device)
 
 
+def check_run_config(cfg) -> None:
+    """The shared settings of a training run, checked before any work (one-line errors)."""
+    from kpanim.checks import check_number
+    from kpanim.errors import KpanimError
+
+    for name, lo, hi, example in (("steps", 1, 10**8, 3000), ("batch_size", 1, 4096, 16), ("threads", 1, 256, 2),
+                                  ("lr", 0, 1, 0.001), ("log_every", 1, 10**8, 50), ("val_every", 1, 10**8, 500)):
+        if hasattr(cfg, name):
+            check_number(f"--{name.replace('_', '-')}", getattr(cfg, name), lo, hi, example=example,
+                         integer=isinstance(example, int), lo_open=name == "lr")
+    out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise KpanimError(f"--out {out}: is a file; give a folder for the run (created if missing)")
+
+
 class JsonlLog:
-    """Append-only JSON-lines log (one object per line; TensorBoard-free)."""
+    """Append-only JSON-lines log (one object per line; TensorBoard-free).
+
+    The file (and its folder) is created by the first record, not before: a run that fails on its
+    inputs leaves no run folder behind."""
 
     def __init__(self, path: Path, enabled: bool = True):
-        self.path, self.enabled = Path(path), enabled
-        if enabled:
-            self.path.write_text("")
+        self.path, self.enabled, self.started = Path(path), enabled, False
 
     def write(self, record: dict) -> None:
         if self.enabled:
+            if not self.started:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.path.write_text("")
+                self.started = True
             with open(self.path, "a") as fh:
                 fh.write(json.dumps(record, default=float) + "\n")
 

@@ -48,9 +48,10 @@ class ModaTrainConfig(AudioWindowConfig):
     """Loss weight of the head-pose stream."""
     torso_weight: float = 0.25
     """Loss weight of the torso stream."""
-    open_weight: float = 0.0
+    open_weight: float = 1.0
     """Weight of the mouth-opening sync loss: 1 - Pearson r between the predicted and real inner-lip
-    gap per window (scale-free, so it rewards sync without rewarding the mean pose)."""
+    gap per window (scale-free, so it rewards sync without rewarding the mean pose; with scale-free lip
+    targets it raised the val mouth corr 0.580 → 0.607, docs/MODEL.md)."""
     sync_expert: str = ""
     """A lip-sync expert (kpanim train sync → sync.pt, same front-end) whose contrastive sync loss on the
     predicted lips is added with --sync-weight; empty = none."""
@@ -75,10 +76,11 @@ class ModaTrainConfig(AudioWindowConfig):
     """Lip training target: "clip_z" = scale-free (each clip's lips over its own mouth-opening spread;
     the amplitude comes back at inference from the subject's mouth width and a calibrated gain), "raw" =
     metres (speakers' different amplitudes then teach the network their mean)."""
-    probe_blend: float = 0.0
+    probe_blend: float = 0.5
     """Fit a ridge read-out of the lips from the front-end's features on the training clips (the linear
     probe, kpanim.training.linear_probe) after training, store it in the checkpoint and mix it into the
-    lips with this weight: (1 - w) · network + w · read-out. 0 = none."""
+    lips with this weight: (1 - w) · network + w · read-out (0 = none). The two err differently: on unseen
+    speakers the mix beats both (docs/MODEL.md)."""
     calibrate_gain: bool = True
     """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
     target_articulation: float = 1.0
@@ -267,7 +269,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.moda import Moda
 
-    from .data import WindowSampler, compute_norm, load_clips, load_train_val, select_clips
+    from .data import WindowSampler, compute_norm, load_clips, load_train_val, select_clips, sync_filters
 
     from kpanim.errors import KpanimError
 
@@ -285,15 +287,14 @@ def train(cfg: ModaTrainConfig) -> Path:
     rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
     frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
     train_clips, val_clips = load_train_val(cfg, frontend, progress=rank == 0)
-    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
     # speed-perturbed copies and mixed-in corpora only add windows: the statistics, calibration and blink
     # prior stay those of the recorded training clips
     extra = [c for f in cfg.speed_factors if f != 1.0 for c in
-             load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=rank == 0,
-                        speed=f)]
+             load_clips(cfg.data, "train", frontend, cfg.audio_variants, progress=rank == 0, speed=f,
+                        **sync_filters(cfg))]
     main_ids = {r["clip_id"] for d in cfg.data for r in select_clips(d, None)}
-    mix_clips = load_clips(cfg.mix_data, None, frontend, 1, min_av_corr=min_corr, progress=rank == 0,
-                           exclude=main_ids) if cfg.mix_data else []
+    mix_clips = load_clips(cfg.mix_data, None, frontend, 1, progress=rank == 0, exclude=main_ids,
+                           **sync_filters(cfg)) if cfg.mix_data else []
     norm = compute_norm(train_clips)
     if cfg.lip_target == "raw":  # the checkpoint's lips are then read back in metres (lips_from_network)
         norm = {k: v for k, v in norm.items() if not k.startswith("lipz_")}
