@@ -303,9 +303,21 @@ def is_loopback(host: str) -> bool:
 def serve_command(port, host, model_path, subject, max_streams, workers, lookahead, lookback, hop, idle_timeout):
     """Animate speech in real time over WebSocket: PCM16 audio in, frames (ARKit-52 weights, head pose,
     face points) out, as JSON or binary. Protocol: docs/STREAMING.md; clients: 'kpanim stream', 'kpanim view --live'."""
+    from .checks import check_number
+
+    check_number("--max-streams", max_streams, 1, 1000, integer=True, example=4)
+    check_number("--workers", workers, 1, 256, integer=True, example=2)
+    check_number("--lookahead", lookahead, 0, 1, example=0.16, why=" seconds")
+    check_number("--lookback", lookback, 0.4, 25, example=2.4, why=" seconds")
+    check_number("--hop", hop, 1, 25, integer=True, example=3, why=" frames")
+    check_number("--idle-timeout", idle_timeout, 0, 3600, lo_open=True, example=30, why=" seconds")
+    if lookahead is not None and abs(round(lookahead / 0.02) * 0.02 - lookahead) > 1e-9:
+        raise KpanimError(f"--lookahead must be a multiple of 0.02 s (one encoder state), got {lookahead:g}; "
+                          "e.g. --lookahead 0.16")
+    if model_path is not None and not model_path.is_file():
+        raise KpanimError(f"{model_path}: no such model; give a MODA checkpoint (kpanim train moda) or leave "
+                          "--model out for the shipped one")
     opts = {k: v for k, v in (("lookahead", lookahead), ("lookback", lookback), ("hop", hop)) if v is not None}
-    if workers is not None and workers < 1:
-        raise KpanimError(f"--workers must be at least 1, got {workers}")
     server = StreamServer(model_path, host, port, max_streams, workers, opts, idle_timeout, subject)
     if not is_loopback(host):
         click.echo(f"Warning: listening on {host}: any machine that reaches this port can use the server "

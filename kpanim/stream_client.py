@@ -43,7 +43,8 @@ async def stream_audio(url: str, audio, realtime: bool = True, chunk_ms: float =
     except InvalidURI:
         raise KpanimError(f"{url}: not a WebSocket address; give ws://HOST:PORT (what 'kpanim serve' prints)") from None
     except (OSError, asyncio.TimeoutError, TimeoutError, InvalidHandshake) as err:
-        raise KpanimError(f"cannot connect to {url} ({err}); start a server with 'kpanim serve'") from None
+        raise KpanimError(f"cannot connect to {url} ({err}); run 'kpanim serve' first, or give its address with "
+                          "--server") from None
     sent_at = np.zeros(-(-len(pcm) // step), np.float64)
     index_parts, block_parts, recv_times = [], [], []
     result: dict = {}
@@ -59,7 +60,9 @@ async def stream_audio(url: str, audio, realtime: bool = True, chunk_ms: float =
                     result["hello"] = req
                     continue
                 if req["type"] == "error":
-                    raise KpanimError(f"server: {req['message']}")
+                    msg = req["message"]
+                    raise KpanimError(f"server: {msg}" + ("" if "try" in msg or "give" in msg else
+                                                          "; check the server's log"))
                 if req["type"] != "frames":
                     continue
                 idx, blocks = decode_json(msg)
@@ -144,15 +147,20 @@ def stream_command(audio, url, output, seed, chunk_ms, fast):
     """Play AUDIO through a kpanim server at real-time pace, as a microphone would, and report the latency:
     'latency p50 N ms, p95 N ms, max N ms; F frames'."""
     from . import arkit
-    from .audio import load_audio
-    from .fileio import check_writable
+    from .audio import check_playable, load_audio
+    from .checks import check_number
+    from .fileio import check_output
 
+    check_playable(audio)
+    check_number("--chunk-ms", chunk_ms, 1, 1000, example=20, why=" milliseconds")
+    check_number("--seed", seed, 0, 2**31 - 1, integer=True, example=0)
+    if not url.startswith(("ws://", "wss://")):
+        raise KpanimError(f"--server {url}: not a WebSocket address; give ws://HOST:PORT (what 'kpanim serve' prints)")
     if output is not None:
-        if output.suffix.lower() != ".npz" and arkit.output_kind(output) is None:
-            raise KpanimError(f"{output}: output must end in .npz, .arkit.csv or .arkit.json")
-        check_writable(output)
-    if not 1 <= chunk_ms <= 2000:
-        raise KpanimError(f"--chunk-ms must be 1-2000, got {chunk_ms}")
+        if output.suffix.lower() in (".csv", ".json") and arkit.output_kind(output) is None:
+            raise KpanimError(f"{output}: the output must be a .npz, .arkit.csv or .arkit.json file "
+                              f"(e.g. -o {output.stem}.arkit{output.suffix})")
+        check_output(output, {"AUDIO": audio}, (".npz", ".csv", ".json"))
     samples = load_audio(audio)
     res = asyncio.run(stream_audio(url, samples, realtime=not fast, chunk_ms=chunk_ms, seed=seed,
                                    streams=ALL_BLOCKS if output is not None else ["arkit", "head", "head_pose"]))

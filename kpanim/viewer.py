@@ -277,9 +277,9 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
             raise KpanimError("--live animates the microphone: give no PATH, --audio or --fps")
         return _view_live(subject, port, no_browser, server_url, model_path)
     if server_url is not None or model_path is not None:
-        raise KpanimError("--server and --model apply to --live only")
+        raise KpanimError("--server and --model apply to --live only; add --live or leave them out")
     if path is None:
-        raise KpanimError("give an animation to play (PATH: .glb or .npz), or --live for the microphone")
+        raise KpanimError("no animation given; give PATH (a .glb or .npz), or --live for the microphone")
     from .audio import check_playable
     from .checks import check_fps
 
