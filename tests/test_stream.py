@@ -257,7 +257,7 @@ def test_cli_serve_prints_its_address_and_stream_errors_are_one_line(stream_mode
         proc.wait(10)
     for args, msg in ((["--server", "ws://127.0.0.1:9"], "cannot connect to ws://127.0.0.1:9"),
                       (["--server", "http://x"], "not a WebSocket address"),
-                      (["-o", str(tmp_path / "f.txt")], "must end in .npz")):
+                      (["-o", str(tmp_path / "f.txt")], "must be a .npz")):
         res = CliRunner().invoke(cli, ["stream", str(wav), *args])
         assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output, res.output
         assert len(res.output.strip().splitlines()) == 1
