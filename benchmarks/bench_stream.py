@@ -37,7 +37,7 @@ def speech(seconds: float, voice_shift: int = 0) -> np.ndarray:
 
 
 def stream_kwargs(args) -> dict:
-    return {"lookback": args.lookback, "lookahead": args.lookahead, "hop": args.hop}
+    return {"lookback": args.lookback, "lookahead": args.lookahead, "hop": args.hop, "tail": args.tail}
 
 
 # ----------------------------------------------------------------------------------------------- quality
@@ -199,6 +199,7 @@ def main() -> None:
     ap.add_argument("--lookback", type=float, default=2.4)
     ap.add_argument("--lookahead", type=float, default=0.16)
     ap.add_argument("--hop", type=int, default=3)
+    ap.add_argument("--tail", type=float, default=0.2)
     ap.add_argument("--json", default=None, help="write the numbers here")
     args = ap.parse_args()
     if args.what == "quality" and not args.dataset:

@@ -9,8 +9,8 @@ fixed look-ahead. The scheme (docs/STREAMING.md):
   frames do not depend on how the audio was chunked.
 - **Sliding encoder window.** The model's front-end (``whisper_l<layers>_nopad``) encodes every
   segment at its own length, so each step encodes a window of ``lookback`` (default 2.4 s) of past audio
-  + the step's frames + the look-ahead (≈ 2.7 s, like a short training clip) and keeps the states of the
-  window's frames; MODA runs over the same window (SpecAttn: causal self-attention, cross-attention
+  + the step's frames + the look-ahead (≈ 2.7 s, like a short training clip), followed by ``tail`` (0.2 s)
+  of silence, and keeps the states of the window's frames; MODA runs over the same window (SpecAttn: causal self-attention, cross-attention
   ±align_radius frames) and only the step's frames are kept.
 - **Sampled streams.** Blinks, head and torso are sampled per stream from the seed: one ProbAttn prior
   latent per absolute latent step (drawn once, reused by every window that covers it), the blink times
@@ -41,6 +41,7 @@ STATE_SAMPLES = 320  # one Whisper encoder state per 20 ms
 DEFAULT_LOOKBACK = 2.4  # seconds of past audio in every encoder window
 DEFAULT_LOOKAHEAD = 0.16  # seconds of audio past a frame before it is final (≥ 4 frames: MODA's align radius)
 DEFAULT_HOP = 3  # frames finalised per step
+DEFAULT_TAIL = 0.2  # seconds of silence appended to every encoder window
 HISTORY = 10  # frames of raw head/torso kept to smooth across steps (Gaussian sigma 2.5, radius 10)
 
 
@@ -195,6 +196,7 @@ class Stream:
         lookback, lookahead: seconds of past audio per encoder window, and of audio past a frame before
             it is final (a multiple of 20 ms; the fixed part of the latency).
         hop: frames finalised per step (more: less CPU, more latency).
+        tail: seconds of silence appended to every encoder window (a multiple of 20 ms).
         arkit: compute the 52 ARKit weights of every frame.
         blink_rate: blinks per minute (None: the model's).
     """
@@ -202,7 +204,7 @@ class Stream:
     def __init__(self, model=None, subject=None, seed: int = 0, temperature: float = 1.0,
                  sample_rate: int = SAMPLE_RATE, lookback: float = DEFAULT_LOOKBACK,
                  lookahead: float = DEFAULT_LOOKAHEAD, hop: int = DEFAULT_HOP, arkit: bool = True,
-                 blink_rate: float | None = None):
+                 blink_rate: float | None = None, tail: float = DEFAULT_TAIL):
         from .inference import DEFAULT_SMOOTHING, Model, _load_subject, default_subject_arrays, load_model
         from .nets.normalise import normalise_subject
 
@@ -219,6 +221,10 @@ class Stream:
             raise KpanimError(f"lookahead must be a multiple of 0.02 s between 0 and 1 s, got {lookahead}")
         if not 0.4 <= lookback <= 25:
             raise KpanimError(f"lookback must be 0.4-25 s, got {lookback}")
+        tail_states = round(tail * SAMPLE_RATE / STATE_SAMPLES)
+        if not 0 <= tail_states <= 50 or abs(tail_states * STATE_SAMPLES / SAMPLE_RATE - tail) > 1e-6:
+            raise KpanimError(f"tail must be a multiple of 0.02 s between 0 and 1 s, got {tail}")
+        self.tail_samples = tail_states * STATE_SAMPLES
         self.sample_rate, self.seed, self.temperature = int(sample_rate), int(seed), float(temperature)
         self.hop, self.lookahead_samples = int(hop), la_states * STATE_SAMPLES
         self.lookback_frames = int(round(lookback * FPS))
@@ -312,20 +318,13 @@ class Stream:
             return self.model.frontend(audio, n_frames, FPS)
         import torch
 
-        from .nets.audio_frontends import HOP, log_mel
+        from .nets.audio_frontends import log_mel
 
         fe = self.model.frontend
         n_states = max(1, int(math.ceil(len(audio) / STATE_SAMPLES)))
-        audio = np.pad(audio, (0, n_states * 2 * HOP - len(audio)))
-        pad = getattr(self, "_pad_end", None)
-        if pad:
-            kind, sec = pad
-            k = int(sec * SAMPLE_RATE)
-            tail = audio[::-1][:k] if kind == "reflect" else np.zeros(k, np.float32)
-            if kind == "repeat":
-                tail = audio[-k:]
-            audio = np.concatenate([audio, tail])
-        n_all = int(math.ceil(len(audio) / STATE_SAMPLES))
+        # the window's end is not the end of the speech: a little silence after it makes its last states
+        # look less like an utterance's end (val mouth-opening corr +0.01; docs/BENCHMARKS.md)
+        n_all = n_states + self.tail_samples // STATE_SAMPLES
         mel = log_mel(np.pad(audio, (0, n_all * STATE_SAMPLES - len(audio))))[:, : 2 * n_all]
         with torch.inference_mode():  # no lock: the encoder module is read-only, streams run it in parallel
             h = fe.encoder.hidden_states(torch.from_numpy(np.ascontiguousarray(mel))[None], fe.layers)
@@ -402,7 +401,7 @@ class Stream:
         return {"kpanim_version": __version__, "generator": "kpanim stream", "model": Path(self.model.path).name,
                 "model_sha256": self.model.sha256, "frontend": self.model.frontend.name, "seed": self.seed,
                 "temperature": self.temperature, "subject": self.subject_id, "lookahead_s": self.lookahead,
-                "lookback_s": self.lookback_frames / FPS, "hop_frames": self.hop}
+                "lookback_s": self.lookback_frames / FPS, "hop_frames": self.hop, "tail_s": self.tail_samples / SAMPLE_RATE}
 
 
 def stream_file(audio, model=None, subject=None, chunk: float = 0.1, **kwargs):
