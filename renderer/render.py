@@ -242,6 +242,7 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     check_units(anim, name)
     if anim.n_frames == 0:
         raise KpanimError(f"{name}: has no frames; nothing to render: predict a longer one")
+    net = load_renderer(renderer)  # before the slower photo and face detection: a bad --renderer fails fast
     photo = read_image_rgb(subject_image)
     subject = subject if subject is not None else make_subject(subject_image)
     samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
@@ -252,7 +253,6 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
                       f"{subject.image_sha256[:8]}…); carrying its motion over to this face", stacklevel=2)
     if retargeted:
         anim = retarget(anim, subject)
-    net = load_renderer(renderer)
     if threads:
         torch.set_num_threads(threads)
     rig = Rig(photo, subject, size=size, full_frame=full_frame,
