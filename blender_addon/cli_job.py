@@ -20,7 +20,8 @@ _PERCENT = re.compile(r"(\d{1,3})%\|")
 
 
 def predict_command(kpanim: str, audio: str | Path, subject: str | Path, output: str | Path) -> list[str]:
-    """The argv for ``kpanim predict AUDIO --subject SUBJECT -o OUTPUT``.
+    """The argv for ``kpanim predict AUDIO --subject SUBJECT -o OUTPUT --arkit`` (the .npz then also holds the
+    ARKit-52 curves that *Drive ARKit Shape Keys* reads).
 
     ``kpanim`` is the executable's path or name, or a command line such as
     ``"/path/python -m kpanim"`` (split with shell rules).
@@ -34,7 +35,7 @@ def predict_command(kpanim: str, audio: str | Path, subject: str | Path, output:
             raise FileNotFoundError(f"kpanim executable {exe} does not exist; fix the path in the add-on preferences")
         raise FileNotFoundError(f"'{exe}' is not on PATH; set the kpanim executable in the add-on preferences "
                                 "(e.g. /home/me/.venv/bin/kpanim)")
-    return [*argv, "predict", str(audio), "--subject", str(subject), "-o", str(output)]
+    return [*argv, "predict", str(audio), "--subject", str(subject), "-o", str(output), "--arkit"]
 
 
 class CliJob:

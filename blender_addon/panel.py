@@ -79,6 +79,10 @@ class VIEW3D_PT_kpanim(bpy.types.Panel):
         box.operator("kpanim.retarget", text="Retarget")
         box.operator("kpanim.bake", text="Bake")
 
+        box = layout.box()
+        box.label(text="ARKit Shape Keys of Selected Mesh", icon="SHAPEKEY_DATA")
+        box.operator("kpanim.drive_arkit", text="Drive from .npz / .csv / .json")
+
 
 CLASSES = (KpanimPreferences, KpanimSettings, VIEW3D_PT_kpanim)
 

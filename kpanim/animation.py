@@ -25,6 +25,8 @@ from .errors import FormatError, KpanimError
 FORMAT_VERSION = 1
 KIND = "animation"
 
+N_ARKIT = 52  # optional "arkit" curves (kpanim.arkit.NAMES order)
+
 # field name → per-frame trailing shape
 STREAMS: dict[str, tuple[int, ...]] = {
     "lip": (N_LIP, 3),
@@ -47,6 +49,8 @@ class Animation:
         torso: (T, 18, 3) 9 left then 9 right shoulder points (subject's left), camera frame.
         fps: frames per second (> 0).
         meta: JSON-serialisable provenance (kpanim version, model, seed, audio, subject, ...).
+        arkit: optional (T, 52) ARKit blendshape curves in [0, 1] (MediaPipe's order, see
+            :mod:`kpanim.arkit`), or None. Stored in the .npz when present; time edits keep it in step.
     """
 
     lip: np.ndarray
@@ -56,6 +60,7 @@ class Animation:
     torso: np.ndarray
     fps: float = 25.0
     meta: dict[str, Any] = dataclasses.field(default_factory=dict)
+    arkit: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n_frames = None
@@ -73,6 +78,15 @@ class Animation:
                 raise FormatError(f"animation field '{name}' contains NaN or infinite values")
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
+        if self.arkit is not None:
+            arr = np.asarray(self.arkit, dtype=np.float32)
+            if arr.shape != (n_frames, N_ARKIT):
+                raise FormatError(f"animation field 'arkit': expected shape ({n_frames}, {N_ARKIT}), got "
+                                  f"{tuple(arr.shape)}")
+            if not np.all(np.isfinite(arr)):
+                raise FormatError("animation field 'arkit' contains NaN or infinite values")
+            arr.setflags(write=False)
+            object.__setattr__(self, "arkit", arr)
         if not (isinstance(self.fps, (int, float)) and math.isfinite(self.fps) and self.fps > 0):
             raise FormatError(f"animation fps must be a positive number, got {self.fps!r}")
         object.__setattr__(self, "fps", float(self.fps))
@@ -117,7 +131,8 @@ class Animation:
         """Frame slice, e.g. ``anim[10:60]`` (steps other than 1 are refused: use :meth:`resample`)."""
         if not isinstance(frames, slice) or frames.step not in (None, 1):
             raise TypeError("index an Animation with a frame slice like anim[10:60]")
-        return self.replace(**{k: getattr(self, k)[frames] for k in STREAMS})
+        arkit = None if self.arkit is None else self.arkit[frames]
+        return self.replace(arkit=arkit, **{k: getattr(self, k)[frames] for k in STREAMS})
 
     def clip(self, start: float = 0.0, end: float | None = None) -> "Animation":
         """The frames whose time ``i / fps`` lies in [start, end) seconds."""
@@ -147,12 +162,15 @@ class Animation:
         rot = Slerp(np.arange(self.n_frames), Rotation.from_rotvec(self.head_pose[:, :3].astype(np.float64)))
         pose = np.concatenate([rot(t_out).as_rotvec(), lerp(self.head_pose[:, 3:])], axis=1)
         fields = {k: lerp(getattr(self, k)) for k in ("lip", "eye", "dense", "torso")}
-        return self.replace(head_pose=pose, fps=float(fps), **fields)
+        arkit = None if self.arkit is None else lerp(self.arkit)
+        return self.replace(head_pose=pose, fps=float(fps), arkit=arkit, **fields)
 
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
         """Write the v1 ``.npz`` atomically (temp file in the same folder, then rename)."""
         arrays = {k: getattr(self, k) for k in STREAMS}
+        if self.arkit is not None:
+            arrays["arkit"] = self.arkit
         arrays.update(
             kind=np.array(KIND),
             format_version=np.array(FORMAT_VERSION, dtype=np.int32),
@@ -176,7 +194,7 @@ class Animation:
         if not isinstance(meta, dict):
             raise FormatError(f"{path}: 'meta' is not a JSON object; re-create the file with 'kpanim predict'")
         try:
-            return cls(**{k: z[k] for k in STREAMS}, fps=float(z["fps"]), meta=meta)
+            return cls(**{k: z[k] for k in STREAMS}, fps=float(z["fps"]), meta=meta, arkit=z.get("arkit"))
         except (TypeError, ValueError):
             raise FormatError(f"{path}: 'fps' or a stream is not numeric; re-create the file with 'kpanim predict'") from None
         except FormatError as err:

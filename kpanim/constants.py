@@ -42,6 +42,13 @@ def lip_index() -> np.ndarray:
     return _data()["lip_index"]
 
 
+def lip_gap_pair() -> tuple[int, int]:
+    """Positions within :func:`lip_index` of the inner-lip midpoints 13 (upper) and 14 (lower), whose
+    vertical gap is the mouth opening."""
+    idx = list(lip_index())
+    return idx.index(13), idx.index(14)
+
+
 def eye_index() -> np.ndarray:
     """(60,) face-mesh indices of the eye stream, in MODA's group order (each group sorted)."""
     return _data()["eye_index"]

@@ -5,8 +5,10 @@ stable points): LMD on the 40 lip points, LMD of the motion only, LMD-v on frame
 (mouth-region IoU), mouth-opening correlation and lag against the reference, articulation ratio,
 blink rate, head rotation/translation std, jitter; with audio, the lag and correlation of the
 mouth opening against the audio loudness. Baselines any model must beat: ``static`` (the
-person's neutral face, still) and ``loudness`` (the neutral face with the jaw opened in
-proportion to the audio loudness).
+person's neutral face, still), ``loudness`` (the neutral face with the jaw opened in
+proportion to the audio loudness) and, on a dataset, ``probe`` (the neutral face with the lips of a
+ridge read-out from Whisper's middle layers fitted on the dataset's train split:
+:mod:`kpanim.training.linear_probe`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from . import constants, metrics
 from .animation import Animation
 from .errors import KpanimError
 
-BASELINES = ("static", "loudness")
+BASELINES = ("static", "loudness", "probe")
 LOUD_MAX_OPEN = 0.15  # IOD: the loudness baseline's widest extra jaw opening (real speech: std ≈ 0.05)
 LOUD_RANGE_DB = 30.0  # loudness mapped to [0, 1] over this many dB below the clip's 95th percentile
 TABLE_COLUMNS = (("lmd", "LMD", "{:.4f}"), ("lmd_motion", "LMD-m", "{:.4f}"), ("lmd_v", "LMD-v", "{:.4f}"),
@@ -100,6 +102,15 @@ def loudness_baseline(ref: Animation, neutral: np.ndarray, audio: np.ndarray, sa
     dense[:, jaw_index(neutral), 1] -= drop[:, None]
     static = static_baseline(ref, neutral)
     return Animation.from_dense(dense, static.head_pose, static.torso, ref.fps, {"model": "baseline-loudness"})
+
+
+def probe_baseline(ref: Animation, neutral: np.ndarray, lips: np.ndarray) -> Animation:
+    """The neutral face with the linear probe's lips (T, 40, 3 displacements), static pose."""
+    dense = np.repeat(neutral[None], ref.n_frames, 0).astype(np.float64)
+    n = min(len(lips), ref.n_frames)
+    dense[:n, constants.lip_index()] += lips[:n]
+    static = static_baseline(ref, neutral)
+    return Animation.from_dense(dense, static.head_pose, static.torso, ref.fps, {"model": "baseline-probe"})
 
 
 def jaw_index(neutral: np.ndarray) -> np.ndarray:
@@ -258,12 +269,20 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
         raise KpanimError(f"{dataset}: no '{split}' clips in index.json; try --split train")
     clips = clips[:limit] if limit else clips
     runners = {m: _predict_function(m) for m in models if m not in BASELINES}
+    probe = _lip_probe(dataset, progress)
     per_clip: dict[str, dict] = {}
     for c in tqdm(clips, desc="eval", unit="clip", disable=not progress):
         npz = dataset / "clips" / f"{c['clip_id']}.npz"
         ref, neutral, _, audio_path = load_reference(npz)
         audio = load_audio(audio_path) if audio_path else None
         rows = score_all(None, ref, neutral, audio)
+        if probe is not None and audio is not None:
+            from .training.data import clip_features
+            from .training.linear_probe import probe_lips
+
+            feats = clip_features(dataset, c["clip_id"], ref.n_frames, probe[0], 1)[0]
+            rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, probe_lips(probe[1], feats, neutral)),
+                                              ref, audio)
         for m, predict in runners.items():
             out = predict(str(audio_path), subject=clip_subject(npz, ref, neutral), model=m, seed=0)
             pred = out if isinstance(out, Animation) else Animation.load(out)
@@ -271,6 +290,18 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
         per_clip[c["clip_id"]] = rows
     return {"dataset": str(dataset), "split": split, "models": list(models),
             "mean": mean_rows(list(per_clip.values())), "per_clip": per_clip}
+
+
+def _lip_probe(dataset: Path, progress: bool):
+    """(front-end, probe arrays) fitted on the dataset's train split, or None (with a warning) when it has none."""
+    from .nets.audio_frontends import make_frontend
+    from .training.linear_probe import PROBE_FRONTEND, fit_lip_probe
+
+    try:
+        return make_frontend(PROBE_FRONTEND), fit_lip_probe(dataset, progress)
+    except KpanimError as e:
+        warnings.warn(f"skipping the linear-probe baseline: {e}", stacklevel=2)
+        return None
 
 
 @click.command("eval")
@@ -295,9 +326,13 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
     kpanim eval pred.npz --reference clip.npz [--audio speech.wav] [--plot p.png] [--json m.json]
     kpanim eval --dataset DIR [--model M] [--split val]
     """
+    import sys
+    import time
+
     from .audio import load_audio
     from .fileio import check_output
 
+    cpu0 = time.process_time()
     inputs = {"PRED": pred, "--reference": reference, "--audio": audio}
     for path, suffixes in ((json_out, (".json",)), (plot, (".png",))):
         if path is not None:
@@ -330,6 +365,8 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
     if json_out is not None:
         from .dataset import write_json
 
+        result["command"] = " ".join(["kpanim", *sys.argv[1:]])  # models run with --seed 0
+        result["cpu_seconds"] = round(time.process_time() - cpu0, 1)
         write_json(json_out, result)
         click.echo(f"Wrote {json_out}")
     if plot is not None:

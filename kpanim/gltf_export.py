@@ -270,7 +270,8 @@ def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = Non
 @click.command("export")
 @click.argument("animation", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the .glb (default: ANIMATION with suffix .glb).")
+              help="Where to write: a .glb (default: ANIMATION with suffix .glb), or ARKit-52 blendshape curves "
+                   "as .arkit.csv (Live Link Face CSV) or .arkit.json.")
 @click.option("--fps", type=float, default=None, help="Resample to this frame rate (e.g. 24, 30, 60); "
               "default: the animation's own.")
 @click.option("--subject", "subject_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -280,7 +281,9 @@ def export_glb(anim: Animation, path: str | os.PathLike, fps: float | None = Non
               help="Largest allowed vertex error of the morph-target reconstruction, in millimetres.")
 def export_command(animation: Path, output: Path | None, fps: float | None, subject_path: Path | None,
                    max_error_mm: float) -> None:
-    """Convert an animation .npz to a glTF .glb (face mesh with morph targets, head and torso nodes)."""
+    """Convert an animation .npz to a glTF .glb (face mesh with morph targets, head and torso nodes), or to
+    ARKit-52 blendshape curves (-o name.arkit.csv / name.arkit.json)."""
+    from . import arkit
     from .images import file_sha256
 
     if animation.suffix.lower() in (".glb", ".gltf"):
@@ -290,8 +293,23 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
 
     check_fps(fps)
     check_number("--max-error", max_error_mm, 0, 10, lo_open=True, example=0.5, why=" mm")
-    output = check_output(output or animation.with_suffix(".glb"), {"ANIMATION": animation, "--subject": subject_path},
-                          (".glb",))
+    output = output or animation.with_suffix(".glb")
+    if output.suffix.lower() in (".csv", ".json") and arkit.output_kind(output) is None:
+        raise KpanimError(f"{output}: ARKit curves are written to .arkit.csv or .arkit.json "
+                          f"(e.g. -o {output.stem}.arkit{output.suffix.lower()})")
+    output = check_output(output, {"ANIMATION": animation, "--subject": subject_path}, (".glb", ".csv", ".json"))
+    if arkit.output_kind(output) is not None:
+        if subject_path is not None:
+            raise KpanimError("--subject does not apply to ARKit curves (they do not depend on the mesh); drop it")
+        anim = Animation.load(animation)
+        if anim.n_frames == 0:
+            raise KpanimError(f"{animation}: the animation has no frames; nothing to export")
+        check_units(anim, str(animation))
+        anim = anim.resample(fps) if fps else anim
+        arkit.write_curves(anim, output)
+        source = "stored" if anim.arkit is not None else "computed"
+        click.echo(f"Wrote {output}: ARKit-52 curves ({source}), {anim.n_frames} frames at {anim.fps:g} fps")
+        return
     anim = Animation.load(animation)
     check_units(anim, str(animation))
     sources = {"animation_npz_sha256": file_sha256(animation)}

@@ -23,6 +23,8 @@ from .animation import Animation
 from .errors import KpanimError
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
+GATE_FLOOR_DB = -55.0  # speech gate (speech_gate): silence is quieter than this, dBFS ...
+GATE_MIN_SILENCE = 25  # ... for at least this many frames (1 s at 25 fps)
 DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
 
 
@@ -149,13 +151,17 @@ def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int =
     return {k: v / np.maximum(weight, 1e-6) for k, v in out.items()}
 
 
-def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = 16000) -> np.ndarray:
-    """(n_frames,) in [0, 1]: 0 where the audio is silent (mouth closed), 1 in speech.
+def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = 16000,
+                floor_db: float = GATE_FLOOR_DB, min_silence: int = GATE_MIN_SILENCE) -> np.ndarray:
+    """(n_frames,) in [0, 1]: 0 in silence (the mouth rests at the neutral face), 1 elsewhere.
 
-    Frame loudness (RMS over 40 ms) against max(-55 dBFS, loudest frame - 40 dB), with a 10 dB soft
-    ramp, widened by 3 frames each side (lips move before and after the sound) and smoothed.
+    Silence is frame loudness (RMS over 40 ms) below ``floor_db`` dBFS (10 dB soft ramp) lasting at
+    least ``min_silence`` frames: padding and pauses of synthetic speech, not the quiet stretches of a
+    recording, where a speaker's mouth still moves and the network's own output is right (a gate at
+    the loudest frame - 40 dB cut the mouth-opening corr on unseen speakers from 0.54 to 0.45, and
+    -55 dBFS over 0.4 s to 0.47; docs/MODEL.md). Speech is widened by 3 frames each side (lips move before and after the sound).
     """
-    from scipy.ndimage import gaussian_filter1d, maximum_filter1d
+    from scipy.ndimage import gaussian_filter1d, label, maximum_filter1d
 
     # Energy of half-frame blocks, summed in chunks (an hour of audio needs no full-size temporaries);
     # frame t's window is the two half-blocks around its centre t / fps.
@@ -172,8 +178,11 @@ def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int =
     prev = np.r_[0.0, energy[1:2 * n_frames - 1:2]]  # block before each centre (2t - 1)
     rms = np.sqrt((energy[0:2 * n_frames:2] + prev) / (2 * half))
     db = 20 * np.log10(np.maximum(rms, 1e-8))
-    thr = max(-55.0, float(db.max()) - 40.0) if len(db) else 0.0
-    gate = np.clip((db - thr) / 10.0, 0, 1)
+    gate = np.clip((db - floor_db) / 10.0, 0, 1)
+    runs, n_runs = label(gate < 1)
+    if n_runs:  # quiet runs shorter than min_silence are not silence
+        sizes = np.bincount(runs)[1:]
+        gate[np.isin(runs, 1 + np.flatnonzero(sizes < min_silence))] = 1.0
     gate = maximum_filter1d(gate, size=7)
     return np.clip(gaussian_filter1d(gate, 1.0), 0, 1).astype(np.float32)
 
@@ -221,17 +230,19 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
     import torch
 
-    from .nets.normalise import denormalise, normalise, normalise_subject
+    from .nets.linear_readout import blend_readout
+    from .nets.normalise import denormalise, lips_from_network, normalise, normalise_subject
 
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
     T = len(feats)
+    out["lip"] = blend_readout(out["lip"], feats, norm)
     if viseme_blend > 0:
         from .visemes import blend_lips, viseme_track
 
         out["lip"] = blend_lips(out["lip"], viseme_track(phones, norm["viseme_keys"], fps_in), viseme_blend)
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
-    lip = denormalise("lip", out["lip"], norm) * float(norm.get("lip_gain", np.ones(1))[0])
+    lip = lips_from_network(out["lip"], neutral, norm).reshape(T, -1)
     eye = denormalise("eye", out["eye"], norm)
     head = denormalise("head", out["head"], norm)
     if "head_gain" in norm:  # calibrated after training: rotation, translation
@@ -387,7 +398,8 @@ def _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, 
 @click.option("--subject", "subject", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Portrait image or .subject.npz (default: the template face).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Output .npz (kpanim animation) or .glb (glTF). With --samples N: name_0.npz ...")
+              help="Output .npz (kpanim animation), .glb (glTF), or ARKit-52 blendshape curves: .arkit.csv (Live Link "
+                   "Face CSV) / .arkit.json. With --samples N: name_0.npz ...")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probabilistic streams.")
 @click.option("--samples", type=int, default=1, show_default=True, help="Number of variations to write.")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
@@ -403,18 +415,31 @@ def _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, 
 @click.option("--viseme-blend", type=float, default=None,
               help="Weight 0-1 of phone-driven viseme mouth shapes (Rhubarb-style keyframes with co-articulation) "
                    "mixed into the lips (default: the model's; needs pocketsphinx and a model with viseme keyframes).")
+@click.option("--arkit", "with_arkit", is_flag=True,
+              help="Also store the ARKit-52 blendshape curves (array 'arkit') in an .npz output (about 1 s per "
+                   "minute of speech on one CPU core; the Blender add-on's 'Drive ARKit Shape Keys' reads them).")
 def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
-                    blink_rate, viseme_blend):
-    """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb)."""
+                    blink_rate, viseme_blend, with_arkit):
+    """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb) or ARKit curves."""
+    from . import arkit
     from .fileio import check_output
 
     suffix = output.suffix.lower()
+    arkit_kind = arkit.output_kind(output)
+    if suffix in (".csv", ".json") and arkit_kind is None:
+        raise KpanimError(f"{output}: output must end in .npz, .glb, .arkit.csv or .arkit.json "
+                          f"(e.g. -o {output.stem}.arkit{suffix})")
     _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, viseme_blend)
     inputs = {"AUDIO": audio, "--subject": subject, "--model": model_path}
-    paths = [output] if samples == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
-                                           for k in range(samples)]
+    if arkit_kind is not None:
+        tail = f".arkit.{arkit_kind}"
+        base = output.name[:-len(tail)]
+        paths = [output] if samples == 1 else [output.with_name(f"{base}_{k}{tail}") for k in range(samples)]
+    else:
+        paths = [output] if samples == 1 else [output.with_name(f"{output.stem}_{k}{output.suffix}")
+                                               for k in range(samples)]
     for path in paths:
-        check_output(path, inputs, (".npz", ".glb"))
+        check_output(path, inputs, (".npz", ".glb", ".csv", ".json"))
     from .audio import check_playable
 
     check_playable(audio)  # before the model loads (seconds)
@@ -429,7 +454,9 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
             click.echo(f"Warning: {w.message}", err=True)
     anims = anims if isinstance(anims, list) else [anims]
     for anim, path in zip(anims, paths):
-        if suffix == ".glb":
+        if arkit_kind is not None:
+            arkit.write_curves(anim, path)
+        elif suffix == ".glb":
             try:
                 from .gltf_export import export_glb
             except ImportError:
@@ -437,5 +464,7 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
                                   "it with 'kpanim export' once available") from None
             export_glb(anim, path, subject=subj)
         else:
+            if with_arkit:
+                anim = anim.replace(arkit=arkit.animation_curves(anim))
             anim.save(path)
         click.echo(f"Wrote {path}: {anim.n_frames} frames at {anim.fps:g} fps ({anim.duration:.1f} s)")

@@ -30,6 +30,12 @@ def describe_npz(path: Path) -> str:
         for name in ("lip", "eye", "dense", "head_pose", "torso"):
             arr = getattr(anim, name)
             lines.append(f"  {name:<9} {str(arr.shape):<16} motion std {float(arr.std(0).mean()):.4g}")
+        if anim.arkit is not None:
+            from .arkit import NAMES
+
+            top = np.argsort(-anim.arkit.mean(0))[:3]
+            lines.append(f"  arkit     {str(anim.arkit.shape):<16} ARKit-52 curves; highest means: "
+                         + ", ".join(f"{NAMES[i]} {anim.arkit[:, i].mean():.2f}" for i in top))
         lines.append("  meta " + json.dumps(anim.meta, sort_keys=True))
         return "\n".join(lines)
     if kind == "subject":

@@ -4,7 +4,9 @@ with its audio in the browser.
 A small HTTP server on 127.0.0.1 serves the page in ``kpanim/data/viewer/`` (three.js vendored,
 so no internet is needed), the .glb from memory and the audio file. The page posts its load status
 and any console error to ``/log``; the server keeps them (``ViewerServer.messages``) and prints
-warnings and errors in the terminal.
+warnings and errors in the terminal. Next to the face the page draws a small live bar chart of the
+animation's ARKit-52 blendshape curves (``/arkit.json``, from :mod:`kpanim.arkit`): what an
+ARKit-rigged character would receive at that moment.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from importlib import resources
 from pathlib import Path
 
 import click
+import numpy as np
 
 from .errors import KpanimError
 
@@ -43,13 +46,15 @@ class ViewerServer(ThreadingHTTPServer):
         title: shown in the page's title.
         port: TCP port on 127.0.0.1 (0: any free port).
         echo: print the page's warnings/errors to stderr.
+        arkit: the ARKit curves to chart (:func:`arkit_payload`), or None for no chart.
     """
 
     daemon_threads = True
 
     def __init__(self, glb: bytes, audio: Path | None = None, title: str = "animation", port: int = 0,
-                 echo: bool = False) -> None:
+                 echo: bool = False, arkit: dict | None = None) -> None:
         self.glb, self.audio, self.title, self.echo = glb, audio, title, echo
+        self.arkit = json.dumps(arkit, separators=(",", ":")).encode() if arkit is not None else None
         self.messages: list[dict] = []
         self.loaded = threading.Event()
         self._thread: threading.Thread | None = None
@@ -88,8 +93,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/animation.glb":
             return self._bytes(self.server.glb, "model/gltf-binary")
         if path == "/config.json":
-            config = {"title": self.server.title, "audio": self.server.audio is not None}
+            config = {"title": self.server.title, "audio": self.server.audio is not None,
+                      "arkit": self.server.arkit is not None}
             return self._bytes(json.dumps(config).encode(), "application/json")
+        if path == "/arkit.json" and self.server.arkit is not None:
+            return self._bytes(self.server.arkit, "application/json")
         if path == "/audio" and self.server.audio is not None:
             return self._file(self.server.audio, AUDIO_TYPES.get(self.server.audio.suffix.lower()))
         root = viewer_root().resolve()
@@ -176,8 +184,34 @@ def find_audio(anim_path: Path, meta: dict) -> Path | None:
     return None
 
 
-def load_for_view(path: Path, subject: Path | None = None, fps: float | None = None) -> tuple[bytes, dict]:
-    """(.glb bytes, animation meta) for a .glb, or for an animation .npz converted in memory."""
+def arkit_payload(anim) -> dict:
+    """``{"fps", "names", "values"}`` for the page's chart: the animation's ARKit curves (stored or computed),
+    Apple's names without tongueOut (never predicted), values (T, 51) rounded to 3 decimals."""
+    from . import arkit
+
+    curves = arkit.to_apple(arkit.curves_of(anim))[:, :-1]  # APPLE_NAMES ends with tongueOut
+    return {"fps": anim.fps, "names": list(arkit.APPLE_NAMES[:-1]),
+            "values": np.round(np.clip(curves, 0, 1), 3).tolist()}
+
+
+def load_for_view(path: Path, subject: Path | None = None, fps: float | None = None,
+                  with_arkit: bool = False) -> tuple[bytes, dict] | tuple[bytes, dict, dict | None]:
+    """(.glb bytes, animation meta) for a .glb, or for an animation .npz converted in memory; with
+    ``with_arkit`` also the ARKit chart data (:func:`arkit_payload`; None if it cannot be computed)."""
+    glb, meta, anim = _load_for_view(path, subject, fps)
+    if not with_arkit:
+        return glb, meta
+    if anim is None:
+        try:
+            from .gltf_info import read_glb_motion
+
+            anim = read_glb_motion(path).to_animation()
+        except (KpanimError, KeyError, ValueError, IndexError):  # a .glb not written by kpanim
+            return glb, meta, None
+    return glb, meta, arkit_payload(anim)
+
+
+def _load_for_view(path: Path, subject: Path | None, fps: float | None):
     if not path.is_file():
         raise KpanimError(f"{path}: no such file; give an animation .glb or .npz (kpanim predict / export)")
     if path.suffix.lower() == ".glb":
@@ -186,7 +220,7 @@ def load_for_view(path: Path, subject: Path | None = None, fps: float | None = N
         from .gltf_info import kpanim_extras, read_glb
 
         meta = kpanim_extras(read_glb(path)).get("meta", {})
-        return path.read_bytes(), meta
+        return path.read_bytes(), meta, None
     from .animation import Animation
     from .gltf_export import glb_bytes
 
@@ -197,7 +231,7 @@ def load_for_view(path: Path, subject: Path | None = None, fps: float | None = N
 
         subj = load_or_make_subject(subject)
     data, _ = glb_bytes(anim, fps=fps, subject=subj)
-    return data, anim.meta
+    return data, anim.meta, (anim.resample(fps) if fps else anim)
 
 
 @click.command("view")
@@ -210,14 +244,16 @@ def load_for_view(path: Path, subject: Path | None = None, fps: float | None = N
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
+@click.option("--no-arkit", is_flag=True, help="Do not show the ARKit blendshape bar chart.")
 def view_command(path: Path, audio: Path | None, subject: Path | None, fps: float | None, port: int,
-                 no_browser: bool) -> None:
-    """Play an animation (.glb, or .npz converted on the fly) with its audio in the browser."""
+                 no_browser: bool, no_arkit: bool) -> None:
+    """Play an animation (.glb, or .npz converted on the fly) with its audio in the browser, with a live bar
+    chart of its ARKit-52 blendshape curves."""
     from .audio import check_playable
     from .checks import check_fps
 
     check_fps(fps)
-    data, meta = load_for_view(path, subject, fps)
+    data, meta, curves = load_for_view(path, subject, fps, with_arkit=not no_arkit)
     if audio is not None:
         check_playable(audio, AUDIO_SUFFIXES)
     else:
@@ -228,7 +264,7 @@ def view_command(path: Path, audio: Path | None, subject: Path | None, fps: floa
             except KpanimError as err:
                 click.echo(f"Warning: not playing the animation's own audio: {err}", err=True)
                 audio = None
-    with ViewerServer(data, audio, title=path.name, port=port, echo=True) as server:
+    with ViewerServer(data, audio, title=path.name, port=port, echo=True, arkit=curves) as server:
         click.echo(f"Serving {path.name}" + (f" with audio {audio}" if audio else " (no audio found)") +
                    f" at {server.url}  (Ctrl+C to stop)")
         if not no_browser:

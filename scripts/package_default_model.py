@@ -1,18 +1,20 @@
 """Ship a trained MODA + FaCo-Net pair as kpanim's default model (kpanim/data/moda_default.*).
 
     python scripts/package_default_model.py --moda RUN/moda.pt --faco RUN2/faco.pt \
-        --eval RUN/eval.json --data /work/datasets/shared_v1
+        --eval RUN/eval.json --data DATASET
 
 Writes fp16 ``moda_default.pt`` + ``faco_default.pt`` and the model card ``moda_default.json``
 (sha256 of both files, configs, front-end, train/val clip lists, validation metrics against the
 baselines, the training commands and their CPU time). Adds the blink prior to the statistics when
-the run predates it. Nothing here trains: the numbers are the run's own.
+the run predates it. Nothing here trains: the numbers are the run's own. Paths of this machine
+(datasets, run folders) are replaced by placeholders in the card and in the shipped checkpoints' info.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,20 @@ from kpanim.nets.faconet import Faconet, FaconetConfig
 from kpanim.nets.moda import Moda, ModaConfig
 
 DATA = Path(__file__).resolve().parents[1] / "kpanim" / "data"
+
+
+def scrub_paths(obj, names: dict[str, str]):
+    """``obj`` with every absolute path replaced: the ones in ``names`` by their placeholder, any other
+    by its last component (a card says what was used, not where it lay on one machine)."""
+    if isinstance(obj, dict):
+        return {k: scrub_paths(v, names) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [scrub_paths(v, names) for v in obj]
+    if not isinstance(obj, str):
+        return obj
+    for path, placeholder in names.items():
+        obj = obj.replace(path.rstrip("/"), placeholder)
+    return re.sub(r"(?<![\w.])/(?:[\w.+-]+/)*([\w.+-]+)", r"\1", obj)
 
 
 def main() -> None:
@@ -39,10 +55,12 @@ def main() -> None:
         from kpanim.training.data import load_clips
 
         norm.update(blink_statistics(load_clips([args.data], "train", progress=False)))
-    info = dict(info, faco="faco_default.pt")
+    names = {str(Path(args.data).resolve()): "DATASET", args.data: "DATASET"} if args.data else {}
+    info = scrub_paths(dict(info, faco="faco_default.pt"), names)
+    finfo = scrub_paths(dict(finfo), names)
     moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True)
     faco_sha = save_checkpoint(DATA / "faco_default.pt", "faco", fcfg, faco, fnorm, finfo, half=True)
-    ev = json.loads(Path(args.eval).read_text()) if args.eval else None
+    ev = scrub_paths(json.loads(Path(args.eval).read_text()), names) if args.eval else None
     card = {
         "name": "kpanim default MODA model", "kpanim_version": __version__,
         "files": {"moda_default.pt": {"sha256": moda_sha, "bytes": (DATA / "moda_default.pt").stat().st_size},
@@ -60,6 +78,7 @@ def main() -> None:
                               "wall_seconds": finfo.get("wall_seconds")}},
         "validation_in_training": {"moda": info.get("val_metrics"), "faco": finfo.get("val_metrics")},
         "validation_kpanim_eval": ev["mean"] if ev else None,
+        "validation_kpanim_eval_command": ev.get("command") if ev else None,
         "training_data": "Clips prepared (kpanim prepare) from the project's development corpus: research "
                          "datasets and web video (GRID, LRS2, VoxCeleb2, HDTF-style, MEAD, ...), each under its own "
                          "terms (many non-commercial / research only). The weights are for research and evaluation.",

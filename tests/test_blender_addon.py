@@ -222,7 +222,7 @@ def fake_kpanim(tmp_path: Path, fail: bool = False) -> Path:
     body = f"""
         import sys, time
         args = sys.argv[1:]
-        assert args[0] == "predict" and args[2] == "--subject" and args[4] == "-o", args
+        assert args[0] == "predict" and args[2] == "--subject" and args[4] == "-o" and args[6:] == ["--arkit"], args
         for i in range(0, 101, 25):
             sys.stderr.write(f"\\rpredict: {{i:3d}}%|##| {{i}}/100"); sys.stderr.flush(); time.sleep(0.02)
         if {fail!r}:
@@ -493,7 +493,8 @@ def test_panel_draws_existing_operators_and_settings(addon, bpy):
     assert (panel.bl_space_type, panel.bl_region_type, panel.bl_category) == ("VIEW_3D", "UI", "kpanim")
     panel.draw(type("P", (), {"layout": Layout()})(), bpy.context)
     ops = [c[1] for c in calls if c[0] == "operator"]
-    assert ops == ["kpanim.import_animation", "kpanim.generate", "kpanim.fit_face", "kpanim.retarget", "kpanim.bake"]
+    assert ops == ["kpanim.import_animation", "kpanim.generate", "kpanim.fit_face", "kpanim.retarget", "kpanim.bake",
+                   "kpanim.drive_arkit"]
     for idname in ops:
         category, name = idname.split(".")
         assert getattr(getattr(bpy.ops, category), name).get_rna_type()
@@ -513,3 +514,56 @@ def test_file_import_menu_has_the_kpanim_importer(addon, bpy):
     assert len(draws) == 1
     draws[0](type("M", (), {"layout": Layout()})(), bpy.context)
     assert calls == [("kpanim.import_animation", "kpanim Animation (.npz/.glb)")]
+
+
+# ------------------------------------------------------------------------------------ ARKit keys
+def _arkit_head(bpy, names):
+    verts, faces, _ = remeshed_face(1.0, (0, 0, 0))
+    head = mesh_from(bpy, "avatar", verts, faces)
+    head.shape_key_add(name="Basis")
+    for name in names:
+        head.shape_key_add(name=name)
+    bpy.context.view_layer.objects.active = head
+    return head
+
+
+def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
+    from kpanim import arkit
+
+    anim, _, _ = talking_face(n_frames=50, fps=25.0)
+    curves = np.zeros((50, 52), np.float32)
+    curves[:, arkit.NAMES.index("jawOpen")] = np.linspace(0, 1, 50)
+    curves[:, arkit.NAMES.index("eyeBlinkLeft")] = 0.5
+    anim = anim.replace(arkit=curves)
+    anim.save(tmp_path / "talk.npz")
+    arkit.write_curves(anim, tmp_path / "talk.arkit.csv")
+    # an avatar with a few ARKit keys, in other spellings, and one unrelated key
+    head = _arkit_head(bpy, ["JawOpen", "eye_blink_L", "MOUTHFUNNEL", "Smile"])
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 50, 1.0
+    assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.npz")) == {"FINISHED"}
+    key = head.data.shape_keys
+    frames = np.arange(1, 99)
+    jaw = key_values(addon, key, "JawOpen", frames)
+    np.testing.assert_allclose(jaw, np.interp((frames - 1) / 50, np.arange(50) / 25, curves[:, 25]), atol=1e-5)
+    np.testing.assert_allclose(key_values(addon, key, "eye_blink_L", frames), 0.5, atol=1e-6)
+    paths = {fc.data_path for fc in addon.bl_scene.action_fcurves(key.animation_data.action)}
+    assert paths == {f'key_blocks["{n}"].value' for n in ("JawOpen", "eye_blink_L", "MOUTHFUNNEL")}  # not "Smile"
+    missing = list(bpy.context.scene["kpanim_arkit_missing"])
+    assert len(missing) == 51 - 3 and "jawOpen" not in missing and "tongueOut" not in missing
+    assert bpy.context.scene.frame_end >= 98
+    # the same curves from the Live Link Face CSV (25 fps timecodes, a 2 s clip: rate read from the file)
+    head2 = _arkit_head(bpy, ["jawOpen"])
+    assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.arkit.csv")) == {"FINISHED"}
+    np.testing.assert_allclose(key_values(addon, head2.data.shape_keys, "jawOpen", frames), jaw, atol=1e-5)
+
+
+def test_drive_arkit_errors_reach_the_user(addon, bpy, tmp_path):
+    anim, _, _ = talking_face(n_frames=10)
+    anim.save(tmp_path / "plain.npz")  # no curves
+    _arkit_head(bpy, ["jawOpen"])
+    with pytest.raises(RuntimeError, match="no ARKit curves"):
+        bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "plain.npz"))
+    anim.replace(arkit=np.zeros((10, 52), np.float32)).save(tmp_path / "curves.npz")
+    _arkit_head(bpy, ["Smile"])
+    with pytest.raises(RuntimeError, match="none of the 52 ARKit shape keys"):
+        bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "curves.npz"))

@@ -17,7 +17,7 @@ from scipy.optimize import nnls as scipy_nnls
 from scipy.spatial.transform import Rotation
 
 from kpanim import Animation, constants
-from kpanim.blender_addon import cli_job, glb_reader, motion, npz_reader, retarget
+from kpanim.blender_addon import arkit_curves, cli_job, glb_reader, motion, npz_reader, retarget
 from kpanim.blender_cli import addon_source_dir, build_addon_zip
 from kpanim.errors import KpanimError
 from kpanim.geometry import apply_pose
@@ -257,7 +257,7 @@ def test_cli_job_reports_the_error_line(tmp_path):
 def test_predict_command(tmp_path):
     exe = _script(tmp_path, "pass\n")
     argv = cli_job.predict_command(str(exe), "a.wav", "face.png", "out.npz")
-    assert argv == [str(exe), "predict", "a.wav", "--subject", "face.png", "-o", "out.npz"]
+    assert argv == [str(exe), "predict", "a.wav", "--subject", "face.png", "-o", "out.npz", "--arkit"]
     assert cli_job.predict_command(f"{sys.executable} -m kpanim", "a.wav", "f.png", "o.npz")[:3] == \
         [sys.executable, "-m", "kpanim"]
     spaced = tmp_path / "my tools" / "kpanim"
@@ -322,6 +322,77 @@ def test_blender_addon_command(tmp_path):
     assert result.exit_code != 0 and "Traceback" not in result.output
     with pytest.raises(KpanimError, match="not the kpanim add-on folder"):
         build_addon_zip(tmp_path, source=tmp_path)
+
+
+# ------------------------------------------------------------------------------------ ARKit curves
+def test_arkit_names_match_kpanim():
+    from kpanim import arkit
+
+    assert arkit_curves.MEDIAPIPE_NAMES == arkit.NAMES
+    assert set(arkit_curves.ARKIT_NAMES) == set(arkit.APPLE_NAMES)
+
+
+def test_arkit_curves_read_npz_csv_json_alike(tmp_path):
+    from kpanim import arkit
+
+    anim = make_anim(n_frames=40, fps=25.0)
+    curves = np.random.default_rng(0).uniform(0, 1, (40, 52)).astype(np.float32)
+    anim = anim.replace(arkit=curves)
+    anim.save(tmp_path / "a.npz")
+    arkit.write_curves(anim, tmp_path / "a.arkit.csv")
+    arkit.write_curves(anim, tmp_path / "a.arkit.json")
+    got = {}
+    for name in ("a.npz", "a.arkit.csv", "a.arkit.json"):
+        c = arkit_curves.read_curves(tmp_path / name, csv_fps=25.0)
+        assert c.fps == 25.0 and np.allclose(c.times, np.arange(40) / 25)
+        got[name] = {n: c.values[:, k] for k, n in enumerate(c.names)}
+    for name in ("a.arkit.csv", "a.arkit.json"):
+        for shape, values in got["a.npz"].items():
+            np.testing.assert_allclose(got[name][shape], values, atol=1e-6)
+        assert np.all(got[name]["tongueOut"] == 0)
+    assert arkit_curves.read_curves(tmp_path / "a.arkit.csv").fps == 25.0  # 1.6 s: rate from the frame numbers
+
+
+def test_arkit_curves_read_an_epic_style_csv(tmp_path):
+    header = "Timecode,BlendShapeCount,EyeBlinkLeft,JawOpen,TongueOut,HeadYaw,HeadPitch,HeadRoll"
+    rows = [f"17:38:26:{f:02d}.{(f * 37) % 100:03d},61,0.1,{f / 10:.2f},0,0.01,0.02,0.03" for f in range(7)]
+    (tmp_path / "take.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
+    c = arkit_curves.read_curves(tmp_path / "take.csv")  # under a second: Live Link Face's 60 fps
+    assert c.names == ("eyeBlinkLeft", "jawOpen", "tongueOut") and c.fps == 60
+    np.testing.assert_allclose(c.values[:, 1], np.arange(7) / 10)
+    np.testing.assert_allclose(c.times[1], (1 + 0.037) / 60)  # sub-frame fractions count
+    assert c.at_fps(30).shape == (4, 3)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("a,b\n1,2\n", "not a Live Link Face CSV"),
+    ("Timecode,BlendShapeCount,Foo\n00:00:00:00.000,61,1\n", "no ARKit blendshape columns"),
+    ("Timecode,BlendShapeCount,JawOpen\nnoon,61,1\n", "bad timecode"),
+])
+def test_arkit_curves_bad_csv(tmp_path, content, message):
+    (tmp_path / "x.csv").write_text(content)
+    with pytest.raises(npz_reader.ReadError, match=message):
+        arkit_curves.read_curves(tmp_path / "x.csv")
+
+
+def test_arkit_curves_bad_files(tmp_path):
+    make_anim().save(tmp_path / "plain.npz")
+    with pytest.raises(npz_reader.ReadError, match="no ARKit curves.*kpanim export"):
+        arkit_curves.read_curves(tmp_path / "plain.npz")
+    with pytest.raises(npz_reader.ReadError, match="no such file"):
+        arkit_curves.read_curves(tmp_path / "nope.csv")
+    (tmp_path / "x.txt").write_text("x")
+    with pytest.raises(npz_reader.ReadError, match="unknown file type"):
+        arkit_curves.read_curves(tmp_path / "x.txt")
+
+
+def test_match_shape_keys_any_case_and_side_suffix():
+    keys = ["Basis", "JawOpen", "eye_blink_L", "EYEBLINKRIGHT", "mouthSmile.R", "Smile"]
+    mapping, missing = arkit_curves.match_shape_keys(keys, ["jawOpen", "eyeBlinkLeft", "eyeBlinkRight",
+                                                            "mouthSmileRight", "mouthFunnel", "tongueOut"])
+    assert mapping == {"jawOpen": "JawOpen", "eyeBlinkLeft": "eye_blink_L", "eyeBlinkRight": "EYEBLINKRIGHT",
+                       "mouthSmileRight": "mouthSmile.R"}
+    assert missing == ["mouthFunnel"]  # tongueOut is never predicted: not reported
 
 
 @pytest.mark.parametrize("damage", ["cut", "cut_header_fixed", "view_past_buffer"])

@@ -325,7 +325,7 @@ def test_viewer_server_routes(glb, tmp_path):
         status, headers, body = get("")
         assert status == 200 and b"importmap" in body and b"viewer.js" in body
         assert get("animation.glb")[2] == data
-        assert json.loads(get("config.json")[2]) == {"title": "anim.glb", "audio": True}
+        assert json.loads(get("config.json")[2]) == {"title": "anim.glb", "audio": True, "arkit": False}
         status, headers, body = get("vendor/three/three.module.js")
         assert headers["Content-Type"] == "text/javascript" and b"three.core.js" in body
         assert get("vendor/three/addons/loaders/GLTFLoader.js")[0] == 200

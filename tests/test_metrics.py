@@ -261,3 +261,14 @@ def test_clip_means_weight_frames_and_take_the_median_lag():
     assert m["clips"] == 3 and m["frames"] == 250 and m["seconds"] == 10.0
     assert m["open_corr"] == pytest.approx(0.35)  # NaN skipped, equal weights left
     assert m["open_lag"] == 0  # a mean would be -1.6: one border lag must not drag it
+
+
+def test_eval_dataset_scores_the_linear_probe(synth_dataset, tmp_path):
+    from click.testing import CliRunner
+
+    from kpanim.cli import cli
+
+    res = CliRunner().invoke(cli, ["eval", "--dataset", str(synth_dataset), "--json", str(tmp_path / "d.json")])
+    assert res.exit_code == 0, res.output
+    mean = json.loads((tmp_path / "d.json").read_text())["mean"]
+    assert mean["baseline-probe"]["clips"] == 1 and np.isfinite(mean["baseline-probe"]["open_corr"])

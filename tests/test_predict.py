@@ -42,10 +42,11 @@ def test_sliding_windows_cross_fade_exactly():
 
 
 def test_speech_gate():
-    audio, _ = speechlike(2.0, 0)
-    audio[: 16000 // 2] = 0  # first half second silent
-    gate = speech_gate(audio, 50, 25.0)
-    assert gate.shape == (50,) and gate[:6].max() == 0 and gate[20:].max() == 1
+    audio = (0.1 * np.sin(np.arange(3 * 16000) * 0.07)).astype(np.float32)
+    audio[: 3 * 16000 // 2] = 0  # the first 1.5 s silent
+    audio[2 * 16000: 2 * 16000 + 4000] = 0  # a 0.25 s pause inside speech is not silence
+    gate = speech_gate(audio, 75, 25.0)
+    assert gate.shape == (75,) and gate[:30].max() == 0 and gate[45:].min() > 0.99
     assert speech_gate(np.zeros(16000, np.float32), 25, 25.0).max() == 0
 
 
@@ -61,6 +62,14 @@ def test_predict_api_shapes_seed_samples(tiny_model):
     assert np.allclose(anim.dense[:, constants.lip_index()], anim.lip)  # streams agree
     half = predict(audio, model=tiny_model, fps=12.5)
     assert half.n_frames == 38 and half.fps == 12.5
+
+
+def test_lips_do_not_depend_on_the_seed(tiny_model):
+    """MODA: lips are deterministic (SpecAttn); only blinks, head and torso are sampled."""
+    audio, _ = speechlike(3.0, 6)
+    a, b = (predict(audio, model=tiny_model, seed=s) for s in (0, 1))
+    assert np.array_equal(a.lip, b.lip)
+    assert not np.allclose(a.head_pose, b.head_pose)
 
 
 def test_predict_silence_gives_closed_still_mouth(tiny_model):

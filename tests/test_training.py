@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
 from kpanim import constants
 from kpanim.cli import cli
+from kpanim.errors import KpanimError
 
 from model_synth import TINY_FACO, TINY_MODA
 
@@ -51,7 +53,8 @@ def test_train_moda_and_faco_cli(synth_dataset, tmp_path):
     out = tmp_path / "run"
     res = runner.invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2",
                               "--batch-size", "2", "--window", "40", "--audio-variants", "2", "--val-every", "1",
-                              "--log-every", "1", "--open-weight", "1", "--out", str(out), *TINY_MODA])
+                              "--log-every", "1", "--open-weight", "1", "--probe-blend", "0.5", "--out", str(out),
+                              *TINY_MODA])
     assert res.exit_code == 0, res.output
     recs = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines()]
     steps = [r for r in recs if "loss" in r]
@@ -60,6 +63,7 @@ def test_train_moda_and_faco_cli(synth_dataset, tmp_path):
     ck = torch.load(out / "moda.pt", weights_only=True)
     assert ck["info"]["train_clips"] == ["synth_0", "synth_1", "synth_2"] and ck["info"]["val_clips"] == ["synth_3"]
     assert "lip_std" in ck["norm"] and ck["info"]["frontend"]["name"] == "mel"
+    assert "lipz_std" in ck["norm"] and float(ck["norm"]["probe_blend"][0]) == 0.5  # scale-free, with read-out
     res = runner.invoke(cli, ["train", "faco", "--data", str(synth_dataset), "--steps", "2", "--batch-size", "4",
                               "--adv-start", "0", "--out", str(tmp_path / "faco"), *TINY_FACO])
     assert res.exit_code == 0, res.output
@@ -147,10 +151,46 @@ def test_train_sync_then_moda_with_its_loss(synth_dataset, tmp_path):
     assert 0 <= ck["info"]["train_metrics"]["offset_accuracy"] <= 1
     out = tmp_path / "moda"
     args = ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "2", "--batch-size", "2",
-            "--window", "40", "--log-every", "1", "--no-calibrate-gain", "--out", str(out), *TINY_MODA]
+            "--window", "40", "--log-every", "1", "--no-calibrate-gain", "--lip-target", "raw", "--out", str(out),
+            *TINY_MODA]
     res = runner.invoke(cli, args + ["--sync-expert", str(tmp_path / "sync" / "sync.pt"), "--sync-weight", "0.5"])
     assert res.exit_code == 0, res.output
     steps = [json.loads(x) for x in (out / "log.jsonl").read_text().splitlines() if '"loss"' in x]
     assert len(steps) == 2 and all(r["sync"] > 0 for r in steps)
     res = runner.invoke(cli, args + ["--sync-weight", "0.5"])
     assert res.exit_code == 1 and "needs --sync-expert" in res.output
+
+
+def test_scale_free_lip_targets_and_the_linear_probe(synth_dataset, tmp_path):
+    from kpanim.nets.audio_frontends import MelFrontend
+    from kpanim.nets.normalise import lips_from_network, normalise
+    from kpanim.training.data import WindowSampler, compute_norm, load_clips
+    from kpanim.training.linear_probe import LinearProbe, fit_probe
+
+    clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
+    norm = compute_norm(clips)
+    assert norm["lipz_std"].shape == (120,) and norm["lip_spread_per_width"][0] > 0
+    b = WindowSampler(clips, norm, 40, seed=0, mirror_p=0.0, lip_target="clip_z").batch(2)
+    assert b["lip"].shape == (2, 40, 120) and np.isfinite(b["lip"]).all()
+    with pytest.raises(KpanimError, match="lip target"):
+        WindowSampler(clips, norm, 40, lip_target="metres")
+    # a scale-free prediction scales with the subject's mouth width
+    z = normalise("lipz", clips[0].lip / clips[0].lip_spread, norm)
+    small = lips_from_network(z, clips[0].neutral, norm)
+    big = lips_from_network(z, clips[0].neutral * 1.5, norm)
+    assert np.allclose(big, 1.5 * small, rtol=1e-4, atol=1e-7)
+    # the ridge probe recovers a linear map through PCA and context
+    rng = np.random.default_rng(0)
+    X = [rng.standard_normal((300, 20)).astype(np.float32) for _ in range(3)]
+    W = rng.standard_normal((20, 2))
+    probe = fit_probe(X, [x @ W for x in X], pca_dim=20, radius=1, alpha=1e-3)
+    test = rng.standard_normal((50, 20)).astype(np.float32)
+    assert np.allclose(probe(test), test @ W, atol=1e-2)
+    again = LinearProbe.from_arrays(probe.to_arrays())
+    assert np.array_equal(again(test), probe(test))
+    # a trained scale-free checkpoint carries its statistics; bad targets fail before a run folder exists
+    runner = CliRunner()
+    res = runner.invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel", "--steps", "1",
+                              "--batch-size", "2", "--window", "40", "--audio-variants", "1", "--no-plot",
+                              "--out", str(tmp_path / "bad"), "--lip-target", "metres", *TINY_MODA])
+    assert res.exit_code == 1 and "--lip-target" in res.output and not (tmp_path / "bad").exists()

@@ -41,8 +41,9 @@ class RunConfig:
 class AudioWindowConfig(RunConfig):
     """Trainers that read windows of audio features and keypoints (MODA, the lip-sync expert)."""
 
-    frontend: str = "whisper_ct2"
-    """Audio front-end: whisper_ct2, mel, phones, wav2vec2_local or whisper_local; join with '+' to
+    frontend: str = "whisper_l2-3-4_nopad"
+    """Audio front-end: whisper_l<layers>[_nopad] (Whisper-base hidden states, e.g. whisper_l2-3-4_nopad),
+    whisper_ct2 (its final layer), mel, phones, wav2vec2_local or whisper_local; join with '+' to
     concatenate (e.g. whisper_ct2+phones)."""
     frontend_path: str = ""
     """Local model directory for the *_local front-ends."""
@@ -57,6 +58,9 @@ class AudioWindowConfig(RunConfig):
     min_av_corr: float = 0.15
     """Drop training clips whose audio-visual sync correlation (from prepare's index) is below this
     (-1 keeps all)."""
+    max_av_lag: int = -1
+    """Drop training clips whose measured audio-visual lag (prepare's index, frames) is larger than this
+    in magnitude: dubbed or badly synced videos teach the network a smeared timing (-1 keeps all)."""
 
 
 @lru_cache(maxsize=None)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import zlib
 from collections.abc import Collection
 from fractions import Fraction
@@ -29,9 +30,10 @@ import numpy as np
 
 from kpanim import constants
 from kpanim.errors import KpanimError
-from kpanim.nets.normalise import denormalise, normalise, normalise_subject  # noqa: F401
+from kpanim.nets.normalise import denormalise, mouth_width, normalise, normalise_subject, opening_spread  # noqa: F401
 
 STREAMS = ("lip", "eye", "head", "torso")
+LIP_TARGETS = ("raw", "clip_z")
 
 
 @dataclasses.dataclass
@@ -49,6 +51,7 @@ class Clip:
     mean_torso: np.ndarray   # (18, 3) camera frame
     audio: list[np.ndarray]  # feature variants, each (T, D); [0] is the clean audio
     speed: float = 1.0       # speed-perturbation factor the clip was loaded with (1 = as recorded)
+    lip_spread: float = 1.0  # the clip's mouth-opening std in metres (normalise.opening_spread)
 
     @property
     def n_frames(self) -> int:
@@ -163,7 +166,7 @@ def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, vari
             audio = load_audio(dataset_dir / "clips" / f"{clip_id}.wav", allow_empty=True)
             audio = speed_perturb_audio(audio, speed)
         feats = frontend(augment_audio(audio, v, zlib.crc32(clip_id.encode())), n_frames, 25.0).astype(np.float32)
-        tmp = path.with_suffix(".tmp.npy")
+        tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")  # parallel trainings may fill one cache
         np.save(tmp, feats)
         tmp.replace(path)
         out.append(feats)
@@ -186,10 +189,11 @@ def load_clip(dataset_dir: Path, row: dict, frontend=None, variants: int = 1, sp
     mean_torso = torso[good].mean(0)
     delta = dense - neutral[None]
     feats = clip_features(dataset_dir, row["clip_id"], len(dense), frontend, variants, speed) if frontend else []
+    lip = delta[:, constants.lip_index()]
     return Clip(clip_id=row["clip_id"], speaker=str(row.get("speaker", row["clip_id"])), neutral=neutral,
-                lip=delta[:, constants.lip_index()], eye=delta[:, constants.eye_index()], dense=delta,
+                lip=lip, eye=delta[:, constants.eye_index()], dense=delta,
                 head=head_pose - mean_pose, torso=torso - mean_torso, valid=valid, mean_pose=mean_pose,
-                mean_torso=mean_torso, audio=feats, speed=speed)
+                mean_torso=mean_torso, audio=feats, speed=speed, lip_spread=opening_spread(lip, valid))
 
 
 def load_clips(dataset_dirs, split: str | None, frontend=None, variants: int = 1, min_av_corr: float | None = None,
@@ -206,16 +210,26 @@ def load_clips(dataset_dirs, split: str | None, frontend=None, variants: int = 1
             for d, row in tqdm(jobs, desc=desc, disable=not progress, unit="clip")]
 
 
+def sync_filters(cfg) -> dict:
+    """``load_clips`` keyword arguments that drop badly synced training clips (``cfg.min_av_corr``,
+    ``cfg.max_av_lag``; -1 = off)."""
+    return {"min_av_corr": None if cfg.min_av_corr <= -1 else cfg.min_av_corr,
+            "max_abs_lag": None if getattr(cfg, "max_av_lag", -1) < 0 else cfg.max_av_lag}
+
+
 def load_train_val(cfg, frontend, progress: bool = True) -> tuple[list[Clip], list[Clip]]:
-    """The 'train' clips of ``cfg.data`` (``cfg.audio_variants`` audio versions, clips below
-    ``cfg.min_av_corr`` sync dropped) and the 'val' clips (clean audio, all kept)."""
-    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
-    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=progress)
+    """The 'train' clips of ``cfg.data`` (``cfg.audio_variants`` audio versions, badly synced clips
+    dropped: :func:`sync_filters`) and the 'val' clips (clean audio, all kept)."""
+    filters = sync_filters(cfg)
+    train = load_clips(cfg.data, "train", frontend, cfg.audio_variants, progress=progress, **filters)
     if not train:
         from kpanim.errors import KpanimError
 
         raise KpanimError(f"no usable training clip in {', '.join(map(str, cfg.data))}: none is in the 'train' split"
-                          + (f" with A/V sync above --min-av-corr {cfg.min_av_corr:g}" if min_corr is not None else "")
+                          + (f" with A/V sync above --min-av-corr {cfg.min_av_corr:g}"
+                             if filters["min_av_corr"] is not None else "")
+                          + (f" and A/V lag within --max-av-lag {cfg.max_av_lag}" if filters["max_abs_lag"] is not None
+                             else "")
                           + "; prepare more videos (kpanim prepare) or lower --min-av-corr")
     return train, load_clips(cfg.data, "val", frontend, 1, progress=progress)
 
@@ -234,6 +248,10 @@ def compute_norm(clips: list[Clip]) -> dict[str, np.ndarray]:
     norm: dict[str, np.ndarray] = {}
     for name in ("lip", "eye", "head", "torso", "dense"):
         norm.update(stats(name, [getattr(c, name)[c.valid] for c in clips]))
+    # scale-free lip targets (kpanim.nets.normalise): each clip's lips over its own opening spread
+    norm.update(stats("lipz", [c.lip[c.valid] / c.lip_spread for c in clips]))
+    norm["lip_spread_per_width"] = np.array([np.median([c.lip_spread / mouth_width(c.neutral) for c in clips])],
+                                            np.float32)
     offsets = np.stack([c.neutral - constants.template() for c in clips]).reshape(len(clips), -1)
     norm["subject_mean"] = offsets.mean(0).astype(np.float32)
     norm["subject_std"] = np.array([max(float(offsets.std()), 1e-4)], np.float32)
@@ -298,11 +316,15 @@ class WindowSampler:
     ``mix_clips`` (e.g. a large single-speaker corpus) are drawn for a fraction ``mix_fraction`` of the
     windows (sampled among themselves by the same rule); with ``mix_fraction`` 0 they are pooled with
     ``clips`` (under speaker balancing, one more speaker). ``feature_mask`` > 0 masks the audio features
-    of every window (:func:`mask_features`)."""
+    of every window (:func:`mask_features`). ``lip_target`` "clip_z" gives the lips scale-free (each
+    clip's over its own opening spread, "lipz" statistics), "raw" in metres ("lip" statistics)."""
 
     def __init__(self, clips: list[Clip], norm: dict[str, np.ndarray], length: int, speaker_balanced: bool = True,
                  mirror_p: float = 0.5, seed: int = 0, mix_clips: list[Clip] = (), mix_fraction: float = 0.0,
-                 feature_mask: float = 0.0):
+                 feature_mask: float = 0.0, lip_target: str = "raw"):
+        if lip_target not in LIP_TARGETS:
+            raise KpanimError(f"lip target must be one of {', '.join(LIP_TARGETS)}, got {lip_target!r}")
+        self.lip_target = lip_target
         if not clips:
             raise KpanimError("no training clips: check the dataset's index.json and its 'split' column")
         if not 0.0 <= mix_fraction < 1.0:
@@ -325,7 +347,9 @@ class WindowSampler:
             lip, eye, dense, neutral, head, torso = mirror_clip_arrays(lip, eye, dense, neutral, head, torso)
         n = len(lip)
         out = {name: normalise(name, arr, self.norm) for name, arr in
-               (("lip", lip), ("eye", eye), ("head", head), ("torso", torso))}
+               (("eye", eye), ("head", head), ("torso", torso))}
+        out["lip"] = (normalise("lipz", lip / clip.lip_spread, self.norm) if self.lip_target == "clip_z"
+                      else normalise("lip", lip, self.norm))
         out["audio"] = clip.audio[variant][sl]
         out["valid"] = clip.valid[sl].astype(np.float32)
         if n < L:  # short clip: pad at the end (masked in attention and loss)

@@ -71,8 +71,20 @@ class ModaTrainConfig(AudioWindowConfig):
     feature_mask: float = 0.0
     """SpecAugment-style masking of the audio features per window: zero this fraction of the feature
     channels and about this fraction of the frames (1-5-frame spans); 0 = off."""
+    lip_target: str = "clip_z"
+    """Lip training target: "clip_z" = scale-free (each clip's lips over its own mouth-opening spread;
+    the amplitude comes back at inference from the subject's mouth width and a calibrated gain), "raw" =
+    metres (speakers' different amplitudes then teach the network their mean)."""
+    probe_blend: float = 0.5
+    """Fit a ridge read-out of the lips from the front-end's features on the training clips (the linear
+    probe, kpanim.training.linear_probe) after training, store it in the checkpoint and mix it into the
+    lips with this weight: (1 - w) · network + w · read-out (0 = none). The two err differently: on unseen
+    speakers the mix beats both (docs/MODEL.md)."""
     calibrate_gain: bool = True
     """After training, scale lip opening and head motion so their spread on training clips matches the real one."""
+    target_articulation: float = 1.0
+    """Lip-gain calibration aims at this median ratio of predicted to real mouth-opening spread on the
+    training clips (scale-free models)."""
     viseme_prior: bool = False
     """After training, fit viseme keyframes (mean lip shape per Rhubarb mouth-shape class) on the training
     clips and store them in the checkpoint, so predict can blend them in (--viseme-blend); needs pocketsphinx."""
@@ -82,9 +94,10 @@ class ModaTrainConfig(AudioWindowConfig):
     """Validate on the 'val' clips every this many steps."""
     half: bool = False
     """Store the final weights in fp16 (shipping size)."""
-    model: ModaConfig = ModaConfig(d_model=64, align_radius=4)
+    model: ModaConfig = ModaConfig(d_model=64, align_radius=4, lip_from_spec=True)
     """The network (``--model.FIELD``); these defaults are the shipped model's (d_model 64, SpecAttn
-    alignment window ±4 frames)."""
+    alignment window ±4 frames, lips from SpecAttn alone). ``audio_dim`` and ``audio_layers`` follow
+    the front-end."""
 
 
 def stream_losses(pred: dict, batch: dict, cfg: ModaTrainConfig, lip_std=None):
@@ -141,8 +154,7 @@ def opening_correlation(pred_lip, real_lip, mask, lip_std):
     normalised (B, T, 120) lip streams; ``lip_std`` (120,) undoes the per-dimension scaling."""
     from kpanim import constants
 
-    idx = list(constants.lip_index())
-    up, lo = idx.index(13), idx.index(14)
+    up, lo = constants.lip_gap_pair()
 
     def gap(x):
         x = (x * lip_std).reshape(*x.shape[:2], 40, 3)  # the mean cancels in a correlation
@@ -159,21 +171,23 @@ def opening_correlation(pred_lip, real_lip, mask, lip_std):
 
 def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
     """Lip metrics on whole clips (sliding windows, prior sampled at temperature 1): mouth-opening
-    Pearson r, articulation (std ratio), lip motion L1 in mm; plus normalised L1 per stream."""
+    Pearson r, articulation (std ratio), lip motion L1 in mm; lip L1 in mm and normalised L1 of the
+    other streams."""
     from kpanim import constants
-    from kpanim.nets.normalise import denormalise, normalise, normalise_subject
     from kpanim.inference import moda_windows
+    from kpanim.nets.linear_readout import blend_readout
+    from kpanim.nets.normalise import lips_from_network, normalise, normalise_subject
 
-    lip_idx = list(constants.lip_index())
-    up, lo = lip_idx.index(13), lip_idx.index(14)
+    up, lo = constants.lip_gap_pair()
     rs, arts, lmds, l1 = [], [], [], {k: [] for k in ("lip", "eye", "head", "torso")}
     was_training = model.training
     model.eval()
     for clip in clips[:max_clips]:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
-        for k in l1:
+        for k in ("eye", "head", "torso"):
             l1[k].append(float(np.abs(out[k] - normalise(k, getattr(clip, k), norm))[clip.valid].mean()))
-        lip = denormalise("lip", out["lip"], norm).reshape(-1, 40, 3) * float(norm.get("lip_gain", [1.0])[0])
+        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)
+        l1["lip"].append(float(np.abs(lip - clip.lip)[clip.valid].mean() * 1000))
         real = clip.lip
         o_p = np.linalg.norm(lip[:, up] - lip[:, lo], axis=-1)
         o_r = np.linalg.norm(real[:, up] - real[:, lo], axis=-1)
@@ -189,27 +203,29 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
     return res
 
 
-def calibrate_lip_gain(model, clips, norm, max_clips: int = 40) -> float:
-    """Ratio of the real to the predicted mouth-opening spread (inner-lip gap, points 13/14) on
-    (training) clips, clamped to [1, 2]: undoes the regression to the mean of L1-trained models on the
+def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int = 40) -> float:
+    """``target`` × the median ratio of the real to the predicted mouth-opening spread (inner-lip gap,
+    points 13/14) on (training) clips: undoes the regression to the mean of L1-trained models on the
     quantity the articulation metric measures (the whole-lip spread over-corrects: the corners and
-    protrusion are predicted far less well than the opening)."""
+    protrusion are predicted far less well than the opening). Clamped to [1, 2] for raw-target models,
+    [0.5, 4] for scale-free ones (whose amplitude also carries the mouth-width estimate)."""
     from kpanim import constants
-    from kpanim.nets.normalise import denormalise, normalise_subject
     from kpanim.inference import moda_windows
+    from kpanim.nets.linear_readout import blend_readout
+    from kpanim.nets.normalise import lips_from_network, normalise_subject
 
-    idx = list(constants.lip_index())
-    up, lo = idx.index(13), idx.index(14)
+    up, lo = constants.lip_gap_pair()
+    norm = {k: v for k, v in norm.items() if k != "lip_gain"}
     model.eval()
     p, r = [], []
     for clip in clips[:max_clips]:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
-        lip = denormalise("lip", out["lip"], norm).reshape(-1, 40, 3)[clip.valid]
+        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)[clip.valid]
         real = clip.lip[clip.valid]
         p.append(np.std(lip[:, up, 1] - lip[:, lo, 1]))
         r.append(np.std(real[:, up, 1] - real[:, lo, 1]))
-    gain = float(np.median(np.array(r) / np.maximum(np.array(p), 1e-9)))
-    return float(np.clip(gain, 1.0, 2.0))
+    gain = target * float(np.median(np.array(r) / np.maximum(np.array(p), 1e-9)))
+    return float(np.clip(gain, 0.5, 4.0) if "lipz_mean" in norm else np.clip(gain, 1.0, 2.0))
 
 
 def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
@@ -230,6 +246,21 @@ def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
     return np.clip(np.median(np.array(ratios), axis=0), 1.0, 3.0).astype(np.float32)
 
 
+def fit_lip_readout(clips, norm: dict, cfg: ModaTrainConfig) -> dict:
+    """The linear probe of the lips in the network's own lip units, fitted on the clips' clean features,
+    as checkpoint arrays (``probe_*``, ``probe_blend``)."""
+    from kpanim.nets.normalise import normalise
+
+    from .linear_probe import fit_probe
+
+    def target(c):
+        lip = c.lip[c.valid]
+        return normalise("lipz", lip / c.lip_spread, norm) if cfg.lip_target == "clip_z" else normalise("lip", lip, norm)
+
+    probe = fit_probe([c.audio[0][c.valid] for c in clips], [target(c) for c in clips])
+    return {**probe.to_arrays(), "probe_blend": np.array([cfg.probe_blend], np.float32)}
+
+
 def train(cfg: ModaTrainConfig) -> Path:
     import torch
 
@@ -237,23 +268,36 @@ def train(cfg: ModaTrainConfig) -> Path:
     from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.moda import Moda
 
-    from .data import WindowSampler, compute_norm, load_clips, load_train_val, select_clips
+    from .data import WindowSampler, compute_norm, load_clips, load_train_val, select_clips, sync_filters
 
+    from kpanim.errors import KpanimError
+
+    from .data import LIP_TARGETS
+
+    if cfg.lip_target not in LIP_TARGETS:  # before the run folder exists
+        raise KpanimError(f"--lip-target must be one of {', '.join(LIP_TARGETS)}, got {cfg.lip_target!r}")
+    if not 0.2 <= cfg.target_articulation <= 3.0:
+        raise KpanimError(f"--target-articulation must be in [0.2, 3], got {cfg.target_articulation}")
+    if not 0.0 <= cfg.probe_blend <= 1.0:
+        raise KpanimError(f"--probe-blend must be in [0, 1], got {cfg.probe_blend}")
+    if cfg.sync_weight > 0 and cfg.lip_target != "raw":
+        raise KpanimError("a sync expert scores lips in metres: use it with --lip-target raw")
     run = start_run(cfg)
     rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
     frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
     train_clips, val_clips = load_train_val(cfg, frontend, progress=rank == 0)
-    min_corr = None if cfg.min_av_corr <= -1 else cfg.min_av_corr
     # speed-perturbed copies and mixed-in corpora only add windows: the statistics, calibration and blink
     # prior stay those of the recorded training clips
     extra = [c for f in cfg.speed_factors if f != 1.0 for c in
-             load_clips(cfg.data, "train", frontend, cfg.audio_variants, min_av_corr=min_corr, progress=rank == 0,
-                        speed=f)]
+             load_clips(cfg.data, "train", frontend, cfg.audio_variants, progress=rank == 0, speed=f,
+                        **sync_filters(cfg))]
     main_ids = {r["clip_id"] for d in cfg.data for r in select_clips(d, None)}
-    mix_clips = load_clips(cfg.mix_data, None, frontend, 1, min_av_corr=min_corr, progress=rank == 0,
-                           exclude=main_ids) if cfg.mix_data else []
+    mix_clips = load_clips(cfg.mix_data, None, frontend, 1, progress=rank == 0, exclude=main_ids,
+                           **sync_filters(cfg)) if cfg.mix_data else []
     norm = compute_norm(train_clips)
-    mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim)
+    if cfg.lip_target == "raw":  # the checkpoint's lips are then read back in metres (lips_from_network)
+        norm = {k: v for k, v in norm.items() if not k.startswith("lipz_")}
+    mcfg = dataclasses.replace(cfg.model, audio_dim=frontend.dim, audio_layers=getattr(frontend, "n_layers", 1))
     model = Moda(mcfg).to(device)
     net = model
     if world > 1:
@@ -261,11 +305,11 @@ def train(cfg: ModaTrainConfig) -> Path:
                                                         else None)
     sampler = WindowSampler(train_clips + extra, norm, cfg.window, cfg.speaker_balanced, cfg.mirror_p,
                             seed=cfg.seed + rank, mix_clips=mix_clips, mix_fraction=cfg.mix_fraction,
-                            feature_mask=cfg.feature_mask)
+                            feature_mask=cfg.feature_mask, lip_target=cfg.lip_target)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 *
                                               (1 + math.cos(math.pi * min(1.0, s / max(1, cfg.steps)))))
-    lip_std = torch.from_numpy(norm["lip_std"]).to(device)
+    lip_std = torch.from_numpy(norm["lipz_std" if cfg.lip_target == "clip_z" else "lip_std"]).to(device)
     sync = SyncLoss(cfg, norm, frontend.name, device) if cfg.sync_weight > 0 else None
     log.write({"event": "start", "config": to_dict(cfg), "world_size": world, "n_train_clips": len(train_clips),
                "n_val_clips": len(val_clips), "n_train_speakers": len({c.speaker for c in train_clips}),
@@ -307,8 +351,11 @@ def train(cfg: ModaTrainConfig) -> Path:
             from .viseme_prior import viseme_prior
 
             norm.update(viseme_prior(train_clips, cfg.data, norm, cfg.viseme_blend))
+        if cfg.probe_blend > 0:
+            norm.update(fit_lip_readout(train_clips, norm, cfg))
         if cfg.calibrate_gain:
-            norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm)], np.float32)
+            norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm, cfg.target_articulation)],
+                                        np.float32)
             norm["head_gain"] = calibrate_head_gain(model, train_clips, norm)
             if val_clips:
                 best = evaluate(model, val_clips, norm)

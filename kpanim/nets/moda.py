@@ -14,7 +14,8 @@ Dual attention (paper §3.2):
   sees the ground-truth motion of ``posterior_streams`` during training; at inference z is drawn from
   the prior N(0, temperature² I). Carries the one-to-many motion (blinks, head, torso). KL is added
   to the loss (the public MODA code computes it but never adds it).
-- The two branches are concatenated and decoded by four MLPs (lip, eye, head, torso).
+- The two branches are concatenated and decoded by four MLPs (lip, eye, head, torso); with
+  ``lip_from_spec`` the lip MLP reads SpecAttn alone, so the lips cannot depend on the sampled latent.
 
 Fixes of the public code's known bugs: padding masks are boolean masks (not ``+1``), the PPE runs
 over the time axis, LayerNorm everywhere (batch 1 works), targets are normalised.
@@ -66,6 +67,13 @@ class ModaConfig:
     break lip sync."""
     subject_dropout: float = 0.1
     """Dropout on the subject code (few training identities: regularise the style path)."""
+    audio_layers: int = 1
+    """How many encoder layers the audio features concatenate (``audio_dim`` = layers × layer width).
+    Above 1, each layer is layer-normed and the layers are mixed by a learned softmax-weighted sum
+    (MuseTalk/SUPERB-style): Whisper's middle layers carry more mouth information than its last one."""
+    lip_from_spec: bool = False
+    """The lip head reads SpecAttn alone: lips are deterministic (MODA's point), only blinks, head and
+    torso depend on the sampled ProbAttn latent."""
 
 
 class PeriodicPositionalEncoding(nn.Module):
@@ -178,7 +186,12 @@ class Moda(nn.Module):
         self.cfg = cfg
         d = cfg.d_model
         # Audio encoder head: the front-end's features → d_model with a little local context.
-        self.audio_in = nn.Sequential(nn.LayerNorm(cfg.audio_dim), nn.Linear(cfg.audio_dim, d))
+        if cfg.audio_dim % cfg.audio_layers:
+            raise ValueError(f"audio_dim {cfg.audio_dim} is not a multiple of audio_layers {cfg.audio_layers}")
+        layer_dim = cfg.audio_dim // cfg.audio_layers
+        if cfg.audio_layers > 1:
+            self.layer_logits = nn.Parameter(torch.zeros(cfg.audio_layers))
+        self.audio_in = nn.Sequential(nn.LayerNorm(layer_dim), nn.Linear(layer_dim, d))
         self.audio_conv = nn.Conv1d(d, d, cfg.audio_kernel, padding=cfg.audio_kernel // 2, groups=1)
         # Subject encoder: neutral dense mesh (normalised offsets from the template) → style code.
         self.subject_enc = nn.Sequential(_mlp(cfg.subject_dim, 2 * d, d), nn.Dropout(cfg.subject_dropout))
@@ -187,7 +200,17 @@ class Moda(nn.Module):
             nn.TransformerDecoderLayer(d, cfg.n_heads, cfg.ff_mult * d, cfg.dropout, activation="gelu",
                                        batch_first=True, norm_first=True), cfg.n_spec_layers)
         self.prob = ProbAttn(cfg)
-        self.heads = nn.ModuleDict({name: _mlp(2 * d, 2 * d, dim) for name, dim in STREAM_DIMS.items()})
+        self.heads = nn.ModuleDict({name: _mlp(d if name == "lip" and cfg.lip_from_spec else 2 * d, 2 * d, dim)
+                                    for name, dim in STREAM_DIMS.items()})
+
+    def mix_layers(self, audio: torch.Tensor) -> torch.Tensor:
+        """(B, T, layers·width) → (B, T, width): softmax-weighted sum of the layer-normed layers."""
+        L = self.cfg.audio_layers
+        if L == 1:
+            return audio
+        x = audio.reshape(*audio.shape[:-1], L, -1)
+        x = F.layer_norm(x, x.shape[-1:])
+        return (x * torch.softmax(self.layer_logits, 0)[:, None]).sum(-2)
 
     def forward(self, audio: torch.Tensor, subject: torch.Tensor, motion: dict[str, torch.Tensor] | None = None,
                 pad: torch.Tensor | None = None, temperature: float = 1.0,
@@ -207,7 +230,7 @@ class Moda(nn.Module):
         B, T, _ = audio.shape
         if audio.shape[-1] != self.cfg.audio_dim:
             raise ValueError(f"audio features: expected last dim {self.cfg.audio_dim}, got {audio.shape[-1]}")
-        a = self.audio_in(audio)
+        a = self.audio_in(self.mix_layers(audio))
         if pad is not None:
             a = a.masked_fill(pad[..., None], 0.0)
         a = a + self.audio_conv(a.transpose(1, 2)).transpose(1, 2)
@@ -223,7 +246,8 @@ class Moda(nn.Module):
             post = torch.cat([motion[s] for s in self.cfg.posterior_streams], dim=-1)
         prob, kl = self.prob(h, post, pad, temperature, generator)
         feats = torch.cat([spec, prob], dim=-1)
-        out = {name: head(feats) for name, head in self.heads.items()}
+        out = {name: head(spec if name == "lip" and self.cfg.lip_from_spec else feats)
+               for name, head in self.heads.items()}
         if pad is not None:
             kl = kl.masked_fill(pad, 0.0)
         return out, kl

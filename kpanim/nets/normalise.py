@@ -23,3 +23,42 @@ def normalise(name: str, x: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarr
 def denormalise(name: str, x: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarray:
     """Inverse of :func:`normalise` (flat (T, dim) result)."""
     return (np.asarray(x, np.float32) * norm[f"{name}_std"] + norm[f"{name}_mean"]).astype(np.float32)
+
+
+# ----------------------------------------------------------------------------- scale-free lips
+# Speakers' articulation amplitudes differ several-fold, so a raw lip target teaches the network the
+# mean. A "scale-free" model ("lipz" statistics in its norm) is trained on each clip's lips divided by
+# the clip's mouth-opening spread; at inference the amplitude comes back from the subject's mouth width
+# (the training clips' median spread per width) times a gain calibrated on the training clips.
+MIN_OPENING_SPREAD = 5e-4
+"""Metres: floor of a clip's mouth-opening std (a nearly still mouth must not blow its target up)."""
+
+
+def opening_spread(lip: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Std of the mouth opening (vertical inner-lip gap 13/14) of (T, 40, 3) lips over valid frames,
+    floored at :data:`MIN_OPENING_SPREAD`."""
+    up, lo = constants.lip_gap_pair()
+    lip = np.asarray(lip) if valid is None or not np.any(valid) else np.asarray(lip)[valid]
+    gap = lip[:, up, 1] - lip[:, lo, 1]
+    return max(float(gap.std()) if len(gap) > 1 else 0.0, MIN_OPENING_SPREAD)
+
+
+def mouth_width(neutral: np.ndarray) -> float:
+    """Distance between the mouth corners 61 and 291 of a (478, 3) face."""
+    return float(np.linalg.norm(np.asarray(neutral)[61] - np.asarray(neutral)[291]))
+
+
+def lip_amplitude(neutral: np.ndarray, norm: dict[str, np.ndarray]) -> float:
+    """Metres per unit of a scale-free lip prediction for this face: width × spread per width × gain."""
+    gain = float(norm["lip_gain"][0]) if "lip_gain" in norm else 1.0
+    return mouth_width(neutral) * float(norm["lip_spread_per_width"][0]) * gain
+
+
+def lips_from_network(lip: np.ndarray, neutral: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarray:
+    """(T, 120) normalised lip output → (T, 40, 3) displacements in metres, for a raw-target model
+    (× ``lip_gain``) or a scale-free one (× :func:`lip_amplitude`)."""
+    if "lipz_mean" in norm:
+        out = denormalise("lipz", lip, norm) * lip_amplitude(neutral, norm)
+    else:
+        out = denormalise("lip", lip, norm) * (float(norm["lip_gain"][0]) if "lip_gain" in norm else 1.0)
+    return out.reshape(len(lip), 40, 3).astype(np.float32)

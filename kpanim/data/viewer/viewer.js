@@ -71,6 +71,44 @@ function addTorsoMarkers(root) {
   root.traverse((obj) => { if (obj.name.startsWith("shoulder_")) obj.add(new THREE.Mesh(geometry, material)); });
 }
 
+// ARKit-52 curves (served as /arkit.json: fps, names, values[frame][shape]) as a live bar chart: what an
+// ARKit-rigged character would receive at the current time.
+const arkitBox = document.getElementById("arkit");
+const arkitCanvas = document.getElementById("arkit-chart");
+let arkit = null, arkitFrame = -1;
+
+async function loadArkit() {
+  arkit = await (await fetch("./arkit.json")).json();
+  const rowHeight = 8;
+  arkitCanvas.height = arkit.names.length * rowHeight + 4;
+  arkitBox.hidden = false;
+  drawArkit(0);
+}
+
+function drawArkit(time) {
+  if (!arkit || !arkit.values.length) return;
+  const frame = Math.min(arkit.values.length - 1, Math.max(0, Math.round(time * arkit.fps)));
+  if (frame === arkitFrame) return;
+  arkitFrame = frame;
+  const ctx = arkitCanvas.getContext("2d");
+  const w = arkitCanvas.width, rowHeight = 8, labelWidth = 118;
+  ctx.clearRect(0, 0, w, arkitCanvas.height);
+  ctx.font = "7px system-ui, sans-serif";
+  ctx.textBaseline = "middle";
+  const row = arkit.values[frame];
+  arkit.names.forEach((name, i) => {
+    const y = 2 + i * rowHeight, v = row[i];
+    ctx.fillStyle = "#555";
+    ctx.fillText(name, 0, y + rowHeight / 2);
+    ctx.fillStyle = "#e4e6ea";
+    ctx.fillRect(labelWidth, y + 1, w - labelWidth, rowHeight - 2);
+    ctx.fillStyle = name.startsWith("jaw") || name.startsWith("mouth") ? "#c0504d"
+      : name.startsWith("eye") ? "#3b6ea8" : "#6b8e4e";
+    ctx.fillRect(labelWidth, y + 1, (w - labelWidth) * v, rowHeight - 2);
+  });
+  window.kpanimArkit = { frame, jawOpen: row[arkit.names.indexOf("jawOpen")] };
+}
+
 function setTime(t) {
   if (!action) return;
   mixer.setTime(Math.min(Math.max(t, 0), duration));
@@ -112,12 +150,14 @@ async function main() {
     playButton.textContent = "Play";
     audio.addEventListener("ended", () => setPlaying(false));
   }
+  if (config.arkit) await loadArkit();
   const face = root.getObjectByName("face");
   const targets = face ? (face.morphTargetInfluences ?? face.children[0]?.morphTargetInfluences ?? []).length : 0;
   const extras = gltf.asset.extras ?? {};
   statusLabel.textContent = `${extras.n_frames ?? "?"} frames @ ${extras.fps ?? "?"} fps, ${targets} morph targets` +
     (config.audio ? ", with audio" : "");
-  window.kpanimStatus = { loaded: true, duration, targets, tracks: gltf.animations[0]?.tracks.length ?? 0 };
+  window.kpanimStatus = { loaded: true, duration, targets, tracks: gltf.animations[0]?.tracks.length ?? 0,
+                          arkit: arkit ? arkit.names.length : 0 };
   report("info", `loaded: ${JSON.stringify(window.kpanimStatus)}`);
   renderer.setAnimationLoop(tick);
 }
@@ -130,6 +170,7 @@ function tick(timestamp) {
   }
   seek.value = duration ? String(mixer.time / duration) : "0";
   timeLabel.textContent = `${mixer.time.toFixed(2)} s`;
+  drawArkit(mixer.time);
   controls.update();
   renderer.render(scene, camera);
 }

@@ -1,0 +1,205 @@
+"""ARKit-52 blendshape curves for the add-on, with numpy only: read them, match shape keys, resample.
+
+Sources (see docs/FORMAT.md and kpanim.arkit):
+
+* a kpanim animation ``.npz`` with the optional ``arkit`` (T, 52) array (MediaPipe's order,
+  ``_neutral`` first; ``kpanim predict ... --arkit`` stores it);
+* a Live Link Face CSV (``Timecode,BlendShapeCount,EyeBlinkLeft,...``; Epic's iPhone app, or
+  ``kpanim ... -o name.arkit.csv``). Its timecodes ``HH:MM:SS:FF.sss`` count frames at the
+  recording's rate, which the file does not store: pass ``csv_fps``, or 0 to take it from the
+  largest frame number (a clip of at least a second), else Live Link Face's default 60;
+* a kpanim ``.arkit.json`` (``fps`` + ``blendshapes``: name → per-frame values).
+
+Shape keys match ARKit names in any case and spelling of separators (``jawOpen``, ``JawOpen``,
+``jaw_open``, ``JAW-OPEN``), with ``Left``/``Right`` also accepted as ``_L``/``_R``/``.L``/``.R``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .npz_reader import ReadError
+
+# kpanim.arkit.NAMES: MediaPipe Blendshape V2's output order (the .npz 'arkit' array's columns).
+MEDIAPIPE_NAMES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
+    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
+    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
+    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight")
+ARKIT_NAMES = tuple(sorted(set(MEDIAPIPE_NAMES[1:]) | {"tongueOut"}, key=str.lower))  # the 52 ARKit shapes
+NOT_SHAPES = {"timecode", "blendshapecount", "headyaw", "headpitch", "headroll", "lefteyeyaw", "lefteyepitch",
+              "lefteyeroll", "righteyeyaw", "righteyepitch", "righteyeroll"}
+LIVE_LINK_DEFAULT_FPS = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Curves:
+    """ARKit curves sampled at ``times`` (seconds from the first sample).
+
+    Attributes:
+        names: the ARKit names (camelCase, as Apple writes them), one per column of ``values``.
+        values: (T, K) float64 weights in [0, 1].
+        times: (T,) seconds, increasing.
+        fps: the source's frame rate.
+        path: the file they came from.
+    """
+
+    names: tuple
+    values: np.ndarray
+    times: np.ndarray
+    fps: float
+    path: Path
+
+    def at_fps(self, fps: float) -> np.ndarray:
+        """(N, K) values at frames i / fps covering the clip (linear interpolation), N = duration · fps + 1."""
+        return resample(self.times, self.values, fps)
+
+
+def _canonical(name: str) -> str:
+    return ARKIT_BY_KEY.get(normalise(name), name)
+
+
+def normalise(name: str) -> str:
+    """Matching key of a shape-key or curve name: lower case, letters and digits only, sides spelled out."""
+    key = name.strip()
+    key = re.sub(r"[._\-\s]([lr])$", lambda m: {"l": "left", "r": "right"}[m[1].lower()], key, flags=re.I)
+    return re.sub(r"[^0-9a-z]", "", key.lower())
+
+
+ARKIT_BY_KEY = {normalise(n): n for n in ARKIT_NAMES}
+
+
+def read_curves(path: str | Path, csv_fps: float = 0.0) -> Curves:
+    """Read ARKit curves from a kpanim .npz, a Live Link Face .csv or a kpanim .arkit.json."""
+    path = Path(path)
+    if not path.is_file():
+        raise ReadError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        return _read_npz(path)
+    if suffix == ".csv":
+        return _read_csv(path, csv_fps)
+    if suffix == ".json":
+        return _read_json(path)
+    raise ReadError(f"{path.name}: unknown file type '{suffix}'; use a kpanim .npz, a Live Link Face .csv or "
+                    "an .arkit.json")
+
+
+def _read_npz(path: Path) -> Curves:
+    if not zipfile.is_zipfile(path):
+        raise ReadError(f"{path}: not a kpanim .npz file (not a zip archive)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            kind = str(z["kind"]) if "kind" in z.files else "unknown"
+            values = z["arkit"].astype(np.float64) if "arkit" in z.files else None
+            fps = float(z["fps"]) if "fps" in z.files else float("nan")
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ReadError(f"{path}: cannot read the .npz ({err}); the file is damaged") from None
+    if kind != "animation":
+        raise ReadError(f"{path}: this is a kpanim '{kind}' file, expected an animation (made by 'kpanim predict')")
+    if values is None:
+        raise ReadError(f"{path.name} has no ARKit curves: re-create it with 'kpanim predict ... --arkit', or write "
+                        f"them with 'kpanim export {path.name} -o {path.stem}.arkit.csv' and use that file")
+    if values.ndim != 2 or values.shape[1] != len(MEDIAPIPE_NAMES) or not len(values):
+        raise ReadError(f"{path}: 'arkit' has shape {values.shape}, expected (T, 52) with T > 0")
+    if not (math.isfinite(fps) and fps > 0) or not np.all(np.isfinite(values)):
+        raise ReadError(f"{path}: invalid fps or values in the ARKit curves; re-create the file")
+    return Curves(MEDIAPIPE_NAMES[1:], values[:, 1:], np.arange(len(values)) / fps, fps, path)
+
+
+def parse_timecode(text: str) -> tuple[int, float]:
+    """``HH:MM:SS:FF.sss`` (or ``HH:MM:SS:FF``) → (whole seconds, frames incl. the sub-frame fraction)."""
+    parts = text.strip().split(":")
+    if len(parts) != 4:
+        raise ValueError(text)
+    h, m, s = (int(p) for p in parts[:3])
+    return h * 3600 + m * 60 + s, float(parts[3])
+
+
+def _read_csv(path: Path, csv_fps: float) -> Curves:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r]
+    except (OSError, UnicodeDecodeError) as err:
+        raise ReadError(f"{path}: cannot read the CSV ({err})") from None
+    if len(rows) < 2 or rows[0][0].strip().lower() != "timecode":
+        raise ReadError(f"{path.name}: not a Live Link Face CSV (the first column must be 'Timecode', with one "
+                        "row per frame); export it from Live Link Face or with 'kpanim export ... -o x.arkit.csv'")
+    header = [h.strip() for h in rows[0]]
+    columns = [(j, _canonical(h)) for j, h in enumerate(header) if normalise(h) not in NOT_SHAPES]
+    columns = [(j, n) for j, n in columns if n in ARKIT_NAMES]
+    if not columns:
+        raise ReadError(f"{path.name}: no ARKit blendshape columns (EyeBlinkLeft, JawOpen, ...) in the header")
+    try:
+        stamps = [parse_timecode(r[0]) for r in rows[1:]]
+        values = np.array([[float(r[j]) for j, _ in columns] for r in rows[1:]], dtype=np.float64)
+    except (ValueError, IndexError):
+        raise ReadError(f"{path.name}: a row has a bad timecode (HH:MM:SS:FF.sss) or value; the file is damaged") \
+            from None
+    seconds = np.array([s for s, _ in stamps], dtype=np.float64)
+    frames = np.array([f for _, f in stamps], dtype=np.float64)
+    fps = float(csv_fps)
+    if not fps > 0:
+        long_enough = seconds.max() - seconds.min() >= 1
+        fps = float(math.floor(frames.max()) + 1) if long_enough else LIVE_LINK_DEFAULT_FPS
+    times = seconds + frames / fps
+    times = times - times[0]
+    if len(times) > 1 and np.any(np.diff(times) <= 0):
+        raise ReadError(f"{path.name}: the timecodes do not increase at {fps:g} fps; set the CSV's frame rate")
+    return Curves(tuple(n for _, n in columns), np.clip(values, 0, 1), times, fps, path)
+
+
+def _read_json(path: Path) -> Curves:
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        fps = float(doc["fps"])
+        shapes = doc["blendshapes"]
+        names = [n for n in shapes if _canonical(n) in ARKIT_NAMES]
+        values = np.array([shapes[n] for n in names], dtype=np.float64).T
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ReadError(f"{path.name}: not a kpanim .arkit.json ({err}); write it with 'kpanim export ... -o "
+                        "x.arkit.json'") from None
+    if not names or values.ndim != 2 or not len(values) or not (math.isfinite(fps) and fps > 0):
+        raise ReadError(f"{path.name}: no ARKit curves or no frames in the file")
+    return Curves(tuple(_canonical(n) for n in names), np.clip(values, 0, 1), np.arange(len(values)) / fps, fps, path)
+
+
+def match_shape_keys(key_names, curve_names) -> tuple[dict, list]:
+    """({curve name: shape-key name}, [curve names with no shape key]); keys match in any case/spelling.
+
+    ``tongueOut`` is never predicted by kpanim, so it is not reported missing when the key is absent."""
+    by_key = {}
+    for name in key_names:
+        by_key.setdefault(normalise(name), name)
+    mapping, missing = {}, []
+    for curve in curve_names:
+        key = by_key.get(normalise(curve))
+        if key is not None:
+            mapping[curve] = key
+        elif curve != "tongueOut":
+            missing.append(curve)
+    return mapping, missing
+
+
+def resample(times: np.ndarray, values: np.ndarray, fps: float) -> np.ndarray:
+    """Values at i / fps for i = 0 .. round(last time · fps), linearly interpolated per column."""
+    if not (fps > 0 and math.isfinite(fps)):
+        raise ValueError(f"fps must be a positive number, got {fps}")
+    times = np.asarray(times, dtype=np.float64)
+    n_out = int(round(times[-1] * fps)) + 1
+    grid = np.arange(n_out) / fps
+    values = np.asarray(values, dtype=np.float64)
+    return np.stack([np.interp(grid, times, values[:, k]) for k in range(values.shape[1])], axis=1)
