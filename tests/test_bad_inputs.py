@@ -31,7 +31,7 @@ from kpanim.cli import COMMANDS, cli
 # words of an instruction or an example: "give ...", "use ...", "choose ...", "e.g. --fps 30", ...
 FIX = re.compile(r"(?<![\w-])(give|use|choose|pass|re-create|re-export|re-save|create|predict|prepare|install|"
                  r"upgrade|free|rescale|scale|split|convert|check|train|copy|lower|leave out|rename|select|try|"
-                 r"e\.g\.|see|add|write|export|run|reinstall|delete|move)(?!\w)", re.IGNORECASE)
+                 r"e\.g\.|see|add|write|export|run|reinstall|delete|move|drop|omit|remove)(?!\w)", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
