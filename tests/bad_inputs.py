@@ -320,6 +320,9 @@ CASES: dict[str, list[tuple[str, list[str], str]]] = {
         ("renderer_output_is_init", ["renderer", "black.mp4", "-o", "model.pt", "--init", "model.pt"],
          "--init input"),
         ("renderer_threads", ["renderer", "black.mp4", "-o", "out.renderer.pt", "--threads", "-2"], "--threads"),
+        ("renderer_pairs_zero", ["renderer", "black.mp4", "-o", "out.renderer.pt", "--pairs", "0"], "--pairs"),
+        ("renderer_val_list_missing", ["renderer", "black.mp4", "-o", "out.renderer.pt", "--val-list", "nope.txt"],
+         "no such file"),
     ],
     "demo": [
         ("output_is_file", ["-o", "notes.txt"], "notes.txt"),
