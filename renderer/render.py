@@ -242,10 +242,11 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     check_units(anim, name)
     if anim.n_frames == 0:
         raise KpanimError(f"{name}: has no frames; nothing to render: predict a longer one")
-    net = load_renderer(renderer)  # before the slower photo and face detection: a bad --renderer fails fast
+    # the audio and the renderer before the slower photo and face detection: a bad one fails fast
+    samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
+    net = load_renderer(renderer)
     photo = read_image_rgb(subject_image)
     subject = subject if subject is not None else make_subject(subject_image)
-    samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
     wanted = animation_subject_sha(anim.meta)
     retargeted = wanted != subject.image_sha256
     if wanted is not None and retargeted:
