@@ -279,7 +279,8 @@ def _load_subject(subject):
 
 def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, temperature: float = 1.0,
             fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None,
-            blink_rate: float | None = None, viseme_blend: float | None = None, progress: bool = False):
+            blink_rate: float | None = None, viseme_blend: float | None = None, check_speech: bool = True,
+            progress: bool = False):
     """Animate speech.
 
     Args:
@@ -296,6 +297,9 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
             its training data, capped at 24; 0: none).
         viseme_blend: weight in [0, 1] of the phone-driven viseme keyframe track in the lips (None: the
             model's default, 0 for models without viseme keyframes); needs pocketsphinx when > 0.
+        check_speech: warn when the audio holds no detectable speech (:mod:`kpanim.vad`: Whisper's
+            no-speech probability on one 30 s window, about 0.4 s of CPU plus loading its model once;
+            False skips it, e.g. for batches of known speech).
         progress: show a progress bar on stderr for audio over 30 s (the CLI does).
     Returns:
         An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
@@ -317,7 +321,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
     audio = np.asarray(audio, np.float32).reshape(-1)
     if audio.size == 0:
         raise KpanimError("the audio is empty (0 samples); give a recording with speech")
-    for problem in speech_warnings(audio):
+    for problem in speech_warnings(audio, check_speech=check_speech):
         warnings.warn(problem, stacklevel=2)
     subj = _load_subject(subject)
     if subj is None:
