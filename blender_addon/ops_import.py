@@ -187,4 +187,18 @@ class KPANIM_OT_import_animation(bpy.types.Operator, ImportHelper):
         return {"FINISHED"}
 
 
+def menu_import(self, context):
+    """File > Import > kpanim Animation: where users look (a plain glTF import leaves the scene at 24 fps
+    and 250 frames, as glTF has no frame rate; this one sets the clip's rate, range and sound)."""
+    self.layout.operator(KPANIM_OT_import_animation.bl_idname, text="kpanim Animation (.npz/.glb)")
+
+
+def register_extra() -> None:
+    bpy.types.TOPBAR_MT_file_import.append(menu_import)
+
+
+def unregister_extra() -> None:
+    bpy.types.TOPBAR_MT_file_import.remove(menu_import)
+
+
 CLASSES = (KPANIM_OT_import_animation,)

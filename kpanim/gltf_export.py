@@ -322,6 +322,8 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
             sources["subject_npz_sha256"] = file_sha256(subject_path)
     report = export_glb(anim, output, fps=fps, subject=subject, max_error_m=max_error_mm / 1000, sources=sources)
     click.echo(f"Wrote {output}: {report.summary()}")
+    click.echo(f"Timing: {report.fps:g} fps; in Blender use File > Import > kpanim Animation (the kpanim add-on) to get "
+               "it, a plain glTF import leaves the scene at 24 fps and frame 250", err=True)
     if not report.within_bound:
         click.echo(f"Warning: {report.n_targets} morph targets (the cap) could not reach the "
                    f"{max_error_mm:g} mm bound; the motion is kept to {report.max_error_m * 1000:.3f} mm", err=True)

@@ -98,6 +98,10 @@ def load_model(path: str | os.PathLike | None = None, frontend_path: str | None 
                           "(the default model ships in kpanim/data)")
     moda, _, norm, info = load_network(path, "moda", ModaConfig, Moda)
     faco_file = path.parent / info.get("faco", "faco_default.pt")
+    if not faco_file.is_file():  # a fresh 'kpanim train moda' run has no FaCo-Net next to it yet
+        raise KpanimError(f"{path}: its FaCo-Net {faco_file.name} is not next to it; copy the faco.pt of a "
+                          f"'kpanim train faco' run to {faco_file} (or train one there: kpanim train faco --data DIR "
+                          f"--out {path.parent})")
     faco, _, faco_norm, _ = load_network(faco_file, "faco", FaconetConfig, Faconet)
     info = dict(info)
     if frontend_path:
@@ -275,7 +279,8 @@ def _load_subject(subject):
 
 def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, temperature: float = 1.0,
             fps: float = FPS, smoothing: dict | None = None, frontend_path: str | None = None,
-            blink_rate: float | None = None, viseme_blend: float | None = None, check_speech: bool = True):
+            blink_rate: float | None = None, viseme_blend: float | None = None, check_speech: bool = True,
+            progress: bool = False):
     """Animate speech.
 
     Args:
@@ -295,6 +300,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
         check_speech: warn when the audio holds no detectable speech (:mod:`kpanim.vad`: Whisper's
             no-speech probability on one 30 s window, about 0.4 s of CPU plus loading its model once;
             False skips it, e.g. for batches of known speech).
+        progress: show a progress bar on stderr for audio over 30 s (the CLI does).
     Returns:
         An :class:`~kpanim.animation.Animation` (or a list of ``samples`` of them).
     """
@@ -324,7 +330,9 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
         neutral, pose0, torso0 = (subj.neutral.astype(np.float32), subj.head_pose.astype(np.float32),
                                   subj.torso.astype(np.float32))
     T = n_frames_for(audio.size, FPS)
+    bar = _progress_bar(progress and audio.size > 30 * 16000, samples)
     feats = model.frontend(audio, T, FPS)
+    bar.update()
     blend = model.viseme_blend(viseme_blend)
     phones = model.phone_features(feats, audio) if blend > 0 else None
     results = []
@@ -343,7 +351,19 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
                          torso=torso0[None] + s["torso"], fps=FPS, meta=meta)
         del s
         results.append(anim if fps == FPS else anim.resample(fps))
+        bar.update()
+    bar.close()
     return results[0] if samples == 1 else results
+
+
+def _progress_bar(enabled: bool, samples: int):
+    """predict's stages on stderr: the audio features (about half the time), then each sample's motion."""
+    import sys
+
+    from tqdm import tqdm
+
+    return tqdm(total=1 + samples, desc="predict", unit="stage", disable=not enabled, file=sys.stderr,
+                bar_format="{desc}: {n_fmt}/{total_fmt} stages (audio features, motion) {elapsed}<{remaining}")
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -432,7 +452,7 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         subj = _load_subject(subject)
         anims = predict(audio, subj, model_path, seed=seed, samples=samples, temperature=temperature, fps=fps,
                         smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None,
-                        blink_rate=blink_rate, viseme_blend=viseme_blend)
+                        blink_rate=blink_rate, viseme_blend=viseme_blend, progress=True)
     for w in caught:
         if issubclass(w.category, UserWarning):
             click.echo(f"Warning: {w.message}", err=True)

@@ -99,34 +99,60 @@ def _pca_modes(centred: np.ndarray, n_modes: int, power_iters: int = 2, seed: in
     return vt[:n_modes][keep[:n_modes]]
 
 
-def _smallest_k(centred: np.ndarray, coeffs: np.ndarray, modes: np.ndarray, bound: float,
-                lo: int = 0) -> int | None:
-    """Smallest K <= len(modes) whose max vertex error is <= bound (None if even all modes miss it).
-
-    ``lo`` is a K already known to miss the bound.
+def _smallest_k(fits, n_available: int, lo: int = 0) -> int | None:
+    """Smallest K <= n_available for which ``fits(K)`` (max vertex error within the bound), None if even all
+    modes miss it. ``lo`` is a K already known to miss the bound.
 
     Doubling then bisection over K (the max error is nearly, not strictly, monotone in K, so this
-    finds a K that meets the bound while K - 1 does not). Float32 keeps the residuals fast.
+    finds a K that meets the bound while K - 1 does not).
     """
-    n_frames = len(centred)
-    c32, w32, m32 = centred.astype(np.float32), coeffs.astype(np.float32), modes.astype(np.float32)
-
-    def fits(k: int) -> bool:
-        res = (c32 - w32[:, :k] @ m32[:k] if k else c32).reshape(n_frames, -1, 3)
-        return float(np.einsum("tnc,tnc->tn", res, res).max()) <= bound ** 2
-
     if lo == 0 and fits(0):
         return 0
     hi = max(1, 2 * lo)
-    while not fits(min(hi, len(modes))):
-        if hi >= len(modes):
+    while not fits(min(hi, n_available)):
+        if hi >= n_available:
             return None
         lo, hi = hi, 2 * hi
-    hi = min(hi, len(modes))
+    hi = min(hi, n_available)
     while hi - lo > 1:  # fits(hi) and not fits(lo)
         mid = (lo + hi) // 2
         lo, hi = (lo, mid) if fits(mid) else (mid, hi)
     return hi
+
+
+class _Frames:
+    """The clip's offsets from the base, ``dense - base`` as (T, 3N) rows, served in chunks of frames.
+
+    Memory stays bounded for long clips (30 min of speech is 45 000 frames, 0.5 GB per float64 copy):
+    the caller's array is never copied whole, every pass (mean, covariance, PCA weights, residuals,
+    the final error) runs over :data:`CHUNK` frames at a time."""
+
+    def __init__(self, dense: np.ndarray, base: np.ndarray):
+        self.dense, self.base = dense, base.reshape(-1)
+        self.n = len(dense)
+
+    def chunks(self):
+        for s in range(0, self.n, CHUNK):
+            e = min(self.n, s + CHUNK)
+            yield s, e, self.dense[s:e].reshape(e - s, -1).astype(np.float64) - self.base
+
+
+CHUNK = 1024  # frames per pass (12 MB per float64 temporary of the 478-point mesh)
+IN_MEMORY_FRAMES = 4096  # up to this many frames (2.7 min at 25 fps) the centred clip is held for a randomized SVD
+
+
+def _long_clip_modes(frames: _Frames, mean: np.ndarray, n_modes: int) -> np.ndarray:
+    """Principal directions (M <= n_modes, D) of a long clip from its D x D covariance, accumulated chunk by
+    chunk (16 MB for the 478-point mesh, whatever the length)."""
+    d = mean.size
+    cov = np.zeros((d, d))
+    for _, _, x in frames.chunks():
+        x -= mean
+        cov += x.T @ x
+    evals, evecs = np.linalg.eigh(cov)
+    order = np.argsort(evals)[::-1][:n_modes]
+    keep = evals[order] > max(evals.max(initial=0.0), 0.0) * 1e-18  # singular values > 1e-9 of the largest
+    return evecs[:, order[keep]].T
 
 
 def fit_morph_basis(dense: np.ndarray, base: np.ndarray, max_error_m: float = 0.0005,
@@ -134,13 +160,16 @@ def fit_morph_basis(dense: np.ndarray, base: np.ndarray, max_error_m: float = 0.
     """Fit the smallest PCA basis that reproduces ``dense`` within ``max_error_m``.
 
     Args:
-        dense: (T, N, 3) canonical-frame points of every frame, metres.
+        dense: (T, N, 3) canonical-frame points of every frame, metres (float32 or float64; not copied
+            whole: long clips are processed in chunks of frames, so memory stays bounded).
         base: (N, 3) rest shape the targets are relative to.
         max_error_m: bound on the largest vertex error over all frames (metres).
         max_modes: cap on the number of PCA modes; if it is reached before the bound is met,
             the returned basis reports its larger ``max_error_m``.
     """
-    dense = np.asarray(dense, dtype=np.float64)
+    dense = np.asarray(dense)
+    if dense.dtype not in (np.float32, np.float64):
+        dense = dense.astype(np.float64)
     base = np.asarray(base, dtype=np.float64)
     if dense.ndim != 3 or dense.shape[2] != 3 or dense.shape[0] < 1:
         raise ValueError(f"dense: expected shape (T>=1, N, 3), got {dense.shape}")
@@ -148,38 +177,66 @@ def fit_morph_basis(dense: np.ndarray, base: np.ndarray, max_error_m: float = 0.
         raise ValueError(f"base: expected shape {dense.shape[1:]}, got {base.shape}")
     if not max_error_m > 0:
         raise ValueError(f"max_error_m must be positive, got {max_error_m}")
-    n_frames = len(dense)
-    delta = (dense - base).reshape(n_frames, -1)
-    mean = delta.mean(0)
-    centred = delta - mean
+    frames = _Frames(dense, base)
+    n_frames = frames.n
+    mean = sum(x.sum(0) for _, _, x in frames.chunks()) / n_frames
+    if n_frames <= IN_MEMORY_FRAMES:  # a short clip: its centred rows fit in memory, randomized SVD of them
+        centred = dense.reshape(n_frames, -1).astype(np.float64) - frames.base - mean
+        pca = lambda n: _pca_modes(centred, n)  # noqa: E731
+    else:  # a long one: exact PCA from the chunk-accumulated covariance
+        every = _long_clip_modes(frames, mean, max_modes)
+        pca = lambda n: every[:n]  # noqa: E731
+
+    def weights_of(modes: np.ndarray) -> np.ndarray:  # (T, M) PCA weights
+        out = np.empty((n_frames, len(modes)))
+        for s, e, x in frames.chunks():
+            out[s:e] = (x - mean) @ modes.T
+        return out
+
+    def fitter(modes: np.ndarray, coeffs: np.ndarray):
+        m32, w32, mean32 = modes.astype(np.float32), coeffs.astype(np.float32), mean.astype(np.float32)
+
+        def fits(k: int) -> bool:  # float32 keeps the residuals fast
+            for s, e, x in frames.chunks():
+                res = x.astype(np.float32) - mean32
+                if k:
+                    res -= w32[s:e, :k] @ m32[:k]
+                res = res.reshape(e - s, -1, 3)
+                if float(np.einsum("tnc,tnc->tn", res, res).max()) > max_error_m ** 2:
+                    return False
+            return True
+        return fits
 
     # Most clips need few modes: try a small subspace first, the full cap only when needed.
     n_try, known_miss = min(FIRST_MODES, max_modes), 0
     while True:
-        modes = _pca_modes(centred, n_try)
-        coeffs = centred @ modes.T  # (T, M) PCA weights
-        n_modes = _smallest_k(centred, coeffs, modes, max_error_m, lo=min(known_miss, len(modes) - 1))
+        modes = pca(n_try)
+        coeffs = weights_of(modes)
+        n_modes = _smallest_k(fitter(modes, coeffs), len(modes), lo=min(known_miss, len(modes) - 1))
         if n_modes is not None or n_try >= max_modes or len(modes) < n_try:
             break
         n_try, known_miss = max_modes, n_try
     n_modes = len(modes) if n_modes is None else n_modes
-    basis = _basis(dense, base, mean, modes[:n_modes], coeffs[:, :n_modes], max_error_m)
+    basis = _basis(frames, base, mean, modes[:n_modes], coeffs[:, :n_modes], max_error_m)
     while not basis.within_bound and n_modes < len(modes):  # float32 storage pushed it over
         n_modes += 1
-        basis = _basis(dense, base, mean, modes[:n_modes], coeffs[:, :n_modes], max_error_m)
+        basis = _basis(frames, base, mean, modes[:n_modes], coeffs[:, :n_modes], max_error_m)
     return basis
 
 
-def _basis(dense: np.ndarray, base: np.ndarray, mean: np.ndarray, modes: np.ndarray, coeffs: np.ndarray,
+def _basis(frames: _Frames, base: np.ndarray, mean: np.ndarray, modes: np.ndarray, coeffs: np.ndarray,
            bound: float) -> MorphBasis:
     """Shift/scale each mode's weights to [0, 1]; the shifts join the mean in ``clip_offset``."""
-    n_frames, n_points = dense.shape[:2]
+    n_frames, n_points = frames.n, base.shape[0]
     low, high = coeffs.min(0), coeffs.max(0)
     scale = np.maximum(high - low, 1e-12)
     targets = np.concatenate([(mean + low @ modes)[None], scale[:, None] * modes]).reshape(-1, n_points, 3)
     weights = np.concatenate([np.ones((n_frames, 1)), np.clip((coeffs - low) / scale, 0.0, 1.0)], axis=1)
     base32, targets32, weights32 = base.astype(np.float32), targets.astype(np.float32), weights.astype(np.float32)
-    error = max_vertex_error(reconstruct(base32, targets32, weights32), dense)
+    error = 0.0
+    for s, e, x in frames.chunks():  # the stored (float32) reconstruction against every frame
+        got = reconstruct(base32, targets32, weights32[s:e])
+        error = max(error, max_vertex_error(got, x.reshape(e - s, -1, 3) + base))
     return MorphBasis(base=base32, targets=targets32, weights=weights32,
                       names=(OFFSET_NAME, *(mode_name(k) for k in range(len(modes)))),
                       max_error_m=error, error_bound_m=float(bound))

@@ -242,9 +242,11 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     check_units(anim, name)
     if anim.n_frames == 0:
         raise KpanimError(f"{name}: has no frames; nothing to render: predict a longer one")
+    # the audio and the renderer before the slower photo and face detection: a bad one fails fast
+    samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
+    net = load_renderer(renderer)
     photo = read_image_rgb(subject_image)
     subject = subject if subject is not None else make_subject(subject_image)
-    samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
     wanted = animation_subject_sha(anim.meta)
     retargeted = wanted != subject.image_sha256
     if wanted is not None and retargeted:
@@ -252,7 +254,6 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
                       f"{subject.image_sha256[:8]}…); carrying its motion over to this face", stacklevel=2)
     if retargeted:
         anim = retarget(anim, subject)
-    net = load_renderer(renderer)
     if threads:
         torch.set_num_threads(threads)
     rig = Rig(photo, subject, size=size, full_frame=full_frame,

@@ -320,6 +320,12 @@ def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_e
     from .unet import TPEUNet, save_checkpoint
 
     check_threads(threads)
+    from kpanim.checks import check_number
+
+    check_number("--pairs", pairs, 1, 100000, integer=True, example=400)
+    check_number("--closed-eyes", closed_eyes, 0, 10000, integer=True, example=8)
+    if val_list is not None and not val_list.is_file():
+        raise KpanimError(f"{val_list}: no such file; give --val-list a text file naming the held-out videos")
     check_output(output, {"--init": None if init in ("none", "default") else init, "--val-list": val_list,
                           **{f"INPUT {p}": p for p in inputs}}, (".pt",), what="checkpoint")
     check_output(output.with_suffix(".log.jsonl"), {f"INPUT {p}": p for p in inputs}, what="training log")

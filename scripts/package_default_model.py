@@ -31,13 +31,14 @@ def scrub_paths(obj, names: dict[str, str]):
     """``obj`` with every absolute path replaced: the ones in ``names`` by their placeholder, any other
     by its last component (a card says what was used, not where it lay on one machine)."""
     if isinstance(obj, dict):
-        return {k: scrub_paths(v, names) for k, v in obj.items()}
+        return {scrub_paths(k, names): scrub_paths(v, names) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [scrub_paths(v, names) for v in obj]
     if not isinstance(obj, str):
         return obj
     for path, placeholder in names.items():
         obj = obj.replace(path.rstrip("/"), placeholder)
+    obj = re.sub(r"^\S*/kpanim ", "kpanim ", obj)  # the console script as the user types it
     return re.sub(r"(?<![\w.])/(?:[\w.+-]+/)*([\w.+-]+)", r"\1", obj)
 
 
@@ -60,7 +61,12 @@ def main() -> None:
     finfo = scrub_paths(dict(finfo), names)
     moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True)
     faco_sha = save_checkpoint(DATA / "faco_default.pt", "faco", fcfg, faco, fnorm, finfo, half=True)
-    ev = scrub_paths(json.loads(Path(args.eval).read_text()), names) if args.eval else None
+    ev = json.loads(Path(args.eval).read_text()) if args.eval else None
+    if ev:  # the shipped model's row (named as given to kpanim eval) and the baselines
+        shipped = (args.moda, "kpanim/data/moda_default.pt")
+        ev["mean"] = {("kpanim default" if k in shipped else k): v for k, v in ev["mean"].items()
+                      if k in shipped or not k.endswith(".pt")}
+        ev = scrub_paths({k: ev.get(k) for k in ("mean", "command", "cpu_seconds", "split")}, names)
     card = {
         "name": "kpanim default MODA model", "kpanim_version": __version__,
         "files": {"moda_default.pt": {"sha256": moda_sha, "bytes": (DATA / "moda_default.pt").stat().st_size},
@@ -79,6 +85,8 @@ def main() -> None:
         "validation_in_training": {"moda": info.get("val_metrics"), "faco": finfo.get("val_metrics")},
         "validation_kpanim_eval": ev["mean"] if ev else None,
         "validation_kpanim_eval_command": ev.get("command") if ev else None,
+        "validation_kpanim_eval_cpu_seconds": ev.get("cpu_seconds") if ev else None,
+        "seeds": {"training": (info.get("train_config") or {}).get("seed"), "kpanim_eval_predict": 0},
         "training_data": "Clips prepared (kpanim prepare) from the project's development corpus: research "
                          "datasets and web video (GRID, LRS2, VoxCeleb2, HDTF-style, MEAD, ...), each under its own "
                          "terms (many non-commercial / research only). The weights are for research and evaluation.",

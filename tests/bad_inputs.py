@@ -101,6 +101,7 @@ def make_corpus(root: Path, portrait: Path, subject) -> Path:
     os.symlink("anim.npz", root / "link_anim.npz")
     os.symlink("face.subject.npz", root / "link_face.subject.npz")
     os.link(root / "anim.npz", root / "hard_anim.npz")
+    (root / "speech.arkit.csv").write_bytes(b"Timecode,BlendShapeCount\n")  # an existing curves file
     return root
 
 
@@ -158,6 +159,9 @@ CASES: dict[str, list[tuple[str, list[str], str]]] = {
         ("smooth_nan", ["speech.wav", "-o", "out.npz", "--smooth", "head=nan"], "--smooth"),
         ("smooth_word", ["speech.wav", "-o", "out.npz", "--smooth", "head=lots"], "--smooth"),
         ("fps_word", ["speech.wav", "-o", "out.npz", "--fps", "fast"], "--fps"),
+        ("arkit_plain_csv", ["speech.wav", "-o", "out.csv"], ".arkit.csv"),
+        ("arkit_output_is_input", ["speech.wav", "-o", "speech.arkit.csv", "--subject", "speech.arkit.csv"],
+         "--subject input"),
     ],
     "export": [
         ("missing", ["missing.npz", "-o", "out.glb"], "no such file"),
@@ -189,6 +193,13 @@ CASES: dict[str, list[tuple[str, list[str], str]]] = {
         ("max_error_nan", ["anim.npz", "-o", "out.glb", "--max-error", "nan"], "--max-error"),
         ("subject_text", ["anim.npz", "-o", "out.glb", "--subject", "text.png"], "not an image"),
         ("subject_animation", ["anim.npz", "-o", "out.glb", "--subject", "link_anim.npz"], "expected a 'subject'"),
+        ("arkit_plain_json", ["anim.npz", "-o", "out.json"], ".arkit.json"),
+        ("arkit_with_subject", ["anim.npz", "-o", "out.arkit.csv", "--subject", "face.subject.npz"],
+         "--subject does not apply"),
+        ("arkit_no_frames", ["noframes.npz", "-o", "out.arkit.csv"], "no frames"),
+        ("arkit_millimetres", ["mm.npz", "-o", "out.arkit.json"], "millimetres"),
+        ("arkit_nan", ["nan.npz", "-o", "out.arkit.json"], "NaN"),
+        ("arkit_fps", ["anim.npz", "-o", "out.arkit.json", "--fps", "500"], "--fps"),
     ],
     "render": [
         ("missing_animation", ["missing.npz", "--subject", "face.png", "-o", "out.mp4"], "no such file"),
@@ -335,6 +346,9 @@ CASES: dict[str, list[tuple[str, list[str], str]]] = {
         ("renderer_output_is_init", ["renderer", "black.mp4", "-o", "model.pt", "--init", "model.pt"],
          "--init input"),
         ("renderer_threads", ["renderer", "black.mp4", "-o", "out.renderer.pt", "--threads", "-2"], "--threads"),
+        ("renderer_pairs_zero", ["renderer", "black.mp4", "-o", "out.renderer.pt", "--pairs", "0"], "--pairs"),
+        ("renderer_val_list_missing", ["renderer", "black.mp4", "-o", "out.renderer.pt", "--val-list", "nope.txt"],
+         "no such file"),
     ],
     "demo": [
         ("output_is_file", ["-o", "notes.txt"], "notes.txt"),

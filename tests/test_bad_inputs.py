@@ -31,7 +31,7 @@ from kpanim.cli import COMMANDS, cli
 # words of an instruction or an example: "give ...", "use ...", "choose ...", "e.g. --fps 30", ...
 FIX = re.compile(r"(?<![\w-])(give|use|choose|pass|re-create|re-export|re-save|create|predict|prepare|install|"
                  r"upgrade|free|rescale|scale|split|convert|check|train|copy|lower|leave out|rename|select|try|"
-                 r"e\.g\.|see|add|write|export|run|reinstall|delete|move)(?!\w)", re.IGNORECASE)
+                 r"e\.g\.|see|add|write|export|run|reinstall|delete|move|drop|omit|remove)(?!\w)", re.IGNORECASE)
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,9 @@ def test_full_disk_is_one_line_and_leaves_nothing(corpus, args):
     assert snapshot(root) == before
 
 
-def test_sigterm_during_render_cleans_up_and_exits_143(corpus, tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_stopping_a_render_cleans_up_with_the_shells_exit_status(corpus, tmp_path, sig, code):
+    """SIGTERM (a scheduler, ``kill``) is handled like Ctrl-C: the temp file goes, exit 128 + signal."""
     root, _ = corpus
     from conftest import make_animation
 
@@ -163,8 +165,8 @@ def test_sigterm_during_render_cleans_up_and_exits_143(corpus, tmp_path):
     while time.time() < deadline and not list(tmp_path.glob(".talk.mp4.*")):
         time.sleep(0.1)
     assert list(tmp_path.glob(".talk.mp4.*")), "render never started writing"
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
+    assert proc.returncode == code, err
     assert "Traceback" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["face.png", "long.npz"]

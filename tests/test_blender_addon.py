@@ -502,6 +502,20 @@ def test_panel_draws_existing_operators_and_settings(addon, bpy):
     assert prefs.bl_rna.properties["kpanim_path"].default == "kpanim"
 
 
+def test_file_import_menu_has_the_kpanim_importer(addon, bpy):
+    """File > Import lists the kpanim importer (where users look; a plain glTF import gets the timing wrong)."""
+    calls = []
+
+    class Layout:
+        def operator(self, idname, **kw):
+            calls.append((idname, kw.get("text")))
+
+    draws = [f for f in bpy.types.TOPBAR_MT_file_import._dyn_ui_initialize() if getattr(f, "__name__", "") == "menu_import"]
+    assert len(draws) == 1
+    draws[0](type("M", (), {"layout": Layout()})(), bpy.context)
+    assert calls == [("kpanim.import_animation", "kpanim Animation (.npz/.glb)")]
+
+
 # ------------------------------------------------------------------------------------ ARKit keys
 def _arkit_head(bpy, names):
     verts, faces, _ = remeshed_face(1.0, (0, 0, 0))

@@ -238,7 +238,7 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
     write_index(tmp_path, [{"clip_id": "c", "speaker": "s", "split": "val", "seconds": 4.0}])
     calls = []
 
-    def fake_predict(audio, subject=None, model=None, seed=0):
+    def fake_predict(audio, subject=None, model=None, seed=0, check_speech=True):
         calls.append((audio, subject, model, seed))
         return talking(delay=1)[0]
 

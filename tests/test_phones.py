@@ -155,7 +155,7 @@ def test_viseme_blend_zero_matches_model_without_prior(tiny_model, speech_2s):
 def test_viseme_blend_errors_are_one_line(tiny_model, tmp_path, speech_2s):
     wav = tmp_path / "s.wav"
     save_wav(wav, speech_2s)
-    for value, msg in (("0.5", "no viseme keyframes"), ("2", "between 0 and 1")):
+    for value, msg in (("0.5", "no viseme keyframes"), ("2", "--viseme-blend must be a number from 0 to 1")):
         res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(tmp_path / "a.npz"), "--model", str(tiny_model),
                                        "--viseme-blend", value])
         assert res.exit_code == 1 and msg in res.output and "Traceback" not in res.output

@@ -94,6 +94,15 @@ def test_load_model_errors(tmp_path):
         predict(np.zeros(100, np.float32), samples=0)
 
 
+def test_fresh_moda_without_its_faco_says_what_to_do(tiny_model, tmp_path):
+    import shutil
+
+    shutil.copy(tiny_model, tmp_path / "moda.pt")  # a 'kpanim train moda' run: no faco.pt next to it
+    with pytest.raises(KpanimError, match=r"its FaCo-Net faco.pt is not next to it; copy the faco.pt of a "
+                                          r"'kpanim train faco' run to .*faco.pt"):
+        load_model(tmp_path / "moda.pt")
+
+
 def test_cli_predict_writes_npz(tiny_model, tmp_path):
     wav = tmp_path / "speech.wav"
     save_wav(wav, speechlike(2.0, 2)[0])

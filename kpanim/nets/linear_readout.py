@@ -31,14 +31,21 @@ class LinearProbe:
     weights: np.ndarray
     radius: int
 
-    def __call__(self, feats: np.ndarray) -> np.ndarray:
-        """(T, D) features → (T, out) predictions."""
-        z = ((np.asarray(feats, np.float32) - self.mean) / self.std) @ self.basis
-        k, r = z.shape[1], self.radius
-        padded = np.pad(z, ((r, r), (0, 0)), mode="edge")
-        out = np.broadcast_to(self.weights[-1], (len(z), self.weights.shape[1])).astype(np.float32)
-        for i in range(2 * r + 1):  # = context_stack(z, r) @ weights, without the (T, (2r+1)k) matrix
-            out += padded[i:i + len(z)] @ self.weights[i * k:(i + 1) * k]
+    def __call__(self, feats: np.ndarray, chunk: int = 8192) -> np.ndarray:
+        """(T, D) features → (T, out) predictions, in chunks of ``chunk`` frames (an hour of features
+        needs no full-size standardised copy)."""
+        T, r = len(feats), self.radius
+        out = np.empty((T, self.weights.shape[1]), np.float32)
+        for c0 in range(0, T, chunk):
+            a, b = max(0, c0 - r), min(T, c0 + chunk + r)  # the chunk and its context
+            z = ((np.asarray(feats[a:b], np.float32) - self.mean) / self.std) @ self.basis
+            k = z.shape[1]
+            padded = np.pad(z, ((r - (c0 - a), r - (b - min(T, c0 + chunk))), (0, 0)), mode="edge")
+            n = min(T, c0 + chunk) - c0
+            y = np.broadcast_to(self.weights[-1], (n, out.shape[1])).astype(np.float32)
+            for i in range(2 * r + 1):  # = context_stack(z, r) @ weights, without the (n, (2r+1)k) matrix
+                y += padded[i:i + n] @ self.weights[i * k:(i + 1) * k]
+            out[c0:c0 + n] = y
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
