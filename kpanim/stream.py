@@ -26,7 +26,9 @@ Each frame carries the MODA streams (lip, eye, dense, head pose, torso; absolute
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,7 @@ DEFAULT_LOOKAHEAD = 0.16  # seconds of audio past a frame before it is final (�
 DEFAULT_HOP = 3  # frames finalised per step
 DEFAULT_TAIL = 0.2  # seconds of silence appended to every encoder window
 HISTORY = 10  # frames of raw head/torso kept to smooth across steps (Gaussian sigma 2.5, radius 10)
+FADE = 4.0  # frames: a new window's offset from the frames already sent fades out with this time constant
 
 
 @dataclasses.dataclass
@@ -165,6 +168,33 @@ class _Blinks:
         return track
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_has_bf16() -> bool:
+    """True when the CPU has bfloat16 matrix instructions (AMX or AVX512-BF16), where a bfloat16 encoder is fast."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+_BF16: dict[int, object] = {}
+_BF16_LOCK = threading.Lock()
+
+
+def _bf16_copy(encoder):
+    """A bfloat16 copy of a (read-only) encoder module, made once and shared by every stream."""
+    with _BF16_LOCK:
+        if id(encoder) not in _BF16:
+            import copy
+
+            import torch
+
+            _BF16[id(encoder)] = (encoder, copy.deepcopy(encoder).to(torch.bfloat16))
+        return _BF16[id(encoder)][1]
+
+
 def stream_frontend_kind(model) -> str:
     """'whisper' for a ``whisper_l<layers>_nopad`` front-end, 'local' for ``mel``; KpanimError for the rest."""
     from .nets.audio_frontends import WhisperLayersFrontend
@@ -197,6 +227,9 @@ class Stream:
             it is final (a multiple of 20 ms; the fixed part of the latency).
         hop: frames finalised per step (more: less CPU, more latency).
         tail: seconds of silence appended to every encoder window (a multiple of 20 ms).
+        precision: the Whisper encoder's number type: "float32", "bfloat16" (2.5× faster where the CPU has
+            bfloat16 instructions, AMX / AVX512-BF16; states within ~5 % of float32) or "auto" (bfloat16
+            when the CPU has them).
         arkit: compute the 52 ARKit weights of every frame.
         blink_rate: blinks per minute (None: the model's).
     """
@@ -204,7 +237,7 @@ class Stream:
     def __init__(self, model=None, subject=None, seed: int = 0, temperature: float = 1.0,
                  sample_rate: int = SAMPLE_RATE, lookback: float = DEFAULT_LOOKBACK,
                  lookahead: float = DEFAULT_LOOKAHEAD, hop: int = DEFAULT_HOP, arkit: bool = True,
-                 blink_rate: float | None = None, tail: float = DEFAULT_TAIL):
+                 blink_rate: float | None = None, tail: float = DEFAULT_TAIL, precision: str = "auto"):
         from .inference import DEFAULT_SMOOTHING, Model, _load_subject, default_subject_arrays, load_model
         from .nets.normalise import normalise_subject
 
@@ -225,6 +258,9 @@ class Stream:
         if not 0 <= tail_states <= 50 or abs(tail_states * STATE_SAMPLES / SAMPLE_RATE - tail) > 1e-6:
             raise KpanimError(f"tail must be a multiple of 0.02 s between 0 and 1 s, got {tail}")
         self.tail_samples = tail_states * STATE_SAMPLES
+        if precision not in ("auto", "float32", "bfloat16"):
+            raise KpanimError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
+        self.precision = ("bfloat16" if cpu_has_bf16() else "float32") if precision == "auto" else precision
         self.sample_rate, self.seed, self.temperature = int(sample_rate), int(seed), float(temperature)
         self.hop, self.lookahead_samples = int(hop), la_states * STATE_SAMPLES
         self.lookback_frames = int(round(lookback * FPS))
@@ -253,6 +289,7 @@ class Stream:
         self.next_frame = 0  # first frame not yet final
         self._raw_hist: dict[str, np.ndarray] = {"head": np.zeros((0, 6), np.float32),
                                                  "torso": np.zeros((0, 54), np.float32)}
+        self._last: dict[str, np.ndarray] = {}  # the last frame sent of eye (without blinks), head, torso
         self.closed = False
 
     # ------------------------------------------------------------------ public
@@ -326,8 +363,12 @@ class Stream:
         # look less like an utterance's end (val mouth-opening corr +0.01; docs/BENCHMARKS.md)
         n_all = n_states + self.tail_samples // STATE_SAMPLES
         mel = log_mel(np.pad(audio, (0, n_all * STATE_SAMPLES - len(audio))))[:, : 2 * n_all]
+        x = torch.from_numpy(np.ascontiguousarray(mel))[None]
         with torch.inference_mode():  # no lock: the encoder module is read-only, streams run it in parallel
-            h = fe.encoder.hidden_states(torch.from_numpy(np.ascontiguousarray(mel))[None], fe.layers)
+            if self.precision == "bfloat16":
+                h = _bf16_copy(fe.encoder).hidden_states(x.to(torch.bfloat16), fe.layers).float()
+            else:
+                h = fe.encoder.hidden_states(x, fe.layers)
         states = h[0, :n_states].reshape(n_states, -1).numpy()
         idx = np.minimum(2 * np.arange(n_frames), n_states - 1)  # frame t ↔ state 2t (resample_features)
         return states[idx]
@@ -355,24 +396,40 @@ class Stream:
                                  temperature=self.temperature, prior_z=z)
         out = {k: v[0].numpy() for k, v in pred.items()}
         i0, i1 = f0 - s, f1 - s
-        lip = blend_readout(out["lip"], feats, norm)[i0:i1]
+        r = int(norm["probe_radius"][0]) if "probe_radius" in norm else 0  # the read-out's context
+        a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
+        lip = blend_readout(out["lip"][a:b], feats[a:b], norm)[i0 - a:i1 - a]
         lip = lips_from_network(lip, self.neutral, norm).reshape(i1 - i0, -1)
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
         lip = (lip * gate).reshape(-1, 40, 3)
-        eye = denormalise("eye", out["eye"][i0:i1], norm).reshape(-1, 60, 3)
+        # Sampled streams: each window predicts them anew (ProbAttn sees the whole window), so a new window
+        # starts where the last one left off: its offset at the last frame sent fades out over FADE frames.
+        # Head/torso: raw values of the frames already sent + this window's from f0 on, smoothed together.
+        moved = {}
+        for name in ("eye", "head", "torso"):
+            j0 = max(0, i0 - 1)  # the last frame sent, as this window sees it
+            raw = denormalise(name, out[name][j0:], norm)
+            if name == "head" and "head_gain" in norm:
+                raw = raw * np.repeat(norm["head_gain"], 3)[None]
+            if name == "eye":
+                cur = raw
+            else:
+                hist = self._raw_hist[name]
+                both = _smooth(np.concatenate([hist, raw[i0 - j0:]]), self._smoothing[name])
+                cur = both[len(hist) - (i0 - j0):]
+                self._raw_hist[name] = np.concatenate([hist, raw[i0 - j0: i0 - j0 + i1 - i0]])[-HISTORY:]
+            value = cur[i0 - j0: i0 - j0 + i1 - i0]
+            last = self._last.get(name)
+            if last is not None and i0 > j0:
+                fade = np.exp(-np.arange(1, i1 - i0 + 1, dtype=np.float32) / FADE)[:, None]
+                value = value - (cur[0] - last)[None] * fade
+            self._last[name] = value[-1].copy()
+            moved[name] = value.astype(np.float32)
+        eye = moved["eye"].reshape(-1, 60, 3)
         frames = np.arange(f0, f1)
         if self._blinks is not None:
             eye = eye + self._blinks(frames)[:, None, None] * norm["blink_shape"][None]
-        # head/torso: raw values of the frames already sent + this window's from f0 on, smoothed together
-        smoothed = {}
-        for name in ("head", "torso"):
-            raw = denormalise(name, out[name][i0:], norm)
-            if name == "head" and "head_gain" in norm:
-                raw = raw * np.repeat(norm["head_gain"], 3)[None]
-            hist = self._raw_hist[name]
-            both = _smooth(np.concatenate([hist, raw]), self._smoothing[name])
-            smoothed[name] = both[len(hist): len(hist) + i1 - i0]
-            self._raw_hist[name] = np.concatenate([hist, raw[: i1 - i0]])[-HISTORY:]
+        smoothed = moved
         fn = model.faco_norm
         with torch.inference_mode():
             d = model.faco(torch.from_numpy(self._subj_faco), torch.from_numpy(normalise("lip", lip, fn)),
@@ -401,7 +458,8 @@ class Stream:
         return {"kpanim_version": __version__, "generator": "kpanim stream", "model": Path(self.model.path).name,
                 "model_sha256": self.model.sha256, "frontend": self.model.frontend.name, "seed": self.seed,
                 "temperature": self.temperature, "subject": self.subject_id, "lookahead_s": self.lookahead,
-                "lookback_s": self.lookback_frames / FPS, "hop_frames": self.hop, "tail_s": self.tail_samples / SAMPLE_RATE}
+                "lookback_s": self.lookback_frames / FPS, "hop_frames": self.hop, "tail_s": self.tail_samples / SAMPLE_RATE,
+                "precision": self.precision}
 
 
 def stream_file(audio, model=None, subject=None, chunk: float = 0.1, **kwargs):

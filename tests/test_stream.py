@@ -301,3 +301,14 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
     assert state["received"] >= 50 and state["shown"] >= 25, state
     assert state["lipTravel"] > 1e-4, state  # the mouth moved
     assert errors == [] and page.errors() == [], (errors, page.errors())
+
+
+def test_the_shipped_default_model_streams(speech):
+    from kpanim.stream import Stream, StreamFrames, cpu_has_bf16
+
+    st = Stream(precision="float32")
+    assert st.model.frontend.name.endswith("_nopad") and st.precision == "float32"
+    out = StreamFrames.concat([st.push(speech[:24000]), st.close()])
+    assert out.index.tolist() == list(range(len(out))) and len(out) == 38
+    assert np.ptp(out.lip[:, :, 1], axis=0).max() > 1e-4  # the mouth moves
+    assert Stream(st.model).precision == ("bfloat16" if cpu_has_bf16() else "float32")
