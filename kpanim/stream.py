@@ -195,6 +195,23 @@ def _bf16_copy(encoder):
         return _BF16[id(encoder)][1]
 
 
+def _probe_tensors(model) -> dict:
+    """The model's lip read-out as torch tensors, made once per model."""
+    with _BF16_LOCK:
+        cached = getattr(model, "_stream_probe", None)
+        if cached is None:
+            import torch
+
+            from .nets.linear_readout import LinearProbe
+
+            probe = LinearProbe.from_arrays(model.norm)
+            cached = {k: torch.from_numpy(np.ascontiguousarray(getattr(probe, k), np.float32))
+                      for k in ("mean", "std", "basis", "weights")}
+            cached["radius"] = probe.radius
+            model._stream_probe = cached
+        return cached
+
+
 def stream_frontend_kind(model) -> str:
     """'whisper' for a ``whisper_l<layers>_nopad`` front-end, 'local' for ``mel``; KpanimError for the rest."""
     from .nets.audio_frontends import WhisperLayersFrontend
@@ -343,6 +360,26 @@ class Stream:
         return StreamFrames.concat(parts) if parts else StreamFrames.empty(self.with_arkit)
 
     # ------------------------------------------------------------------ one step
+    def _blend_readout(self, lip: np.ndarray, feats: np.ndarray) -> np.ndarray:
+        """:func:`~kpanim.nets.linear_readout.blend_readout` in torch (one thread: numpy's BLAS would start
+        a busy-waiting thread team of its own in every server worker)."""
+        import torch
+
+        norm = self.model.norm
+        blend = float(norm["probe_blend"][0]) if "probe_blend" in norm else 0.0
+        if blend <= 0:
+            return lip
+        p = _probe_tensors(self.model)
+        r, n = p["radius"], len(feats)
+        with torch.inference_mode():
+            z = ((torch.from_numpy(np.ascontiguousarray(feats, np.float32)) - p["mean"]) / p["std"]) @ p["basis"]
+            padded = torch.cat([z[:1].expand(r, -1), z, z[-1:].expand(r, -1)])
+            k = z.shape[1]
+            y = p["weights"][-1].expand(n, -1).clone()
+            for i in range(2 * r + 1):
+                y += padded[i:i + n] @ p["weights"][i * k:(i + 1) * k]
+        return ((1 - blend) * lip + blend * y.numpy()).astype(np.float32)
+
     def _latents(self, c0: int, c1: int) -> np.ndarray:
         while len(self._z) < c1:  # one prior latent per absolute latent step, drawn in order
             more = self._z_rng.standard_normal((64, self._z.shape[1])).astype(np.float32)
@@ -378,7 +415,6 @@ class Stream:
         import torch
 
         from .inference import _smooth, speech_gate
-        from .nets.linear_readout import blend_readout
         from .nets.normalise import denormalise, lips_from_network, normalise
 
         model, norm, K = self.model, self.model.norm, self._stride
@@ -398,7 +434,7 @@ class Stream:
         i0, i1 = f0 - s, f1 - s
         r = int(norm["probe_radius"][0]) if "probe_radius" in norm else 0  # the read-out's context
         a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
-        lip = blend_readout(out["lip"][a:b], feats[a:b], norm)[i0 - a:i1 - a]
+        lip = self._blend_readout(out["lip"][a:b], feats[a:b])[i0 - a:i1 - a]
         lip = lips_from_network(lip, self.neutral, norm).reshape(i1 - i0, -1)
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
         lip = (lip * gate).reshape(-1, 40, 3)
