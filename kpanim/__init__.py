@@ -25,6 +25,7 @@ _LAZY = {
     "load_audio": "kpanim.audio",
     "predict": "kpanim.inference",
     "export_glb": "kpanim.gltf_export",
+    "Stream": "kpanim.stream",
 }
 
 __all__ = ["Animation", "KpanimError", "__version__", *_LAZY]
