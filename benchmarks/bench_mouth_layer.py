@@ -1,6 +1,6 @@
 """How the drawn mouth interior (``renderer/mouth.py``) compares with real open mouths, by depth in the opening.
 
-    python benchmarks/bench_mouth_layer.py [--dataset /work/datasets/shared_v2] [--every 3]
+    python benchmarks/bench_mouth_layer.py [--dataset datasets/shared_v2] [--every 3]
 
 For prepared training clips (every ``--every``-th of the dataset's train split) the renderer's training pairs are
 rebuilt with the current warp; inside the target's inner-lip polygon (middle 40 % of its width), each column is cut
@@ -48,7 +48,7 @@ def depth_profile(pairs: dict, acc: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--dataset", type=Path, default=Path("/work/datasets/shared_v2"))
+    ap.add_argument("--dataset", type=Path, default=Path("datasets/shared_v2"))
     ap.add_argument("--every", type=int, default=3)
     args = ap.parse_args()
     index = json.loads((args.dataset / "index.json").read_text())

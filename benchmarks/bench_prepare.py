@@ -2,7 +2,7 @@
 smoothing's cost on real lip motion, and the speed recorded by a prepare run.
 
     python benchmarks/bench_prepare.py                       # still-face jitter (synthetic, no data needed)
-    python benchmarks/bench_prepare.py --dataset /work/datasets/shared_v1   # + real clips, speed
+    python benchmarks/bench_prepare.py --dataset datasets/shared_v1   # + real clips, speed
 
 Jitter = mean |x[t+1] - 2x[t] + x[t-1]| of the stable face points in the camera frame, in
 inter-ocular distances per frame² (kpanim.metrics.jitter). Results go in docs/BENCHMARKS.md.

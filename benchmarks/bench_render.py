@@ -20,7 +20,7 @@
 * finetune: 3 min of `train renderer` on the first 60 % of one held-out video, scored on its last 40 %.
 * sheet: contact sheet PNG (docs/img/render_contact_sheet.png).
 ``--baseline PATH`` also scores a second renderer (e.g. the previous default) in realism/mouth/blinks.
-Needs /work/shared/data (real clips) for fidelity/realism/finetune/sheet; writes benchmarks/results/render.json.
+Needs ../shared/data (real clips) for fidelity/realism/finetune/sheet; writes benchmarks/results/render.json.
 """
 
 from __future__ import annotations
@@ -398,8 +398,8 @@ def astronaut_sheet(net, photo, subject, out: Path, baseline=None, frames=(0, 3,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--renderer", default="default")
-    ap.add_argument("--videos", type=Path, default=Path("/work/shared/data/video"))
-    ap.add_argument("--dataset", type=Path, default=Path("/work/datasets/shared_v2"),
+    ap.add_argument("--videos", type=Path, default=Path("../shared/data/video"))
+    ap.add_argument("--dataset", type=Path, default=Path("datasets/shared_v2"),
                     help="prepared dataset whose keypoints drive the realism test (clips tracked here otherwise)")
     ap.add_argument("--only", default="speed,flicker,fidelity,realism,mouth,blinks,realism_v1val,finetune,sheet")
     ap.add_argument("--baseline", default=None, help="a second renderer scored alongside (realism/mouth/blinks)")

@@ -218,20 +218,26 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if sigma and sigma > 0 and len(x) > 1 else x
 
 
-def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
+def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, chunk: int = 2048,
+                    **kwargs) -> dict[str, np.ndarray]:
+    """:func:`motion_streams` plus the dense mesh of :func:`compose_dense` (``"dense"``, (T, 478, 3))."""
+    out = motion_streams(model, feats, audio, neutral, **kwargs)
+    out["dense"] = compose_dense(model, out, neutral, chunk)
+    return out
+
+
+def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
                     seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
-                    window: int = 200, overlap: int = 40, chunk: int = 2048,
+                    window: int = 200, overlap: int = 40,
                     blink_rate: float | None = None, viseme_blend: float = 0.0,
                     phones: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Normalised network outputs → metric displacements: lip (T,40,3), eye (T,60,3), dense (T,478,3)
-    (all relative to ``neutral``), head (T,6), torso (T,18,3) deviations.
+    """Normalised network outputs → metric displacements: lip (T,40,3), eye (T,60,3) (relative to
+    ``neutral``), head (T,6), torso (T,18,3) deviations.
 
     ``viseme_blend`` w > 0 mixes the co-articulated viseme keyframe track of ``phones`` ((T, 40) phone
     occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
-    import torch
-
     from .nets.linear_readout import blend_readout
-    from .nets.normalise import denormalise, lips_from_network, normalise, normalise_subject
+    from .nets.normalise import denormalise, lips_from_network, normalise_subject
 
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
@@ -255,6 +261,18 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
     if "blink_shape" in norm:  # data-derived blink prior (the decoder averages blinks away)
         rate = float(norm["blink_rate"][0]) if blink_rate is None else blink_rate
         eye = eye + blink_track(T, fps_in, min(rate, 24.0), seed)[:, None, None] * norm["blink_shape"][None]
+    return {"lip": lip, "eye": eye, "head": head, "torso": torso.reshape(T, 18, 3)}
+
+
+def compose_dense(model: Model, streams: dict[str, np.ndarray], neutral: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """FaCo-Net: the lip and eye streams of :func:`motion_streams` → (T, 478, 3) dense displacements from
+    ``neutral`` (in chunks: an hour composes in bounded memory); the sparse streams are authoritative."""
+    import torch
+
+    from .nets.normalise import denormalise, normalise, normalise_subject
+
+    lip, eye = streams["lip"], streams["eye"]
+    T = len(lip)
     fn = model.faco_norm
     dense = np.empty((T, 478, 3), np.float32)
     subj = torch.from_numpy(normalise_subject(neutral, fn))
@@ -266,7 +284,8 @@ def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral:
         dense[c0:c1] = denormalise("dense", d, fn).reshape(-1, 478, 3)
     dense[:, constants.lip_index()] = lip  # the sparse streams are authoritative
     dense[:, constants.eye_index()] = eye
-    return {"lip": lip, "eye": eye, "dense": dense, "head": head, "torso": torso.reshape(T, 18, 3)}
+    return dense
+
 
 
 def _load_subject(subject):
@@ -335,10 +354,14 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
     bar.update()
     blend = model.viseme_blend(viseme_blend)
     phones = model.phone_features(feats, audio) if blend > 0 else None
+    motions = [motion_streams(model, feats, audio, neutral, seed=seed + k, temperature=temperature, smoothing=smoothing,
+                              blink_rate=blink_rate, viseme_blend=blend, phones=phones) for k in range(samples)]
+    del feats, phones  # an hour's features are 0.55 GB: gone before the dense meshes are composed
     results = []
     for k in range(samples):
-        s = predict_streams(model, feats, audio, neutral, seed=seed + k, temperature=temperature,
-                            smoothing=smoothing, blink_rate=blink_rate, viseme_blend=blend, phones=phones)
+        s = motions[k]
+        motions[k] = None
+        s["dense"] = compose_dense(model, s, neutral)
         meta = {"kpanim_version": __version__, "generator": "kpanim predict", "model": Path(model.path).name,
                 "model_sha256": model.sha256, "frontend": model.frontend.name, "seed": seed + k,
                 "temperature": temperature, "viseme_blend": blend, "sample": k, "audio": audio_entry,

@@ -40,7 +40,7 @@ def main() -> None:
         "training_data": (("pairs of frames of the clips of a `kpanim prepare` dataset (prepared keypoints + their "
                            "source videos) of " if any(str(v).endswith(".npz") for v in extra.get("train_videos", []))
                            else "pairs of frames of ") +
-                          "the talking-face videos in /work/shared/data (research datasets and web clips, see its "
+                          "the talking-face videos in ../shared/data (research datasets and web clips, see its "
                           "MANIFEST.md licensing: research use only); "
                           f"{len(extra.get('train_videos', []))} clips/videos, {extra.get('pairs')} pairs"),
         "training_losses": {k: v for k, v in (extra.get("train_config") or {}).items()
