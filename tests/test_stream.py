@@ -223,7 +223,7 @@ def test_server_refuses_streams_past_its_limit_and_survives_disconnects(server, 
             await stream_audio(server.url, speech, realtime=False)
         c = await connect(server.url)
         msg = json.loads(await c.recv())
-        await asyncio.sleep(0.2)
+        await asyncio.wait_for(c.wait_closed(), 10)
         code = c.close_code
         await a.send(b"\x00" * 3200)
         a.transport.abort()  # abrupt disconnect mid-stream
