@@ -300,6 +300,7 @@ class Stream:
         self._stride = int(cfg.latent_stride)
         self._z = np.zeros((0, cfg.latent_dim), np.float32)
         self._z_rng = np.random.default_rng(self.seed)
+        self._z_start = 0  # absolute latent step of self._z[0]
         self.audio = np.zeros(0, np.float32)  # kept audio: samples [audio_start, audio_start + len)
         self.audio_start = 0
         self.n_samples = 0  # total 16 kHz samples received
@@ -381,10 +382,14 @@ class Stream:
         return ((1 - blend) * lip + blend * y.numpy()).astype(np.float32)
 
     def _latents(self, c0: int, c1: int) -> np.ndarray:
-        while len(self._z) < c1:  # one prior latent per absolute latent step, drawn in order
+        """Prior latents of absolute latent steps [c0, c1): drawn in order, once; window starts never go back,
+        so the ones before c0 are dropped (a long stream keeps a bounded number)."""
+        while self._z_start + len(self._z) < c1:
             more = self._z_rng.standard_normal((64, self._z.shape[1])).astype(np.float32)
             self._z = np.concatenate([self._z, more])
-        return self.temperature * self._z[c0:c1]
+        if c0 > self._z_start:
+            self._z, self._z_start = self._z[c0 - self._z_start:], c0
+        return self.temperature * self._z[c0 - self._z_start:c1 - self._z_start]
 
     def _features(self, audio: np.ndarray, n_frames: int) -> np.ndarray:
         """(n_frames, D) features of a window starting on frame boundary 0."""
