@@ -31,7 +31,7 @@ from .stream_protocol import (BLOCKS, DEFAULT_BLOCKS, MAX_AUDIO_BYTES, MAX_TEXT_
                               encode_json)
 
 DEFAULT_PORT = 8765
-DEFAULT_MAX_STREAMS = os.cpu_count() or 1  # one stream per core keeps p95 latency in bounds (docs/BENCHMARKS.md)
+DEFAULT_MAX_STREAMS = 2 * (os.cpu_count() or 1)  # 4 on 2 cores kept p95 latency ≤ 400 ms (docs/BENCHMARKS.md)
 START_KEYS = {"type", "sample_rate", "seed", "temperature", "format", "streams"}
 
 
@@ -300,7 +300,7 @@ def is_loopback(host: str) -> bool:
               help="MODA checkpoint (default: the shipped model); its front-end must be whisper_l<layers>_nopad.")
 @click.option("--subject", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Portrait image or .subject.npz every stream animates (default: the template face).")
-@click.option("--max-streams", type=int, default=DEFAULT_MAX_STREAMS, show_default="the CPU count",
+@click.option("--max-streams", type=int, default=DEFAULT_MAX_STREAMS, show_default="2 × the CPU count",
               help="Concurrent streams; one more is refused with 'server busy' (docs/BENCHMARKS.md: how many a machine holds).")
 @click.option("--workers", type=int, default=None, help="Threads running the model (default: CPU count).")
 @click.option("--lookahead", type=float, default=None, help="Seconds of audio past a frame before it is final (default 0.16).")
