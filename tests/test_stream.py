@@ -126,7 +126,7 @@ def test_stream_rejects_bad_input_and_unstreamable_models(stream_model, tiny_mod
 def server(stream_model):
     from kpanim.serve import StreamServer
 
-    srv = StreamServer(stream_model, port=0, max_streams=2, idle_timeout=5)
+    srv = StreamServer(stream_model, port=0, max_streams=2, idle_timeout=60)
     with srv.running():
         yield srv
 
@@ -312,3 +312,14 @@ def test_the_shipped_default_model_streams(speech):
     assert out.index.tolist() == list(range(len(out))) and len(out) == 38
     assert np.ptp(out.lip[:, :, 1], axis=0).max() > 1e-4  # the mouth moves
     assert Stream(st.model).precision == ("bfloat16" if cpu_has_bf16() else "float32")
+
+
+def test_server_closes_idle_connections(stream_model):
+    from kpanim.serve import StreamServer
+
+    srv = StreamServer(stream_model, port=0, max_streams=1, idle_timeout=0.5)
+    with srv.running():
+        got, code = _raw(srv.url)
+        _wait_idle(srv)
+        assert srv.active == 0
+    assert code == 1008 and json.loads(got[-1])["code"] == "idle"
