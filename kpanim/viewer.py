@@ -310,7 +310,7 @@ def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: st
                model_path: Path | None) -> None:
     import contextlib
 
-    from .inference import _load_subject, default_subject_arrays, load_model
+    from .inference import _load_subject, default_subject_arrays
 
     subj = _load_subject(subject)
     with contextlib.ExitStack() as stack:
