@@ -248,8 +248,9 @@ def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
 
 
 def fit_lip_readout(clips, norm: dict, cfg: ModaTrainConfig) -> dict:
-    """The linear probe of the lips in the network's own lip units, fitted on the clips' clean features,
-    as checkpoint arrays (``probe_*``, ``probe_blend``)."""
+    """The linear probe of the lips in the network's own lip units, fitted on every audio variant of the
+    clips (clean, noisy, speed-perturbed copies: what the network trains on), as checkpoint arrays
+    (``probe_*``, ``probe_blend``)."""
     from kpanim.nets.normalise import normalise
 
     from .linear_probe import fit_probe
@@ -258,7 +259,7 @@ def fit_lip_readout(clips, norm: dict, cfg: ModaTrainConfig) -> dict:
         lip = c.lip[c.valid]
         return normalise("lipz", lip / c.lip_spread, norm) if cfg.lip_target == "clip_z" else normalise("lip", lip, norm)
 
-    probe = fit_probe([c.audio[0][c.valid] for c in clips], [target(c) for c in clips])
+    probe = fit_probe([a[c.valid] for c in clips for a in c.audio], [target(c) for c in clips for _ in c.audio])
     return {**probe.to_arrays(), "probe_blend": np.array([cfg.probe_blend], np.float32)}
 
 
@@ -353,7 +354,7 @@ def train(cfg: ModaTrainConfig) -> Path:
 
             norm.update(viseme_prior(train_clips, cfg.data, norm, cfg.viseme_blend))
         if cfg.probe_blend > 0:
-            norm.update(fit_lip_readout(train_clips, norm, cfg))
+            norm.update(fit_lip_readout(train_clips + extra, norm, cfg))
         if cfg.calibrate_gain:
             norm["lip_gain"] = np.array([calibrate_lip_gain(model, train_clips, norm, cfg.target_articulation)],
                                         np.float32)
