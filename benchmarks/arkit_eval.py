@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 
 from kpanim import arkit, metrics
-from kpanim.audio import load_audio
 from kpanim.dataset import load_index
 from kpanim.evaluate import clip_subject, load_reference
 from kpanim.inference import load_model, predict

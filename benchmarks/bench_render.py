@@ -39,8 +39,8 @@ from kpanim import constants
 from kpanim.animation import Animation
 from kpanim.renderer import data as rdata
 from kpanim.metrics import eye_aspect_ratio
-from kpanim.renderer.metrics import crop_metrics, face_box, mouth_interior_metrics
-from kpanim.renderer.render import Rig, load_renderer, render, render_frame, retarget
+from kpanim.renderer.metrics import face_box, mouth_interior_metrics
+from kpanim.renderer.render import Rig, load_renderer, render, retarget
 from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
 
 ROOT = Path(__file__).resolve().parents[1]

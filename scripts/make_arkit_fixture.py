@@ -97,7 +97,7 @@ def main() -> None:
         print(f"wrote {args.output}: {len(rows)} faces")
     worst = []
     for path in args.report:
-        found = detect(det, load_image(path))  # noqa: the image is decoded twice, it is a one-off script
+        found = detect(det, load_image(path))  # the image is decoded twice: a one-off script
         if found is None:
             print(f"{path.name}: no face")
             continue
