@@ -3,18 +3,9 @@
 // delay (the server's look-ahead + one step + a margin), so the face moves smoothly at 25 fps.
 // Problems are reported back to the page's server (POST /log), which prints them in the terminal.
 import * as THREE from "three";
-import { OrbitControls } from "three/addons/controls/OrbitControls.js";
+import { drawArkitBars, makeScene, report, reportProblems } from "./common.js";
 
-function report(level, text) {
-  fetch("./log", { method: "POST", headers: { "Content-Type": "application/json" },
-                   body: JSON.stringify({ level, text: String(text) }) }).catch(() => {});
-}
-for (const level of ["error", "warn"]) {
-  const original = console[level].bind(console);
-  console[level] = (...args) => { original(...args); report(level, args.join(" ")); };
-}
-window.addEventListener("error", (e) => report("error", `${e.message} (${e.filename}:${e.lineno})`));
-window.addEventListener("unhandledrejection", (e) => report("error", `unhandled: ${e.reason}`));
+reportProblems();
 
 const canvas = document.getElementById("view");
 const startButton = document.getElementById("start");
@@ -25,27 +16,10 @@ window.kpanimLive = live;
 const setStatus = (text) => { statusLabel.textContent = text; };
 
 // ------------------------------------------------------------------------------------------- scene
-const renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
-renderer.setPixelRatio(window.devicePixelRatio);
-const scene = new THREE.Scene();
-scene.background = new THREE.Color(0xd9dde3);
-scene.add(new THREE.HemisphereLight(0xffffff, 0x8d7f77, 2.0));
-const key = new THREE.DirectionalLight(0xffffff, 2.0);
-key.position.set(0.5, 1.0, 1.0);
-scene.add(key);
-const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 10);
-const controls = new OrbitControls(camera, canvas);
+const { renderer, scene, camera, controls, resize } = makeScene(canvas, 10);
 const head = new THREE.Group();
 scene.add(head);
 let positions = null, geometry = null, neutral = null;
-
-function resize() {
-  const w = canvas.clientWidth, h = canvas.clientHeight;
-  renderer.setSize(w, h, false);
-  camera.aspect = w / Math.max(h, 1);
-  camera.updateProjectionMatrix();
-}
-window.addEventListener("resize", resize);
 
 function buildFace(mesh) {
   neutral = Float32Array.from(mesh.neutral);
@@ -69,23 +43,8 @@ const arkitCanvas = document.getElementById("arkit-chart");
 let arkitNames = [];
 
 function drawArkit(row) {
-  const names = arkitNames.filter((n) => n !== "tongueOut");
-  const rowHeight = 8, labelWidth = 118, w = arkitCanvas.width;
-  if (arkitCanvas.height !== names.length * rowHeight + 4) arkitCanvas.height = names.length * rowHeight + 4;
-  const ctx = arkitCanvas.getContext("2d");
-  ctx.clearRect(0, 0, w, arkitCanvas.height);
-  ctx.font = "7px system-ui, sans-serif";
-  ctx.textBaseline = "middle";
-  names.forEach((name, i) => {
-    const y = 2 + i * rowHeight, v = Math.min(1, Math.max(0, row[arkitNames.indexOf(name)]));
-    ctx.fillStyle = "#555";
-    ctx.fillText(name, 0, y + rowHeight / 2);
-    ctx.fillStyle = "#e4e6ea";
-    ctx.fillRect(labelWidth, y + 1, w - labelWidth, rowHeight - 2);
-    ctx.fillStyle = name.startsWith("jaw") || name.startsWith("mouth") ? "#c0504d"
-      : name.startsWith("eye") ? "#3b6ea8" : "#6b8e4e";
-    ctx.fillRect(labelWidth, y + 1, (w - labelWidth) * v, rowHeight - 2);
-  });
+  const shown = arkitNames.map((n, i) => i).filter((i) => arkitNames[i] !== "tongueOut");
+  drawArkitBars(arkitCanvas, shown.map((i) => arkitNames[i]), shown.map((i) => row[i]));
 }
 
 // ---------------------------------------------------------------------------------- the protocol

@@ -3,18 +3,9 @@
 // Problems are reported back to the server (POST /log) so `kpanim view` prints them in the terminal.
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
-import { OrbitControls } from "three/addons/controls/OrbitControls.js";
+import { drawArkitBars, makeScene, report, reportProblems } from "./common.js";
 
-function report(level, text) {
-  fetch("./log", { method: "POST", headers: { "Content-Type": "application/json" },
-                   body: JSON.stringify({ level, text: String(text) }) }).catch(() => {});
-}
-for (const level of ["error", "warn"]) {
-  const original = console[level].bind(console);
-  console[level] = (...args) => { original(...args); report(level, args.join(" ")); };
-}
-window.addEventListener("error", (e) => report("error", `${e.message} (${e.filename}:${e.lineno})`));
-window.addEventListener("unhandledrejection", (e) => report("error", `unhandled: ${e.reason}`));
+reportProblems();
 
 const canvas = document.getElementById("view");
 const playButton = document.getElementById("play");
@@ -23,28 +14,10 @@ const timeLabel = document.getElementById("time");
 const statusLabel = document.getElementById("status");
 const audio = document.getElementById("audio");
 
-const renderer = new THREE.WebGLRenderer({ canvas, antialias: true });
-renderer.setPixelRatio(window.devicePixelRatio);
-const scene = new THREE.Scene();
-scene.background = new THREE.Color(0xd9dde3);
-scene.add(new THREE.HemisphereLight(0xffffff, 0x8d7f77, 2.0));
-const key = new THREE.DirectionalLight(0xffffff, 2.0);
-key.position.set(0.5, 1.0, 1.0);  // above and in front: the face (+Z towards the viewer) is lit
-scene.add(key);
-
-const camera = new THREE.PerspectiveCamera(30, 1, 0.01, 100);
-const controls = new OrbitControls(camera, canvas);
+const { renderer, scene, camera, controls, resize } = makeScene(canvas);
 const mixer = new THREE.AnimationMixer(scene);
 const timer = new THREE.Timer();
 let action = null, duration = 0, playing = true, useAudio = false;
-
-function resize() {
-  const w = canvas.clientWidth, h = canvas.clientHeight;
-  renderer.setSize(w, h, false);
-  camera.aspect = w / Math.max(h, 1);
-  camera.updateProjectionMatrix();
-}
-window.addEventListener("resize", resize);
 
 // Frame the face and shoulders from the photo's viewpoint (the glTF camera at the origin).
 function frameView(root) {
@@ -79,8 +52,6 @@ let arkit = null, arkitFrame = -1;
 
 async function loadArkit() {
   arkit = await (await fetch("./arkit.json")).json();
-  const rowHeight = 8;
-  arkitCanvas.height = arkit.names.length * rowHeight + 4;
   arkitBox.hidden = false;
   drawArkit(0);
 }
@@ -90,22 +61,8 @@ function drawArkit(time) {
   const frame = Math.min(arkit.values.length - 1, Math.max(0, Math.round(time * arkit.fps)));
   if (frame === arkitFrame) return;
   arkitFrame = frame;
-  const ctx = arkitCanvas.getContext("2d");
-  const w = arkitCanvas.width, rowHeight = 8, labelWidth = 118;
-  ctx.clearRect(0, 0, w, arkitCanvas.height);
-  ctx.font = "7px system-ui, sans-serif";
-  ctx.textBaseline = "middle";
   const row = arkit.values[frame];
-  arkit.names.forEach((name, i) => {
-    const y = 2 + i * rowHeight, v = row[i];
-    ctx.fillStyle = "#555";
-    ctx.fillText(name, 0, y + rowHeight / 2);
-    ctx.fillStyle = "#e4e6ea";
-    ctx.fillRect(labelWidth, y + 1, w - labelWidth, rowHeight - 2);
-    ctx.fillStyle = name.startsWith("jaw") || name.startsWith("mouth") ? "#c0504d"
-      : name.startsWith("eye") ? "#3b6ea8" : "#6b8e4e";
-    ctx.fillRect(labelWidth, y + 1, (w - labelWidth) * v, rowHeight - 2);
-  });
+  drawArkitBars(arkitCanvas, arkit.names, row);
   window.kpanimArkit = { frame, jawOpen: row[arkit.names.indexOf("jawOpen")] };
 }
 
