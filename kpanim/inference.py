@@ -218,14 +218,6 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if sigma and sigma > 0 and len(x) > 1 else x
 
 
-def predict_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, chunk: int = 2048,
-                    **kwargs) -> dict[str, np.ndarray]:
-    """:func:`motion_streams` plus the dense mesh of :func:`compose_dense` (``"dense"``, (T, 478, 3))."""
-    out = motion_streams(model, feats, audio, neutral, **kwargs)
-    out["dense"] = compose_dense(model, out, neutral, chunk)
-    return out
-
-
 def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
                     seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
                     window: int = 200, overlap: int = 40,

@@ -195,23 +195,6 @@ def _bf16_copy(encoder):
         return _BF16[id(encoder)][1]
 
 
-def _probe_tensors(model) -> dict:
-    """The model's lip read-out as torch tensors, made once per model."""
-    with _BF16_LOCK:
-        cached = getattr(model, "_stream_probe", None)
-        if cached is None:
-            import torch
-
-            from .nets.linear_readout import LinearProbe
-
-            probe = LinearProbe.from_arrays(model.norm)
-            cached = {k: torch.from_numpy(np.ascontiguousarray(getattr(probe, k), np.float32))
-                      for k in ("mean", "std", "basis", "weights")}
-            cached["radius"] = probe.radius
-            model._stream_probe = cached
-        return cached
-
-
 def stream_frontend_kind(model) -> str:
     """'whisper' for a ``whisper_l<layers>_nopad`` front-end, 'local' for ``mel``; KpanimError for the rest."""
     from .nets.audio_frontends import WhisperLayersFrontend
@@ -291,7 +274,6 @@ class Stream:
                                                      subj.torso.astype(np.float32))
         self.subject_id = getattr(subj, "subject_id", "template")
         self._subj_moda = normalise_subject(self.neutral, norm)
-        self._subj_faco = normalise_subject(self.neutral, self.model.faco_norm)
         self._smoothing = dict(DEFAULT_SMOOTHING)
         rate = float(norm["blink_rate"][0]) if blink_rate is None and "blink_rate" in norm else (blink_rate or 0.0)
         self._blinks = _Blinks(FPS, min(rate, 24.0), self.seed) if "blink_shape" in norm else None
@@ -361,26 +343,6 @@ class Stream:
         return StreamFrames.concat(parts) if parts else StreamFrames.empty(self.with_arkit)
 
     # ------------------------------------------------------------------ one step
-    def _blend_readout(self, lip: np.ndarray, feats: np.ndarray) -> np.ndarray:
-        """:func:`~kpanim.nets.linear_readout.blend_readout` in torch (one thread: numpy's BLAS would start
-        a busy-waiting thread team of its own in every server worker)."""
-        import torch
-
-        norm = self.model.norm
-        blend = float(norm["probe_blend"][0]) if "probe_blend" in norm else 0.0
-        if blend <= 0:
-            return lip
-        p = _probe_tensors(self.model)
-        r, n = p["radius"], len(feats)
-        with torch.inference_mode():
-            z = ((torch.from_numpy(np.ascontiguousarray(feats, np.float32)) - p["mean"]) / p["std"]) @ p["basis"]
-            padded = torch.cat([z[:1].expand(r, -1), z, z[-1:].expand(r, -1)])
-            k = z.shape[1]
-            y = p["weights"][-1].expand(n, -1).clone()
-            for i in range(2 * r + 1):
-                y += padded[i:i + n] @ p["weights"][i * k:(i + 1) * k]
-        return ((1 - blend) * lip + blend * y.numpy()).astype(np.float32)
-
     def _latents(self, c0: int, c1: int) -> np.ndarray:
         """Prior latents of absolute latent steps [c0, c1): drawn in order, once; window starts never go back,
         so the ones before c0 are dropped (a long stream keeps a bounded number)."""
@@ -419,8 +381,9 @@ class Stream:
         """Finalise frames [f0, f1) from the audio up to sample ``audio_end``."""
         import torch
 
-        from .inference import _smooth, speech_gate
-        from .nets.normalise import denormalise, lips_from_network, normalise
+        from .inference import _smooth, compose_dense, speech_gate
+        from .nets.linear_readout import blend_readout
+        from .nets.normalise import denormalise, lips_from_network
 
         model, norm, K = self.model, self.model.norm, self._stride
         s = max(0, f0 - self.lookback_frames) // K * K  # window start: a latent-step boundary
@@ -439,7 +402,7 @@ class Stream:
         i0, i1 = f0 - s, f1 - s
         r = int(norm["probe_radius"][0]) if "probe_radius" in norm else 0  # the read-out's context
         a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
-        lip = self._blend_readout(out["lip"][a:b], feats[a:b])[i0 - a:i1 - a]
+        lip = blend_readout(out["lip"][a:b], feats[a:b], norm)[i0 - a:i1 - a]
         lip = lips_from_network(lip, self.neutral, norm).reshape(i1 - i0, -1)
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
         lip = (lip * gate).reshape(-1, 40, 3)
@@ -471,13 +434,7 @@ class Stream:
         if self._blinks is not None:
             eye = eye + self._blinks(frames)[:, None, None] * norm["blink_shape"][None]
         smoothed = moved
-        fn = model.faco_norm
-        with torch.inference_mode():
-            d = model.faco(torch.from_numpy(self._subj_faco), torch.from_numpy(normalise("lip", lip, fn)),
-                           torch.from_numpy(normalise("eye", eye, fn))).numpy()
-        dense = denormalise("dense", d, fn).reshape(-1, 478, 3)
-        dense[:, constants.lip_index()] = lip
-        dense[:, constants.eye_index()] = eye
+        dense = compose_dense(model, {"lip": lip, "eye": eye}, self.neutral)
         dense += self.neutral[None]
         result = StreamFrames(index=frames, lip=lip + self.neutral[constants.lip_index()],
                               eye=eye + self.neutral[constants.eye_index()], dense=dense,

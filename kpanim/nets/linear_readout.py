@@ -33,19 +33,24 @@ class LinearProbe:
 
     def __call__(self, feats: np.ndarray, chunk: int = 8192) -> np.ndarray:
         """(T, D) features → (T, out) predictions, in chunks of ``chunk`` frames (an hour of features
-        needs no full-size standardised copy)."""
-        T, r = len(feats), self.radius
-        out = np.empty((T, self.weights.shape[1]), np.float32)
-        for c0 in range(0, T, chunk):
-            a, b = max(0, c0 - r), min(T, c0 + chunk + r)  # the chunk and its context
-            z = ((np.asarray(feats[a:b], np.float32) - self.mean) / self.std) @ self.basis
-            k = z.shape[1]
-            padded = np.pad(z, ((r - (c0 - a), r - (b - min(T, c0 + chunk))), (0, 0)), mode="edge")
-            n = min(T, c0 + chunk) - c0
-            y = np.broadcast_to(self.weights[-1], (n, out.shape[1])).astype(np.float32)
-            for i in range(2 * r + 1):  # = context_stack(z, r) @ weights, without the (n, (2r+1)k) matrix
-                y += padded[i:i + n] @ self.weights[i * k:(i + 1) * k]
-            out[c0:c0 + n] = y
+        needs no full-size standardised copy). Runs in torch: numpy's BLAS would start a busy-waiting
+        thread team of its own in every thread that calls it (the streaming server's workers)."""
+        import torch
+
+        mean, std, basis, weights = (torch.from_numpy(np.ascontiguousarray(a, np.float32))
+                                     for a in (self.mean, self.std, self.basis, self.weights))
+        T, r, k = len(feats), self.radius, basis.shape[1]
+        out = np.empty((T, weights.shape[1]), np.float32)
+        with torch.inference_mode():
+            for c0 in range(0, T, chunk):
+                c1 = min(T, c0 + chunk)
+                a, b = max(0, c0 - r), min(T, c1 + r)  # the chunk and its context
+                z = ((torch.from_numpy(np.ascontiguousarray(feats[a:b], np.float32)) - mean) / std) @ basis
+                z = torch.cat([z[:1].expand(r - (c0 - a), -1), z, z[-1:].expand(r - (b - c1), -1)])  # edges repeat
+                y = weights[-1].expand(c1 - c0, -1).clone()
+                for i in range(2 * r + 1):  # = context_stack(z, r) @ weights, without the (n, (2r+1)k) matrix
+                    y += z[i:i + c1 - c0] @ weights[i * k:(i + 1) * k]
+                out[c0:c1] = y.numpy()
         return out
 
     def to_arrays(self) -> dict[str, np.ndarray]:
