@@ -80,16 +80,12 @@ def fit_lip_probe(dataset_dir: str | Path, progress: bool = True, min_av_corr: f
 
 def _opening_ratio(clips, probe: LinearProbe, norm: dict) -> float:
     """Median over clips of the real to the predicted mouth-opening spread."""
-    from kpanim import constants
-    from kpanim.nets.normalise import lips_from_network
+    from kpanim.nets.normalise import lips_from_network, opening_gap
 
-    up, lo = constants.lip_gap_pair()
     ratios = []
     for c in clips:
-        lip = lips_from_network(probe(c.audio[0]), c.neutral, norm)[c.valid]
-        pred = np.std(lip[:, up, 1] - lip[:, lo, 1])
-        real = np.std(c.lip[c.valid][:, up, 1] - c.lip[c.valid][:, lo, 1])
-        ratios.append(real / max(pred, 1e-9))
+        pred = np.std(opening_gap(lips_from_network(probe(c.audio[0]), c.neutral, norm)[c.valid]))
+        ratios.append(np.std(opening_gap(c.lip[c.valid])) / max(pred, 1e-9))
     return float(np.median(ratios))
 
 

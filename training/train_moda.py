@@ -153,13 +153,10 @@ class SyncLoss:
 def opening_correlation(pred_lip, real_lip, mask, lip_std):
     """Mean over windows of Pearson r between predicted and real inner-lip gaps (points 13/14), from
     normalised (B, T, 120) lip streams; ``lip_std`` (120,) undoes the per-dimension scaling."""
-    from kpanim import constants
-
-    up, lo = constants.lip_gap_pair()
+    from kpanim.nets.normalise import opening_gap
 
     def gap(x):
-        x = (x * lip_std).reshape(*x.shape[:2], 40, 3)  # the mean cancels in a correlation
-        return x[:, :, up, 1] - x[:, :, lo, 1]
+        return opening_gap((x * lip_std).reshape(*x.shape[:2], 40, 3))  # the mean cancels in a correlation
 
     gp, gr = gap(pred_lip), gap(real_lip)
     n = mask.sum(1).clamp(min=2)
@@ -210,12 +207,10 @@ def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int =
     quantity the articulation metric measures (the whole-lip spread over-corrects: the corners and
     protrusion are predicted far less well than the opening). Clamped to [1, 2] for raw-target models,
     [0.5, 4] for scale-free ones (whose amplitude also carries the mouth-width estimate)."""
-    from kpanim import constants
     from kpanim.inference import moda_windows
     from kpanim.nets.linear_readout import blend_readout
-    from kpanim.nets.normalise import lips_from_network, normalise_subject
+    from kpanim.nets.normalise import lips_from_network, normalise_subject, opening_gap
 
-    up, lo = constants.lip_gap_pair()
     norm = {k: v for k, v in norm.items() if k != "lip_gain"}
     model.eval()
     p, r = [], []
@@ -223,8 +218,8 @@ def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int =
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
         lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)[clip.valid]
         real = clip.lip[clip.valid]
-        p.append(np.std(lip[:, up, 1] - lip[:, lo, 1]))
-        r.append(np.std(real[:, up, 1] - real[:, lo, 1]))
+        p.append(np.std(opening_gap(lip)))
+        r.append(np.std(opening_gap(real)))
     gain = target * float(np.median(np.array(r) / np.maximum(np.array(p), 1e-9)))
     return float(np.clip(gain, 0.5, 4.0) if "lipz_mean" in norm else np.clip(gain, 1.0, 2.0))
 

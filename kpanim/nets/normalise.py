@@ -34,12 +34,18 @@ MIN_OPENING_SPREAD = 5e-4
 """Metres: floor of a clip's mouth-opening std (a nearly still mouth must not blow its target up)."""
 
 
-def opening_spread(lip: np.ndarray, valid: np.ndarray | None = None) -> float:
-    """Std of the mouth opening (vertical inner-lip gap 13/14) of (T, 40, 3) lips over valid frames,
-    floored at :data:`MIN_OPENING_SPREAD`."""
+def opening_gap(lip):
+    """(..., 40, 3) lip displacements (numpy or torch) → (...,) change of the mouth opening (the vertical
+    inner-lip gap 13/14)."""
     up, lo = constants.lip_gap_pair()
-    lip = np.asarray(lip) if valid is None or not np.any(valid) else np.asarray(lip)[valid]
-    gap = lip[:, up, 1] - lip[:, lo, 1]
+    return lip[..., up, 1] - lip[..., lo, 1]
+
+
+def opening_spread(lip: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Std of the mouth opening (:func:`opening_gap`) of (T, 40, 3) lips over valid frames, floored at
+    :data:`MIN_OPENING_SPREAD`."""
+    lip = np.asarray(lip)
+    gap = opening_gap(lip if valid is None or not np.any(valid) else lip[valid])
     return max(float(gap.std()) if len(gap) > 1 else 0.0, MIN_OPENING_SPREAD)
 
 
