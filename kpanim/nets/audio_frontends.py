@@ -345,12 +345,10 @@ class WhisperLayersFrontend:
             states = self.encode_window(audio[start:end])[: n_states - s0]
             s1 = s0 + len(states)
             todo = np.flatnonzero((k1 >= s0) & (k0 < s1) & (k1 < s1))
-            if len(todo):
-                before = states[0] if last is None else last
-
-                def rows(idx, s0=s0, states=states, before=before):
-                    return np.where((idx >= s0)[:, None], states[np.maximum(idx - s0, 0)], before)
-                out[todo] = rows(k0[todo]) * (1 - w[todo]) + rows(k1[todo]) * w[todo]
+            if len(todo):  # rows of `block` are states s0 - 1 (the previous segment's last) .. s1 - 1
+                block = states if last is None else np.concatenate([last[None], states])
+                base = s0 if last is None else s0 - 1
+                out[todo] = block[k0[todo] - base] * (1 - w[todo]) + block[k1[todo] - base] * w[todo]
             last = states[-1]
         return out
 
