@@ -269,20 +269,16 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
         raise KpanimError(f"{dataset}: no '{split}' clips in index.json; try --split train")
     clips = clips[:limit] if limit else clips
     runners = {m: _predict_function(m) for m in models if m not in BASELINES}
-    probe = _lip_probe(dataset, progress)
+    probe_lips = _lip_probe(dataset, progress)
     per_clip: dict[str, dict] = {}
     for c in tqdm(clips, desc="eval", unit="clip", disable=not progress):
         npz = dataset / "clips" / f"{c['clip_id']}.npz"
         ref, neutral, _, audio_path = load_reference(npz)
         audio = load_audio(audio_path) if audio_path else None
         rows = score_all(None, ref, neutral, audio)
-        if probe is not None and audio is not None:
-            from .training.data import clip_features
-            from .training.linear_probe import probe_lips
-
-            feats = clip_features(dataset, c["clip_id"], ref.n_frames, probe[0], 1)[0]
-            rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, probe_lips(probe[1], feats, neutral)),
-                                              ref, audio)
+        if probe_lips is not None and audio is not None:
+            lips = probe_lips(c["clip_id"], ref.n_frames, neutral)
+            rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, lips), ref, audio)
         for m, predict in runners.items():
             out = predict(str(audio_path), subject=clip_subject(npz, ref, neutral), model=m, seed=0,
                           check_speech=False)  # known speech: the no-speech check would only cost time
@@ -294,15 +290,19 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
 
 
 def _lip_probe(dataset: Path, progress: bool):
-    """(front-end, probe arrays) fitted on the dataset's train split, or None (with a warning) when it has none."""
+    """``lips(clip_id, n_frames, neutral) → (T, 40, 3)`` of the linear probe fitted on the dataset's train
+    split, or None (with a warning) when it has none."""
     from .nets.audio_frontends import make_frontend
-    from .training.linear_probe import PROBE_FRONTEND, fit_lip_probe
+    from .training.data import clip_features
+    from .training.linear_probe import PROBE_FRONTEND, fit_lip_probe, probe_lips
 
     try:
-        return make_frontend(PROBE_FRONTEND), fit_lip_probe(dataset, progress)
+        frontend, arrays = make_frontend(PROBE_FRONTEND), fit_lip_probe(dataset, progress)
     except KpanimError as e:
         warnings.warn(f"skipping the linear-probe baseline: {e}", stacklevel=2)
         return None
+    return lambda clip_id, n_frames, neutral: probe_lips(
+        arrays, clip_features(dataset, clip_id, n_frames, frontend, 1)[0], neutral)
 
 
 @click.command("eval")
