@@ -26,7 +26,7 @@ class Terminated(KeyboardInterrupt):
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("kpanim.demo:demo_command", "Run the whole pipeline on the embedded default (speech + astronaut photo)."),
     "subject": ("kpanim.subject:subject_command", "Make a subject (neutral face, camera, shoulders) from a portrait."),
-    "predict": ("kpanim.inference:predict_command", "Speech → animation (.npz or .glb) for a subject."),
+    "predict": ("kpanim.predict_cli:predict_command", "Speech → animation (.npz or .glb) for a subject."),
     "export": ("kpanim.gltf_export:export_command", "Convert an animation .npz to a glTF .glb with morph targets."),
     "view": ("kpanim.viewer:view_command", "Play an animation (.glb/.npz) with its audio in the browser (--live: microphone)."),
     "serve": ("kpanim.serve:serve_command", "Real-time WebSocket server: speech chunks in, animation frames out."),

@@ -137,7 +137,7 @@ def test_python_api_is_kpanim_predict():
     import kpanim
 
     assert kpanim.predict is predict and callable(kpanim.predict)
-    assert importlib.import_module("kpanim.inference").predict_command.name == "predict"
+    assert importlib.import_module("kpanim.predict_cli").predict_command.name == "predict"
 
 
 def test_blink_track_rate_and_seed():
