@@ -3,7 +3,9 @@
 A checkpoint is a ``torch.save`` dict: ``kind`` ("moda"/"faco"), ``format`` version, the kpanim
 version that wrote it, the network's ``config`` (its frozen dataclass as a dict), the ``state_dict``
 (optionally fp16), the normalisation statistics ``norm`` (name → array) and free-form ``info``
-(front-end, training config, data list, metrics). Loading is strict: an unknown config field, a
+(front-end, training config, data list, metrics). A MODA checkpoint may also carry ``lip_members``:
+further networks of the same kind (each its own ``config``, ``state_dict``, ``norm``, ``info``) whose
+lips are averaged with the main network's (a seed ensemble; format 2). Loading is strict: an unknown config field, a
 missing or unexpected weight, a shape mismatch or a damaged file is a one-line KpanimError.
 """
 
@@ -21,23 +23,27 @@ import torch
 from . import __version__
 from .errors import KpanimError
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2 added the optional lip_members; files without them are still written as 1
+
+
+def _network_entry(config: Any, model: torch.nn.Module, norm: dict[str, np.ndarray], info: dict | None,
+                   half: bool) -> dict:
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
+             for k, v in model.state_dict().items()}
+    return {"config": dataclasses.asdict(config), "state_dict": state,
+            "norm": {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in norm.items()},
+            "info": dict(info or {})}
 
 
 def save_checkpoint(path: str | os.PathLike, kind: str, config: Any, model: torch.nn.Module,
-                    norm: dict[str, np.ndarray], info: dict | None = None, half: bool = False) -> str:
-    """Write atomically; returns the file's sha256. ``half`` stores float weights as fp16 (shipping)."""
-    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().clone()
-             for k, v in model.state_dict().items()}
-    payload = {
-        "kpanim_checkpoint": CHECKPOINT_FORMAT,
-        "kind": kind,
-        "kpanim_version": __version__,
-        "config": dataclasses.asdict(config),
-        "state_dict": state,
-        "norm": {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in norm.items()},
-        "info": dict(info or {}),
-    }
+                    norm: dict[str, np.ndarray], info: dict | None = None, half: bool = False,
+                    lip_members: list[tuple[Any, torch.nn.Module, dict, dict]] = ()) -> str:
+    """Write atomically; returns the file's sha256. ``half`` stores float weights as fp16 (shipping).
+    ``lip_members``: (config, model, norm, info) of the networks whose lips join the main one's."""
+    payload = {"kpanim_checkpoint": 2 if lip_members else 1, "kind": kind, "kpanim_version": __version__,
+               **_network_entry(config, model, norm, info, half)}
+    if lip_members:
+        payload["lip_members"] = [_network_entry(*member, half) for member in lip_members]
     from .fileio import atomic_output
 
     path = Path(path)
@@ -106,12 +112,22 @@ def load_state_strict(model: torch.nn.Module, state: dict, path: str | os.PathLi
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
 
 
-def load_network(path: str | os.PathLike, kind: str, config_cls: type, model_cls: type):
-    """(model in eval mode, config, norm as numpy dict, info) from a checkpoint file."""
-    ckpt = read_checkpoint(path, kind)
-    cfg = build_config(config_cls, ckpt["config"], path)
+def build_network(entry: dict, config_cls: type, model_cls: type, path: str | os.PathLike = "checkpoint"):
+    """(model in eval mode, config, norm as numpy dict, info) from one network entry of a checkpoint."""
+    cfg = build_config(config_cls, entry["config"], path)
     model = model_cls(cfg)
-    load_state_strict(model, ckpt["state_dict"], path)
+    load_state_strict(model, entry["state_dict"], path)
     model.eval()
-    norm = {k: v.numpy() for k, v in ckpt["norm"].items()}
-    return model, cfg, norm, ckpt.get("info", {})
+    norm = {k: v.numpy() for k, v in entry["norm"].items()}
+    return model, cfg, norm, entry.get("info", {})
+
+
+def load_network(path: str | os.PathLike, kind: str, config_cls: type, model_cls: type):
+    """(model in eval mode, config, norm as numpy dict, info) of a checkpoint file's main network."""
+    return build_network(read_checkpoint(path, kind), config_cls, model_cls, path)
+
+
+def load_lip_members(path: str | os.PathLike, config_cls: type, model_cls: type) -> list[tuple]:
+    """The (model, config, norm, info) of each of a MODA checkpoint's ``lip_members`` (none: [])."""
+    return [build_network(entry, config_cls, model_cls, path)
+            for entry in read_checkpoint(path, "moda").get("lip_members", [])]

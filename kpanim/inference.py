@@ -27,6 +27,14 @@ GATE_MIN_SILENCE = 25  # ... for at least this many frames (1 s at 25 fps)
 DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
 
 
+@dataclasses.dataclass(frozen=True)
+class LipMember:
+    """One extra network of a lip ensemble: only its lip stream is used, with its own statistics."""
+
+    moda: object
+    norm: dict
+
+
 @dataclasses.dataclass
 class Model:
     """A loaded MODA + FaCo-Net pair with their statistics and audio front-end."""
@@ -38,6 +46,7 @@ class Model:
     info: dict
     path: str
     sha256: str
+    lip_members: tuple[LipMember, ...] = ()  # further MODA networks whose lips are averaged in (seed ensemble)
     _frontend: object = None
     _phones: object = None  # the phone front-end of the viseme prior, built on first use
 
@@ -87,7 +96,7 @@ def load_model(path: str | os.PathLike | None = None, frontend_path: str | None 
 
     ``frontend_path`` overrides the local directory of a ``*_local`` audio front-end.
     """
-    from .checkpoint import file_sha256, load_network
+    from .checkpoint import build_network, file_sha256, load_network, read_checkpoint
     from .nets.faconet import Faconet, FaconetConfig
     from .nets.moda import Moda, ModaConfig
 
@@ -95,7 +104,10 @@ def load_model(path: str | os.PathLike | None = None, frontend_path: str | None 
     if not path.is_file():
         raise KpanimError(f"{path}: no such model; train one with 'kpanim train moda' or reinstall kpanim "
                           "(the default model ships in kpanim/data)")
-    moda, _, norm, info = load_network(path, "moda", ModaConfig, Moda)
+    ckpt = read_checkpoint(path, "moda")
+    moda, _, norm, info = build_network(ckpt, ModaConfig, Moda, path)
+    members = tuple(LipMember(*build_network(entry, ModaConfig, Moda, path)[::2])
+                    for entry in ckpt.get("lip_members", []))
     faco_file = path.parent / info.get("faco", "faco_default.pt")
     if not faco_file.is_file():  # a fresh 'kpanim train moda' run has no FaCo-Net next to it yet
         raise KpanimError(f"{path}: its FaCo-Net {faco_file.name} is not next to it; copy the faco.pt of a "
@@ -106,7 +118,7 @@ def load_model(path: str | os.PathLike | None = None, frontend_path: str | None 
     if frontend_path:
         info["frontend"] = {**info.get("frontend", {}), "path": str(frontend_path)}
     return Model(moda=moda, faco=faco, norm=norm, faco_norm=faco_norm, info=info, path=str(path),
-                 sha256=file_sha256(path))
+                 sha256=file_sha256(path), lip_members=members)
 
 
 # ----------------------------------------------------------------------------- core inference
@@ -217,6 +229,27 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if sigma and sigma > 0 and len(x) > 1 else x
 
 
+def ensemble_lips(model: Model, lip_z: list[np.ndarray], feats: np.ndarray, neutral: np.ndarray,
+                  visemes: tuple | None = None) -> np.ndarray:
+    """The lip networks' outputs (main network first, then ``model.lip_members``; each (T, 120) normalised)
+    → (T, 120) metric lip displacements: each through its own read-out blend and amplitude (its own
+    statistics), then averaged. ``visemes`` (phones, fps, weight) mixes in the viseme keyframe track."""
+    from .nets.linear_readout import blend_readout
+    from .nets.normalise import lips_from_network
+
+    lips = []
+    for z, norm in zip(lip_z, [model.norm] + [m.norm for m in model.lip_members], strict=True):
+        z = blend_readout(z, feats, norm)
+        if visemes is not None:
+            from .visemes import blend_lips, viseme_track
+
+            phones, fps_in, weight = visemes
+            keys = norm.get("viseme_keys", model.norm["viseme_keys"])
+            z = blend_lips(z, viseme_track(phones, keys, fps_in), weight)
+        lips.append(lips_from_network(z, neutral, norm).reshape(len(z), -1))
+    return lips[0] if len(lips) == 1 else np.mean(lips, axis=0)
+
+
 def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
                     seed: int = 0, temperature: float = 1.0, smoothing: dict | None = None,
                     window: int = 200, overlap: int = 40,
@@ -227,19 +260,16 @@ def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: 
 
     ``viseme_blend`` w > 0 mixes the co-articulated viseme keyframe track of ``phones`` ((T, 40) phone
     occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
-    from .nets.linear_readout import blend_readout
-    from .nets.normalise import denormalise, lips_from_network, normalise_subject
+    from .nets.normalise import denormalise, normalise_subject
 
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
     T = len(feats)
-    out["lip"] = blend_readout(out["lip"], feats, norm)
-    if viseme_blend > 0:
-        from .visemes import blend_lips, viseme_track
-
-        out["lip"] = blend_lips(out["lip"], viseme_track(phones, norm["viseme_keys"], fps_in), viseme_blend)
+    lip_z = [out["lip"]] + [moda_windows(m.moda, feats, normalise_subject(neutral, m.norm), window, overlap)["lip"]
+                            for m in model.lip_members]
+    visemes = (phones, fps_in, viseme_blend) if viseme_blend > 0 else None
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
-    lip = lips_from_network(out["lip"], neutral, norm).reshape(T, -1)
+    lip = ensemble_lips(model, lip_z, feats, neutral, visemes)
     eye = denormalise("eye", out["eye"], norm)
     head = denormalise("head", out["head"], norm)
     if "head_gain" in norm:  # calibrated after training: rotation, translation

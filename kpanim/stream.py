@@ -274,6 +274,7 @@ class Stream:
                                                      subj.torso.astype(np.float32))
         self.subject_id = getattr(subj, "subject_id", "template")
         self._subj_moda = normalise_subject(self.neutral, norm)
+        self._subj_members = [normalise_subject(self.neutral, m.norm) for m in self.model.lip_members]
         self._smoothing = dict(DEFAULT_SMOOTHING)
         rate = float(norm["blink_rate"][0]) if blink_rate is None and "blink_rate" in norm else (blink_rate or 0.0)
         self._blinks = _Blinks(FPS, min(rate, 24.0), self.seed) if "blink_shape" in norm else None
@@ -381,9 +382,8 @@ class Stream:
         """Finalise frames [f0, f1) from the audio up to sample ``audio_end``."""
         import torch
 
-        from .inference import _smooth, compose_dense, speech_gate
-        from .nets.linear_readout import blend_readout
-        from .nets.normalise import denormalise, lips_from_network
+        from .inference import _smooth, compose_dense, ensemble_lips, speech_gate
+        from .nets.normalise import denormalise
 
         model, norm, K = self.model, self.model.norm, self._stride
         s = max(0, f0 - self.lookback_frames) // K * K  # window start: a latent-step boundary
@@ -395,15 +395,18 @@ class Stream:
         feats = self._features(audio, n)
         C = -(-n // K)
         z = torch.from_numpy(self._latents(s // K, s // K + C))[None]
+        x = torch.from_numpy(feats)[None]
         with torch.inference_mode():
-            pred, _ = model.moda(torch.from_numpy(feats)[None], torch.from_numpy(self._subj_moda)[None],
-                                 temperature=self.temperature, prior_z=z)
+            pred, _ = model.moda(x, torch.from_numpy(self._subj_moda)[None], temperature=self.temperature, prior_z=z)
+            lip_z = [pred["lip"][0].numpy()] + [  # the lips do not depend on the latents: any z will do
+                m.moda(x, torch.from_numpy(v)[None], prior_z=z)[0]["lip"][0].numpy()
+                for m, v in zip(model.lip_members, self._subj_members)]
         out = {k: v[0].numpy() for k, v in pred.items()}
         i0, i1 = f0 - s, f1 - s
-        r = int(norm["probe_radius"][0]) if "probe_radius" in norm else 0  # the read-out's context
+        r = max(int(nm["probe_radius"][0]) if "probe_radius" in nm else 0  # the read-outs' context
+                for nm in [norm] + [m.norm for m in model.lip_members])
         a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
-        lip = blend_readout(out["lip"][a:b], feats[a:b], norm)[i0 - a:i1 - a]
-        lip = lips_from_network(lip, self.neutral, norm).reshape(i1 - i0, -1)
+        lip = ensemble_lips(model, [v[a:b] for v in lip_z], feats[a:b], self.neutral)[i0 - a:i1 - a]
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
         lip = (lip * gate).reshape(-1, 40, 3)
         # Sampled streams: each window predicts them anew (ProbAttn sees the whole window), so a new window
