@@ -9,6 +9,7 @@ mesh → :class:`~kpanim.animation.Animation` for the subject's face.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import os
 import warnings
 from functools import lru_cache
@@ -123,9 +124,10 @@ def load_model(path: str | os.PathLike | None = None, frontend_path: str | None 
 
 # ----------------------------------------------------------------------------- core inference
 def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int = 200, overlap: int = 40,
-                 temperature: float = 1.0, seed: int = 0, batch: int = 8) -> dict[str, np.ndarray]:
+                 temperature: float = 1.0, seed: int = 0, batch: int = 8,
+                 streams: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
     """Run MODA over (T, D) features in overlapping windows, linearly cross-faded; returns normalised
-    streams {name: (T, dim)}. Memory is O(T · outputs) plus one batch of windows."""
+    streams {name: (T, dim)} (only ``streams`` if given). Memory is O(T · outputs) plus one batch of windows."""
     import torch
 
     T = len(feats)
@@ -148,7 +150,7 @@ def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int =
             pred, _ = moda(torch.from_numpy(x), subj.expand(len(group), -1), pad=torch.from_numpy(pad),
                            temperature=temperature, generator=gen)
         if out is None:
-            out = {k: np.zeros((T, v.shape[-1]), np.float32) for k, v in pred.items()}
+            out = {k: np.zeros((T, v.shape[-1]), np.float32) for k, v in pred.items() if streams is None or k in streams}
         for j, s in enumerate(group):
             n = min(L, T - s)
             w = np.ones(n, np.float32)
@@ -159,7 +161,10 @@ def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int =
             for k in out:
                 out[k][s:s + n] += pred[k][j, :n].numpy() * w[:, None]
             weight[s:s + n] += w[:, None]
-    return {k: v / np.maximum(weight, 1e-6) for k, v in out.items()}
+    np.maximum(weight, 1e-6, out=weight)
+    for v in out.values():
+        v /= weight  # in place: an hour's streams are 130 MB
+    return out
 
 
 def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = 16000,
@@ -229,15 +234,16 @@ def _smooth(x: np.ndarray, sigma: float) -> np.ndarray:
     return gaussian_filter1d(x, sigma, axis=0, mode="nearest") if sigma and sigma > 0 and len(x) > 1 else x
 
 
-def ensemble_lips(model: Model, lip_z: list[np.ndarray], feats: np.ndarray, neutral: np.ndarray,
+def ensemble_lips(model: Model, lip_z, feats: np.ndarray, neutral: np.ndarray,
                   visemes: tuple | None = None) -> np.ndarray:
-    """The lip networks' outputs (main network first, then ``model.lip_members``; each (T, 120) normalised)
-    → (T, 120) metric lip displacements: each through its own read-out blend and amplitude (its own
-    statistics), then averaged. ``visemes`` (phones, fps, weight) mixes in the viseme keyframe track."""
+    """The lip networks' outputs (an iterable: main network first, then ``model.lip_members``; each (T, 120)
+    normalised) → (T, 120) metric lip displacements: each through its own read-out blend and amplitude (its
+    own statistics), then averaged. ``visemes`` (phones, fps, weight) mixes in the viseme keyframe track.
+    A generator keeps one network's lips in memory at a time (an hour: 43 MB each)."""
     from .nets.linear_readout import blend_readout
     from .nets.normalise import lips_from_network
 
-    lips = []
+    total, n = None, 0
     for z, norm in zip(lip_z, [model.norm] + [m.norm for m in model.lip_members], strict=True):
         z = blend_readout(z, feats, norm)
         if visemes is not None:
@@ -246,8 +252,10 @@ def ensemble_lips(model: Model, lip_z: list[np.ndarray], feats: np.ndarray, neut
             phones, fps_in, weight = visemes
             keys = norm.get("viseme_keys", model.norm["viseme_keys"])
             z = blend_lips(z, viseme_track(phones, keys, fps_in), weight)
-        lips.append(lips_from_network(z, neutral, norm).reshape(len(z), -1))
-    return lips[0] if len(lips) == 1 else np.mean(lips, axis=0)
+        lip = lips_from_network(z, neutral, norm).reshape(len(z), -1)
+        total = lip if total is None else np.add(total, lip, out=total)
+        n += 1
+    return total if n == 1 else total / np.float32(n)
 
 
 def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: np.ndarray, fps_in: float = FPS,
@@ -265,8 +273,9 @@ def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: 
     norm = model.norm
     out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
     T = len(feats)
-    lip_z = [out["lip"]] + [moda_windows(m.moda, feats, normalise_subject(neutral, m.norm), window, overlap)["lip"]
-                            for m in model.lip_members]
+    lip_z = itertools.chain([out.pop("lip")], (  # members one at a time (memory)
+        moda_windows(m.moda, feats, normalise_subject(neutral, m.norm), window, overlap, streams=("lip",))["lip"]
+        for m in model.lip_members))
     visemes = (phones, fps_in, viseme_blend) if viseme_blend > 0 else None
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
     lip = ensemble_lips(model, lip_z, feats, neutral, visemes)

@@ -45,7 +45,7 @@ def combine(models: list[Path], out: Path) -> Path:
         if other_info.get("frontend", {}).get("name") != info.get("frontend", {}).get("name"):
             raise KpanimError(f"{path}: audio front-end {other_info.get('frontend')} differs from {main_path}'s "
                               f"{info.get('frontend')}; the members must hear the same features")
-    summary = [{"file": p.name, "sha256": file_sha256(p), "command": i.get("command"),
+    summary = [{"file": str(p), "sha256": file_sha256(p), "command": i.get("command"),
                 "seed": (i.get("train_config") or {}).get("seed"), "cpu_seconds": i.get("cpu_seconds"),
                 "val_metrics": i.get("val_metrics")} for p, _, _, _, i in nets]
     cpu = [i.get("cpu_seconds") for *_, i in nets]
