@@ -148,7 +148,7 @@ def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int =
             x[j, :n], pad[j, :n] = feats[s:s + n], False
         with torch.no_grad():
             pred, _ = moda(torch.from_numpy(x), subj.expand(len(group), -1), pad=torch.from_numpy(pad),
-                           temperature=temperature, generator=gen)
+                           temperature=temperature, generator=gen, lips_only=streams == ("lip",))
         if out is None:
             out = {k: np.zeros((T, v.shape[-1]), np.float32) for k, v in pred.items() if streams is None or k in streams}
         for j, s in enumerate(group):

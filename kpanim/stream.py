@@ -398,8 +398,8 @@ class Stream:
         x = torch.from_numpy(feats)[None]
         with torch.inference_mode():
             pred, _ = model.moda(x, torch.from_numpy(self._subj_moda)[None], temperature=self.temperature, prior_z=z)
-            lip_z = [pred["lip"][0].numpy()] + [  # the lips do not depend on the latents: any z will do
-                m.moda(x, torch.from_numpy(v)[None], prior_z=z)[0]["lip"][0].numpy()
+            lip_z = [pred["lip"][0].numpy()] + [  # the members' lips alone (SpecAttn)
+                m.moda(x, torch.from_numpy(v)[None], lips_only=True)[0]["lip"][0].numpy()
                 for m, v in zip(model.lip_members, self._subj_members)]
         out = {k: v[0].numpy() for k, v in pred.items()}
         i0, i1 = f0 - s, f1 - s

@@ -38,6 +38,9 @@ def combine(models: list[Path], out: Path) -> Path:
         nets.append((path, *build_network(ckpt, ModaConfig, Moda, path)))
         half = half or any(v.dtype == torch.float16 for v in ckpt["state_dict"].values())  # keep shipped fp16
     main_path, main, cfg, norm, info = nets[0]
+    if not cfg.lip_from_spec:
+        raise KpanimError(f"{main_path}: its lips read the sampled ProbAttn stream (lip_from_spec off), so its "
+                          "lips change with the seed; ensemble networks trained with the default lip_from_spec")
     for path, _, other_cfg, _, other_info in nets[1:]:
         if other_cfg != cfg:
             raise KpanimError(f"{path}: its network config differs from {main_path}'s; ensemble runs of one recipe "

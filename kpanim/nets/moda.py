@@ -220,7 +220,8 @@ class Moda(nn.Module):
     def forward(self, audio: torch.Tensor, subject: torch.Tensor, motion: dict[str, torch.Tensor] | None = None,
                 pad: torch.Tensor | None = None, temperature: float = 1.0,
                 generator: torch.Generator | None = None,
-                prior_z: torch.Tensor | None = None) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+                prior_z: torch.Tensor | None = None, lips_only: bool = False,
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
         """Predict the normalised streams.
 
         Args:
@@ -232,6 +233,8 @@ class Moda(nn.Module):
             temperature: prior scale at inference.
             prior_z: (B, ceil(T / latent_stride), latent_dim) prior latents to use instead of sampling
                 (already scaled; :mod:`kpanim.stream`).
+            lips_only: predict the lip stream alone (SpecAttn only: ProbAttn is skipped), for the extra
+                networks of a lip ensemble; needs ``lip_from_spec``.
         Returns:
             ({stream: (B, T, dim)}, kl (B, T)).
         """
@@ -249,6 +252,10 @@ class Moda(nn.Module):
         self_mask = with_padding(biased_causal_mask(T, H, self.cfg.period, audio.device), pad, B)
         cross_mask = with_padding(alignment_mask(T, self.cfg.align_radius, audio.device)[None].expand(H, T, T), pad, B)
         spec = self.spec(self.ppe(h), h, tgt_mask=self_mask, memory_mask=cross_mask)
+        if lips_only:
+            if not self.cfg.lip_from_spec:
+                raise ValueError("lips_only needs lip_from_spec: this network's lips also read ProbAttn")
+            return {"lip": self.heads["lip"](spec)}, audio.new_zeros(B, T)
         post = None
         if motion is not None:
             post = torch.cat([motion[s] for s in self.cfg.posterior_streams], dim=-1)
