@@ -26,7 +26,6 @@ Each frame carries the MODA streams (lip, eye, dense, head pose, torso; absolute
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import threading
 from pathlib import Path
@@ -35,6 +34,7 @@ import numpy as np
 
 from . import __version__, constants
 from .errors import KpanimError
+from .nets.precision import resolve_precision
 
 SAMPLE_RATE = 16000
 FPS = 25.0
@@ -168,17 +168,6 @@ class _Blinks:
         return track
 
 
-@functools.lru_cache(maxsize=1)
-def cpu_has_bf16() -> bool:
-    """True when the CPU has bfloat16 matrix instructions (AMX or AVX512-BF16), where a bfloat16 encoder is fast."""
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "").split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 _BF16: dict[int, object] = {}
 _BF16_LOCK = threading.Lock()
 
@@ -258,9 +247,7 @@ class Stream:
         if not 0 <= tail_states <= 50 or abs(tail_states * STATE_SAMPLES / SAMPLE_RATE - tail) > 1e-6:
             raise KpanimError(f"tail must be a multiple of 0.02 s between 0 and 1 s, got {tail}")
         self.tail_samples = tail_states * STATE_SAMPLES
-        if precision not in ("auto", "float32", "bfloat16"):
-            raise KpanimError(f"precision must be auto, float32 or bfloat16, got {precision!r}")
-        self.precision = ("bfloat16" if cpu_has_bf16() else "float32") if precision == "auto" else precision
+        self.precision = resolve_precision(precision)
         self.sample_rate, self.seed, self.temperature = int(sample_rate), int(seed), float(temperature)
         self.hop, self.lookahead_samples = int(hop), la_states * STATE_SAMPLES
         self.lookback_frames = int(round(lookback * FPS))
@@ -446,7 +433,7 @@ class Stream:
         if self.with_arkit:
             from . import arkit
 
-            result.arkit = arkit.scores_from_points(arkit.project_frontal(dense))
+            result.arkit = arkit.scores_from_points(arkit.project_frontal(dense))  # float32: the same frames whatever the chunking
         self.next_frame = f1
         keep = max(0, f1 - self.lookback_frames - K) // K * K * FRAME_SAMPLES  # the next windows' start
         if keep > self.audio_start:

@@ -277,3 +277,16 @@ def test_viewer_draws_the_bar_chart(animation, tmp_path):
     assert status["arkit"] == 51 and visible and errors == [] and server.errors() == []
     assert shown["frame"] == 30
     assert shown["jawOpen"] == pytest.approx(payload["values"][30][payload["names"].index("jawOpen")], abs=1e-6)
+
+
+def test_bfloat16_curves_stay_close_to_float32(animation):
+    from kpanim.errors import KpanimError
+    from kpanim.nets.precision import cpu_has_bf16
+
+    exact = arkit.animation_curves(animation, precision="float32")
+    fast = arkit.animation_curves(animation, precision="bfloat16")
+    assert np.abs(fast - exact).max() < 0.03 and np.abs(fast - exact).mean() < 0.003
+    auto = arkit.animation_curves(animation)
+    np.testing.assert_array_equal(auto, fast if cpu_has_bf16() else exact)
+    with pytest.raises(KpanimError, match="precision must be"):
+        arkit.animation_curves(animation, precision="half")

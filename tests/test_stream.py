@@ -304,7 +304,8 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
 
 
 def test_the_shipped_default_model_streams(speech):
-    from kpanim.stream import Stream, StreamFrames, cpu_has_bf16
+    from kpanim.nets.precision import cpu_has_bf16
+    from kpanim.stream import Stream, StreamFrames
 
     st = Stream(precision="float32")
     assert st.model.frontend.name.endswith("_nopad") and st.precision == "float32"
