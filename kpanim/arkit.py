@@ -180,7 +180,7 @@ def scores_from_points(points_px: np.ndarray, batch: int = 64, precision: str = 
     """(N, 478, ≥2) pixel landmarks (x right, y down) → (N, 52) float32 scores in :data:`NAMES` order.
 
     Runs in batches of ``batch`` faces: 64 keeps the Mixer's activations in the CPU caches (1500 frames:
-    1.1 s in batches of 64 vs 2.8 s in one batch, on one core; docs/BENCHMARKS.md). ``precision``
+    1.0 s in batches of 64 vs 2.8 s in one batch, float32 on one core; docs/BENCHMARKS.md). ``precision``
     "bfloat16" runs the Mixer MLPs (94 % of the work) in bfloat16: about 2× faster where the CPU has AMX
     / AVX512-BF16, scores within 0.03 of float32 (mean 0.001); "auto" picks it on such CPUs."""
     import torch

@@ -63,7 +63,7 @@ def _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, 
               help="Weight 0-1 of phone-driven viseme mouth shapes (Rhubarb-style keyframes with co-articulation) "
                    "mixed into the lips (default: the model's; needs pocketsphinx and a model with viseme keyframes).")
 @click.option("--arkit", "with_arkit", is_flag=True,
-              help="Also store the ARKit-52 blendshape curves (array 'arkit') in an .npz output (about 1 s per "
+              help="Also store the ARKit-52 blendshape curves (array 'arkit') in an .npz output (about 0.5-1 s per "
                    "minute of speech on one CPU core; the Blender add-on's 'Drive ARKit Shape Keys' reads them).")
 def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
                     blink_rate, viseme_blend, with_arkit):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kpanim import __version__
-from kpanim.checkpoint import load_network, save_checkpoint
+from kpanim.checkpoint import load_lip_members, load_network, save_checkpoint
 from kpanim.nets.faconet import Faconet, FaconetConfig
 from kpanim.nets.moda import Moda, ModaConfig
 
@@ -59,8 +59,15 @@ def main() -> None:
     names = {str(Path(args.data).resolve()): "DATASET", args.data: "DATASET"} if args.data else {}
     info = scrub_paths(dict(info, faco="faco_default.pt"), names)
     finfo = scrub_paths(dict(finfo), names)
-    moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True)
-    faco_sha = save_checkpoint(DATA / "faco_default.pt", "faco", fcfg, faco, fnorm, finfo, half=True)
+    members = [(c, m, n, scrub_paths(dict(i), names)) for m, c, n, i in load_lip_members(args.moda, ModaConfig, Moda)]
+    moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True,
+                               lip_members=members)
+    if Path(args.faco).resolve() == (DATA / "faco_default.pt").resolve():  # FaCo-Net unchanged: keep its bytes
+        from kpanim.checkpoint import file_sha256
+
+        faco_sha = file_sha256(DATA / "faco_default.pt")
+    else:
+        faco_sha = save_checkpoint(DATA / "faco_default.pt", "faco", fcfg, faco, fnorm, finfo, half=True)
     ev = json.loads(Path(args.eval).read_text()) if args.eval else None
     if ev:  # the shipped model's row (named as given to kpanim eval) and the baselines
         shipped = (args.moda, "kpanim/data/moda_default.pt")
@@ -73,20 +80,21 @@ def main() -> None:
                   "faco_default.pt": {"sha256": faco_sha, "bytes": (DATA / "faco_default.pt").stat().st_size}},
         "frontend": info.get("frontend"),
         "moda_config": info.get("train_config"), "faco_config": finfo.get("train_config"),
-        "parameters": {"moda": sum(p.numel() for p in moda.parameters()),
+        "parameters": {"moda": sum(p.numel() for p in moda.parameters()) * (1 + len(members)),
                        "faco": sum(p.numel() for p in faco.parameters())},
         "lip_gain": float(norm.get("lip_gain", np.ones(1))[0]),
         "blink_rate_per_min": float(norm["blink_rate"][0]),
         "train_clips": info.get("train_clips"), "val_clips": info.get("val_clips"),
         "training": {"moda": {"command": info.get("command"), "cpu_seconds": info.get("cpu_seconds"),
-                              "wall_seconds": info.get("wall_seconds")},
+                              "wall_seconds": info.get("wall_seconds"), "lip_ensemble": info.get("lip_ensemble")},
                      "faco": {"command": finfo.get("command"), "cpu_seconds": finfo.get("cpu_seconds"),
                               "wall_seconds": finfo.get("wall_seconds")}},
         "validation_in_training": {"moda": info.get("val_metrics"), "faco": finfo.get("val_metrics")},
         "validation_kpanim_eval": ev["mean"] if ev else None,
         "validation_kpanim_eval_command": ev.get("command") if ev else None,
         "validation_kpanim_eval_cpu_seconds": ev.get("cpu_seconds") if ev else None,
-        "seeds": {"training": (info.get("train_config") or {}).get("seed"), "kpanim_eval_predict": 0},
+        "seeds": {"training": [m.get("seed") for m in info["lip_ensemble"]] if info.get("lip_ensemble") else
+                  (info.get("train_config") or {}).get("seed"), "kpanim_eval_predict": 0},
         "training_data": "Clips prepared (kpanim prepare) from the project's development corpus: research "
                          "datasets and web video (GRID, LRS2, VoxCeleb2, HDTF-style, MEAD, ...), each under its own "
                          "terms (many non-commercial / research only). The weights are for research and evaluation.",
