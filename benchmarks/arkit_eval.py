@@ -4,7 +4,7 @@
 
 For every clip of the split (a dataset made by ``kpanim prepare``; its val split holds unseen speakers):
 
-* **tracked** curves: :func:`kpanim.arkit.animation_curves` of the clip's own animation (the tracked dense
+* **tracked** curves: :func:`kpanim.animate.arkit.animation_curves` of the clip's own animation (the tracked dense
   face in the head frame, seen frontally); **raw** curves: the network on the tracker's raw pixel landmarks
   (what FaceLandmarker would report on the video frames, head rotation included), as a check of the
   frontal view;
@@ -12,7 +12,7 @@ For every clip of the split (a dataset made by ``kpanim prepare``; its val split
   (the subject as ``kpanim eval --dataset`` builds it);
 * per-shape Pearson r (tracked vs predicted, frame by frame; blinks and eye motion are sampled, so their r
   is expected near 0), and for both animations r of (jawOpen + mouthLowerDownLeft + mouthLowerDownRight)
-  and of jawOpen alone against the animation's own mouth opening (inner-lip gap, kpanim.metrics).
+  and of jawOpen alone against the animation's own mouth opening (inner-lip gap, kpanim.evaluation.metrics).
 
 Numbers are the mean over clips (clips where a signal is constant are skipped for that r) and the pooled r
 over all frames. Results: docs/BENCHMARKS.md.
@@ -26,10 +26,11 @@ from pathlib import Path
 
 import numpy as np
 
-from kpanim import arkit, metrics
-from kpanim.dataset import load_index
-from kpanim.evaluate import clip_subject, load_reference
-from kpanim.inference import load_model, predict
+from kpanim.animate import arkit
+from kpanim.animate.predict import load_model, predict
+from kpanim.dataset.index import load_index
+from kpanim.evaluation import metrics
+from kpanim.evaluation.evaluate import clip_subject, load_reference
 
 SHAPES = ("jawOpen", "mouthClose", "mouthFunnel", "mouthPucker", "eyeBlinkLeft", "eyeBlinkRight",
           "mouthLowerDownLeft", "mouthLowerDownRight", "mouthSmileLeft", "mouthRollLower")

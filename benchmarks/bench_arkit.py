@@ -1,4 +1,4 @@
-"""Speed of the ARKit-52 curves (kpanim.arkit) for 60 s of animation, and of writing the files.
+"""Speed of the ARKit-52 curves (kpanim.animate.arkit) for 60 s of animation, and of writing the files.
 
     python benchmarks/bench_arkit.py [--seconds 60] [--fps 25] [--repeat 5] [--threads N] [--precision P]
 
@@ -45,7 +45,7 @@ def main() -> None:
     args = ap.parse_args()
     import torch
 
-    from kpanim import arkit
+    from kpanim.animate import arkit
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -5,8 +5,8 @@
 
 The synthetic clip is the template face with several independent smooth motions (jaw, lips,
 brows, blinks, asymmetric smile) plus 0.05 mm of per-vertex jitter, head turns/nods and moving
-shoulders. With --video, every frame is tracked (kpanim.landmarks.FaceTracker), lifted to metres
-and split into canonical dense mesh + head pose (kpanim.facefit); the torso is held still there.
+shoulders. With --video, every frame is tracked (kpanim.tracking.landmarks.FaceTracker), lifted to metres
+and split into canonical dense mesh + head pose (kpanim.face.facefit); the torso is held still there.
 Times (wall clock and process CPU) are the median of --repeat runs of ``export_glb`` (morph basis
 fit + building + writing the file), with single-threaded BLAS.
 """
@@ -27,10 +27,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np  # noqa: E402
 
 from kpanim import Animation  # noqa: E402
-from kpanim.constants import eye_index, lip_index, template  # noqa: E402
-from kpanim.gltf_export import export_glb  # noqa: E402
-from kpanim.gltf_info import read_glb_motion  # noqa: E402
-from kpanim.morph_basis import max_vertex_error  # noqa: E402
+from kpanim.face.constants import eye_index, lip_index, template  # noqa: E402
+from kpanim.face.morph_basis import max_vertex_error  # noqa: E402
+from kpanim.formats.gltf_export import export_glb  # noqa: E402
+from kpanim.formats.gltf_import import read_glb_motion  # noqa: E402
 
 
 def synthetic_clip(seconds: float = 60.0, fps: float = 25.0, seed: int = 0) -> Animation:
@@ -70,8 +70,8 @@ def tracked_clip(video: Path, seconds: float) -> Animation:
     import av
     from tqdm import tqdm
 
-    from kpanim.facefit import Camera, fit_head, lift_landmarks
-    from kpanim.landmarks import FaceTracker
+    from kpanim.face.facefit import Camera, fit_head, lift_landmarks
+    from kpanim.tracking.landmarks import FaceTracker
 
     points, last = [], None
     with av.open(str(video)) as container, FaceTracker() as tracker:

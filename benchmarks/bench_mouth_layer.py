@@ -16,7 +16,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-
 from kpanim.renderer import data as rdata
 from kpanim.renderer.mouth import LUMA
 from kpanim.renderer.sketch import inner_mouth_mask

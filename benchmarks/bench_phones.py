@@ -17,7 +17,7 @@ import numpy as np
 
 
 def speech(seconds: float) -> np.ndarray:
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     text = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
             "How much wood would a woodchuck chuck if a woodchuck could chuck wood? ")
@@ -35,10 +35,10 @@ def best_time(fn, repeat: int) -> tuple[float, object]:
 
 
 def main() -> None:
-    from kpanim.audio import load_audio
-    from kpanim.nets.audio_frontends import n_frames_for
-    from kpanim.nets.phone_frontend import PhoneFrontend
-    from kpanim.visemes import viseme_track
+    from kpanim.animate.visemes import viseme_track
+    from kpanim.speech.audio import load_audio
+    from kpanim.speech.frontends import n_frames_for
+    from kpanim.speech.phone_frontend import PhoneFrontend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("audio", nargs="*", type=Path)

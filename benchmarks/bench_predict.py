@@ -23,7 +23,7 @@ def peak_rss_mb() -> float:
 
 
 def speech(seconds: float) -> np.ndarray:
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     text = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
             "How much wood would a woodchuck chuck if a woodchuck could chuck wood? ")
@@ -51,7 +51,7 @@ t0 = time.perf_counter()
 import torch  # noqa: F401
 t1 = time.perf_counter()
 import kpanim
-from kpanim.inference import load_model
+from kpanim.animate.predict import load_model
 t2 = time.perf_counter()
 model = load_model({model!r})
 t3 = time.perf_counter()
@@ -71,8 +71,8 @@ def startup(model) -> None:
     import subprocess
     import sys
 
-    from kpanim.audio import save_wav
-    from kpanim.tts import synthesize
+    from kpanim.speech.audio import save_wav
+    from kpanim.speech.tts import synthesize
 
     with tempfile.TemporaryDirectory() as tmp:
         wav = str(Path(tmp) / "short.wav")
@@ -94,14 +94,14 @@ def main() -> None:
         startup(args.model)
     import torch
 
-    from kpanim.inference import load_model
+    from kpanim.animate.predict import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model = load_model(args.model)
     model.frontend(speech(1.0), 25, 25.0)  # load + warm up the audio front-end
-    from kpanim.vad import no_speech_probability
+    from kpanim.speech.speech_check import no_speech_probability
 
     no_speech_probability(speech(1.0))  # and the speech check's Whisper model
     print(f"model load + warm-up: {time.perf_counter() - t0:.2f} s, peak RSS {peak_rss_mb():.0f} MB "

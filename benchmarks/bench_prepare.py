@@ -5,7 +5,7 @@ smoothing's cost on real lip motion, and the speed recorded by a prepare run.
     python benchmarks/bench_prepare.py --dataset datasets/shared_v1   # + real clips, speed
 
 Jitter = mean |x[t+1] - 2x[t] + x[t-1]| of the stable face points in the camera frame, in
-inter-ocular distances per frame² (kpanim.metrics.jitter). Results go in docs/BENCHMARKS.md.
+inter-ocular distances per frame² (kpanim.evaluation.metrics.jitter). Results go in docs/BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ SETTINGS = ((1, 1), (5, 1), (7, 1), (9, 1), (5, 9), (5, 13))  # (landmark window
 
 
 def still_face_jitter(settings=SETTINGS) -> list[dict]:
-    from kpanim import metrics
-    from kpanim.facefit import Camera
-    from kpanim.prepare import PrepareConfig, fill_gaps, lift, smooth, smooth_pose, track_video
+    from kpanim.dataset.prepare import PrepareConfig, fill_gaps, lift, smooth, smooth_pose, track_video
+    from kpanim.evaluation import metrics
+    from kpanim.face.facefit import Camera
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,10 +68,10 @@ def still_face_jitter(settings=SETTINGS) -> list[dict]:
 
 def dataset_summary(dataset: Path) -> dict:
     """Real clips: jitter raw vs smoothed, and how much mouth-opening std the smoothing keeps."""
-    from kpanim import metrics
-    from kpanim.animation import Animation
-    from kpanim.facefit import Camera
-    from kpanim.prepare import fill_gaps, lift
+    from kpanim.dataset.prepare import fill_gaps, lift
+    from kpanim.evaluation import metrics
+    from kpanim.face.facefit import Camera
+    from kpanim.formats.animation import Animation
 
     index = json.loads((dataset / "index.json").read_text())
     report = json.loads((dataset / "report.json").read_text())

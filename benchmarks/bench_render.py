@@ -34,14 +34,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-
-from kpanim import constants
-from kpanim.animation import Animation
 from kpanim.renderer import data as rdata
-from kpanim.metrics import eye_aspect_ratio
 from kpanim.renderer.metrics import face_box, mouth_interior_metrics
 from kpanim.renderer.render import Rig, load_renderer, render, retarget
 from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
+
+from kpanim.evaluation.metrics import eye_aspect_ratio
+from kpanim.face import constants
+from kpanim.formats.animation import Animation
 
 ROOT = Path(__file__).resolve().parents[1]
 VAL_LIST = ROOT / "benchmarks" / "renderer_val_videos.txt"
@@ -53,7 +53,7 @@ def astronaut_subject():
     from PIL import Image
     from skimage.data import astronaut
 
-    from kpanim.subject import make_subject
+    from kpanim.tracking.subject import make_subject
 
     TMP.mkdir(parents=True, exist_ok=True)
     path = TMP / "astronaut.png"
@@ -143,10 +143,10 @@ def bench_flicker(photo, subject, net, n: int = 50) -> dict:
 
 def consecutive_track(path: Path, start: int, n: int) -> dict:
     """Track n consecutive frames (from ``start``) of a video."""
-    from kpanim.facefit import Camera, fit_head, lift_landmarks
-    from kpanim.geometry import unproject
-    from kpanim.landmarks import FaceTracker
-    from kpanim.torso import PersonSegmenter, shoulder_points_px
+    from kpanim.face.facefit import Camera, fit_head, lift_landmarks
+    from kpanim.face.geometry import unproject
+    from kpanim.tracking.landmarks import FaceTracker
+    from kpanim.tracking.shoulders import PersonSegmenter, shoulder_points_px
 
     rows = {k: [] for k in ("dense", "head_pose", "torso")}
     with FaceTracker() as tr, PersonSegmenter() as seg:
@@ -168,7 +168,7 @@ def lmd_percent(a: np.ndarray, b: np.ndarray, idx: np.ndarray, iod: np.ndarray) 
 
 def bench_fidelity(photo, subject, net, videos: list[Path], n: int = 75) -> dict:
     """Drive the astronaut with held-out clips' motion; re-detect with MediaPipe; LMD vs the driving points."""
-    from kpanim.landmarks import FaceTracker
+    from kpanim.tracking.landmarks import FaceTracker
 
     mouth, eyes = constants.lip_index(), constants.eye_index()
     eyes = eyes[~np.isin(eyes, np.arange(468, 478))]  # irises: MediaPipe's iris is too noisy for this
@@ -262,7 +262,7 @@ def blink_pairs(clip: Path, per_clip: int = 8) -> dict | None:
 
 def detected_ear(images: np.ndarray) -> np.ndarray:
     """MediaPipe EAR of each 256² crop (upscaled 2× for the detector); NaN where no face is found."""
-    from kpanim.landmarks import detect_faces, quiet_native_stderr
+    from kpanim.tracking.landmarks import detect_faces, quiet_native_stderr
 
     out = []
     with quiet_native_stderr():
@@ -295,7 +295,7 @@ def bench_blinks(net, dataset: Path, videos: list[Path], baseline=None) -> dict:
 def astronaut_blinks(net, photo, subject, baseline=None) -> dict:
     """The astronaut driven by ``blinking``: MediaPipe EAR of the rendered frames vs the driving keypoints'
     EAR, on the frames where the driving eyes are nearly shut (below 30 % of the open EAR)."""
-    from kpanim.landmarks import detect_faces, quiet_native_stderr
+    from kpanim.tracking.landmarks import detect_faces, quiet_native_stderr
 
     anim = blinking(subject)
     rig = Rig(np.zeros((subject.camera.height, subject.camera.width, 3), np.uint8), subject, size=512,

@@ -9,7 +9,7 @@ Usage:
   python benchmarks/bench_stream.py latency [--model M] [--streams N] [--seconds 20]
       starts `kpanim serve`, plays N espeak-ng clips at real-time pace through it at once (20 ms chunks),
       reports latency p50/p95/max, the server's CPU per audio second and its memory per stream
-Speech for cpu/latency is espeak-ng (kpanim.tts), so nothing external is needed. --json writes the numbers.
+Speech for cpu/latency is espeak-ng (kpanim.speech.tts), so nothing external is needed. --json writes the numbers.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 
 
 def speech(seconds: float, voice_shift: int = 0) -> np.ndarray:
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     text = ("The quick brown fox jumps over the lazy dog. She sells sea shells by the sea shore. "
             "How much wood would a woodchuck chuck if a woodchuck could chuck wood? ")
@@ -42,11 +42,11 @@ def stream_kwargs(args) -> dict:
 
 # ----------------------------------------------------------------------------------------------- quality
 def quality(args) -> dict:
-    from kpanim.audio import load_audio
-    from kpanim.dataset import load_index
-    from kpanim.evaluate import clip_subject, evaluate, load_reference, mean_rows
-    from kpanim.inference import load_model, predict
-    from kpanim.stream import stream_file
+    from kpanim.animate.predict import load_model, predict
+    from kpanim.animate.stream import stream_file
+    from kpanim.dataset.index import load_index
+    from kpanim.evaluation.evaluate import clip_subject, evaluate, load_reference, mean_rows
+    from kpanim.speech.audio import load_audio
 
     model = load_model(args.model)
     dataset = Path(args.dataset)
@@ -60,7 +60,7 @@ def quality(args) -> dict:
         offline = predict(audio, subject=subject, model=model, seed=0)
         streamed = stream_file(audio, model, subject, chunk=0.02, seed=0, **stream_kwargs(args))
         rows = {"offline": evaluate(offline, ref, audio), "stream": evaluate(streamed, ref, audio)}
-        from kpanim import metrics
+        from kpanim.evaluation import metrics
 
         op = [metrics.mouth_opening(metrics.align_to_template(a.dense)) for a in (offline, streamed)]
         n = min(len(op[0]), len(op[1]))
@@ -84,8 +84,8 @@ def quality(args) -> dict:
 def cpu(args) -> dict:
     import torch
 
-    from kpanim.inference import load_model
-    from kpanim.stream import Stream
+    from kpanim.animate.predict import load_model
+    from kpanim.animate.stream import Stream
 
     torch.set_num_threads(1)
     model = load_model(args.model)
@@ -130,10 +130,10 @@ def latency(args) -> dict:
     import asyncio
     import tempfile
 
-    from kpanim.audio import save_wav
-    from kpanim.stream_client import stream_audio
+    from kpanim.commands.stream import stream_audio
+    from kpanim.speech.audio import save_wav
 
-    cmd = [sys.executable, "-m", "kpanim.cli", "serve", "--port", "0", "--max-streams", str(max(args.streams, 1))]
+    cmd = [sys.executable, "-m", "kpanim.commands.cli", "serve", "--port", "0", "--max-streams", str(max(args.streams, 1))]
     if args.model:
         cmd += ["--model", args.model]
     cmd += ["--lookback", str(args.lookback), "--lookahead", str(args.lookahead), "--hop", str(args.hop)]
@@ -182,7 +182,7 @@ def latency(args) -> dict:
 
 
 async def _warm(url: str, path: Path) -> None:
-    from kpanim.stream_client import stream_audio
+    from kpanim.commands.stream import stream_audio
 
     await stream_audio(url, path, realtime=False)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from PIL import Image
 from skimage import data
 
-from kpanim.subject import make_subject
+from kpanim.tracking.subject import make_subject
 
 with tempfile.TemporaryDirectory() as tmp:
     path = Path(tmp) / "astronaut.png"

@@ -20,7 +20,8 @@ import numpy as np
 
 
 def clip(seconds: float, fps: float = 25.0):
-    from kpanim import Animation, constants
+    from kpanim import Animation
+    from kpanim.face import constants
 
     tmpl = constants.template().astype(np.float64)
     n = int(seconds * fps)
@@ -50,7 +51,7 @@ def main() -> None:
     os.environ["BLENDER_USER_RESOURCES"] = str(work / "profile")
     import bpy
 
-    from kpanim.blender_cli import build_addon_zip
+    from kpanim.commands.blender_addon import build_addon_zip
 
     anim = clip(args.seconds)
     anim.save(work / "long.npz")

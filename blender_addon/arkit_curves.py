@@ -1,6 +1,6 @@
 """ARKit-52 blendshape curves for the add-on, with numpy only: read them, match shape keys, resample.
 
-Sources (see docs/FORMAT.md and kpanim.arkit):
+Sources (see docs/FORMAT.md and kpanim.animate.arkit):
 
 * a kpanim animation ``.npz`` with the optional ``arkit`` (T, 52) array (MediaPipe's order,
   ``_neutral`` first; ``kpanim predict ... --arkit`` stores it);
@@ -28,7 +28,7 @@ import numpy as np
 
 from .npz_reader import ReadError
 
-# kpanim.arkit.NAMES: MediaPipe Blendshape V2's output order (the .npz 'arkit' array's columns).
+# kpanim.animate.arkit.NAMES: MediaPipe Blendshape V2's output order (the .npz 'arkit' array's columns).
 MEDIAPIPE_NAMES = (
     "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
     "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",

@@ -1,7 +1,7 @@
 """Read kpanim animation ``.npz`` files (format v1) with numpy only.
 
 The add-on runs inside Blender's Python, which has numpy but neither kpanim nor scipy, so this
-module mirrors the format that ``kpanim.animation.Animation.save`` writes (see docs/FORMAT.md):
+module mirrors the format that ``kpanim.formats.animation.Animation.save`` writes (see docs/FORMAT.md):
 arrays ``lip`` (T,40,3), ``eye`` (T,60,3), ``dense`` (T,478,3) in the canonical face frame,
 ``head_pose`` (T,6) rotation vector + translation canonical → camera, ``torso`` (T,18,3) in the
 camera frame, scalars ``kind`` = "animation", ``format_version`` = 1, ``fps`` and JSON ``meta``.

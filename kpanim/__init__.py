@@ -14,18 +14,18 @@ import importlib
 
 __version__ = "0.1.0"
 
-from .animation import Animation  # noqa: E402
 from .errors import KpanimError  # noqa: E402
+from .formats.animation import Animation  # noqa: E402
 
 # public name → module that defines it (imported on first access). Inference lives in
-# kpanim.inference, not kpanim.predict, so that importing the module never shadows the function.
+# kpanim.animate.predict, not kpanim.predict, so that importing the module never shadows the function.
 _LAZY = {
-    "Subject": "kpanim.subject",
-    "make_subject": "kpanim.subject",
-    "load_audio": "kpanim.audio",
-    "predict": "kpanim.inference",
-    "export_glb": "kpanim.gltf_export",
-    "Stream": "kpanim.stream",
+    "Subject": "kpanim.tracking.subject",
+    "make_subject": "kpanim.tracking.subject",
+    "load_audio": "kpanim.speech.audio",
+    "predict": "kpanim.animate.predict",
+    "export_glb": "kpanim.formats.gltf_export",
+    "Stream": "kpanim.animate.stream",
 }
 
 __all__ = ["Animation", "KpanimError", "__version__", *_LAZY]

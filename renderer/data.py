@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from kpanim.errors import KpanimError
-from kpanim.facefit import Camera, fit_head, lift_landmarks
-from kpanim.subject import Subject
+from kpanim.face.facefit import Camera, fit_head, lift_landmarks
+from kpanim.tracking.subject import Subject
 
 from .render import Rig
 from .sketch import region_mask
@@ -70,9 +70,9 @@ def track_frames(path: str | Path, n_frames: int = 48, seed: int = 0, max_side: 
     ``dense`` (K, 478, 3), ``head_pose`` (K, 6), ``torso`` (K, 18, 3), ``landmarks_px`` (K, 478, 3),
     ``camera`` (the frames' Camera). Frames where no face is found are dropped.
     """
-    from kpanim.landmarks import FaceTracker
-    from kpanim.torso import PersonSegmenter, shoulder_points_px
-    from kpanim.geometry import unproject
+    from kpanim.face.geometry import unproject
+    from kpanim.tracking.landmarks import FaceTracker
+    from kpanim.tracking.shoulders import PersonSegmenter, shoulder_points_px
 
     total = count_frames(path)
     rng = np.random.default_rng(seed)
@@ -109,8 +109,8 @@ def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48, closed_eyes: 
     median, spread over the clip): blinks are ~5 % of frames, too rare to learn closed lids from even spacing.
     ``frames`` (clip frame numbers) replaces the selection.
     """
-    from kpanim.metrics import eye_aspect_ratio
-    from kpanim.video import read_video_frames
+    from kpanim.evaluation.metrics import eye_aspect_ratio
+    from kpanim.tracking.video import read_video_frames
 
     with np.load(clip_npz, allow_pickle=False) as z:
         meta = json.loads(str(z["meta"]))

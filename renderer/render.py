@@ -18,15 +18,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from kpanim.animation import Animation, check_units
 from kpanim.errors import KpanimError
-from kpanim.geometry import matrix_to_pose, pose_to_matrix
+from kpanim.face.geometry import matrix_to_pose, pose_to_matrix
+from kpanim.formats.animation import Animation, check_units
+from kpanim.formats.fileio import check_output
 
 from .eyelids import paint_lids
 from .mouth import MouthPainter
 from .sketch import draw_sketch, feather, region_mask
-from kpanim.fileio import check_output
-
 from .warp import PiecewiseAffineWarp, apply_affine, border_anchors, control_points, crop_image, crop_transform
 
 DEFAULT_SIZE = 512
@@ -44,7 +43,7 @@ class Rig:
 
     Args:
         photo: (H, W, 3) uint8 RGB portrait.
-        subject: its :class:`kpanim.subject.Subject` (camera, face, shoulders at rest).
+        subject: its :class:`kpanim.tracking.subject.Subject` (camera, face, shoulders at rest).
         size: output side in pixels (square crop around the face), ignored with ``full_frame``.
         full_frame: keep the photo's framing and size (rounded down to even numbers).
         net_size: the U-Net's working resolution.
@@ -126,7 +125,7 @@ def check_size(size) -> None:
 
 
 def check_threads(threads) -> None:
-    from kpanim.checks import check_number
+    from kpanim.commands.checks import check_number
 
     check_number("--threads", threads, 1, 256, integer=True, example=2)
 
@@ -198,7 +197,7 @@ def load_renderer(renderer):
 
 def prepare_audio(audio, anim_duration: float, sample_rate: int) -> np.ndarray:
     """Load/check the audio track: its length must match the animation's (±0.2 s); padded/trimmed exactly."""
-    from kpanim.audio import fit_to_duration, load_audio
+    from kpanim.speech.audio import fit_to_duration, load_audio
 
     samples = load_audio(audio, sample_rate=sample_rate) if isinstance(audio, (str, Path)) else \
         np.asarray(audio, dtype=np.float32)
@@ -223,10 +222,9 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     import torch
     from tqdm import tqdm
 
-    from kpanim.images import read_image_rgb
-    from kpanim.subject import make_subject
-
-    from kpanim.video import write_mp4
+    from kpanim.tracking.images import read_image_rgb
+    from kpanim.tracking.subject import make_subject
+    from kpanim.tracking.video import write_mp4
 
     t0 = time.perf_counter()
     if not full_frame:

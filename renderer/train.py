@@ -24,9 +24,9 @@ from pathlib import Path
 
 import click
 import numpy as np
+from kpanim.training.config import config_options
 
 from kpanim.errors import KpanimError
-from kpanim.training.config import config_options
 
 from .sketch import inner_mouth_mask
 
@@ -254,8 +254,8 @@ def _sources(inputs: tuple[Path, ...]) -> list[Path]:
             raise KpanimError(f"{p}: no such video or folder; give a video of the person (or a folder of videos)")
     if not out:
         raise KpanimError("no training videos given; pass a video of the person (or a folder of videos)")
-    from kpanim.animation import load_npz_checked
-    from kpanim.video import probe_video
+    from kpanim.formats.animation import load_npz_checked
+    from kpanim.tracking.video import probe_video
 
     for p in out:  # every input readable before any work (a text file would fail deep in the frame cache)
         if p.suffix.lower() == ".npz":
@@ -313,14 +313,14 @@ def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_e
 
     import torch
 
-    from kpanim.fileio import check_output
+    from kpanim.formats.fileio import check_output
 
     from .data import build_cache, load_cache
     from .render import check_threads, load_renderer
     from .unet import TPEUNet, save_checkpoint
 
     check_threads(threads)
-    from kpanim.checks import check_number
+    from kpanim.commands.checks import check_number
 
     check_number("--pairs", pairs, 1, 100000, integer=True, example=400)
     check_number("--closed-eyes", closed_eyes, 0, 10000, integer=True, example=8)

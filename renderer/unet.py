@@ -112,7 +112,7 @@ class TPEUNet(nn.Module):
 
 def save_checkpoint(path, model: TPEUNet, extra: dict | None = None) -> None:
     """Weights + config (+ provenance) in one file, written atomically."""
-    from kpanim.fileio import atomic_output
+    from kpanim.formats.fileio import atomic_output
 
     with atomic_output(path) as tmp:
         torch.save({"kind": "kpanim-renderer", "config": dataclasses.asdict(model.config),

@@ -1,4 +1,4 @@
-"""Add viseme keyframes (kpanim.visemes) to an existing MODA checkpoint, e.g. the shipped default.
+"""Add viseme keyframes (kpanim.animate.visemes) to an existing MODA checkpoint, e.g. the shipped default.
 
     python scripts/add_viseme_prior.py --model RUN/moda.pt --data DATASET --blend 0.25 --out OUT/moda.pt
 
@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from kpanim.checkpoint import read_checkpoint
 from kpanim.errors import KpanimError
-from kpanim.fileio import atomic_output
+from kpanim.formats.checkpoint import read_checkpoint
+from kpanim.formats.fileio import atomic_output
 
 
 def main() -> None:

@@ -28,12 +28,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def demo_animation(path: Path, n_frames: int = 50, fps: float = 25.0) -> Path:
     """The astronaut portrait's subject (neutral face, head pose, shoulders) opening its jaw and turning."""
+    from PIL import Image
     from skimage.data import astronaut
 
     from kpanim import Animation
-    from kpanim.subject import make_subject
-
-    from PIL import Image
+    from kpanim.tracking.subject import make_subject
 
     portrait = path.with_name("astronaut.png")
     Image.fromarray(astronaut()).save(portrait)
@@ -57,7 +56,7 @@ def render(anim_path: Path, out_png: Path, frames: list[int], size: int) -> Path
     import bpy
     from PIL import Image
 
-    from kpanim.blender_cli import build_addon_zip
+    from kpanim.commands.blender_addon import build_addon_zip
 
     (work / "repo").mkdir()
     bpy.context.preferences.extensions.repos.new(name="kpanim_render", module="kpanim_render",

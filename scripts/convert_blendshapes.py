@@ -4,9 +4,9 @@ MediaPipe's Face Landmarker task bundle (``face_landmarker.task``, Apache-2.0) h
 ``face_blendshapes.tflite``: an MLP-Mixer ("GhumMarkerPoserMlpMixerGeneral") that maps 146 face-mesh
 landmarks (x, y in pixels) to 52 ARKit-compatible scores. This script reads that flatbuffer with the
 ``tflite`` schema package (a reference-only tool: ``pip install tflite``; kpanim itself never needs it),
-checks that the graph is the one :mod:`kpanim.arkit` ports (op sequence, tensor shapes, the constants
+checks that the graph is the one :mod:`kpanim.animate.arkit` ports (op sequence, tensor shapes, the constants
 of its preprocessing), and writes its float16 weights unchanged (the tflite graph dequantises them
-to float32, as kpanim does at load time) under the names of :class:`kpanim.arkit.BlendshapeV2`.
+to float32, as kpanim does at load time) under the names of :class:`kpanim.animate.arkit.BlendshapeV2`.
 
 Usage: python scripts/convert_blendshapes.py path/to/face_landmarker.task [-o kpanim/data/arkit_blendshapes.npz]
 The output is committed, with kpanim/data/LICENSE-MediaPipe-Apache-2.0.txt and NOTICE-arkit.txt.

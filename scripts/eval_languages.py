@@ -3,7 +3,7 @@
     python scripts/eval_languages.py [--model PATH] AUDIO[=LANG] ...
 
 For each recording: predict with the template face, then report the mouth-opening vs audio-loudness
-sync (kpanim.metrics.av_sync: lag in frames, > 0 = mouth late; correlation of the high-passed
+sync (kpanim.evaluation.metrics.av_sync: lag in frames, > 0 = mouth late; correlation of the high-passed
 signals), the mouth-opening spread and the fraction of speech frames with the mouth open.
 Real speakers in the prepared val clips score AV corr ≈ 0.29 at lag -1 (kpanim eval, "reference").
 """
@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-
-from kpanim import metrics
-from kpanim.audio import load_audio
-from kpanim.inference import load_model, predict
+from kpanim.animate.predict import load_model, predict
+from kpanim.evaluation import metrics
+from kpanim.speech.audio import load_audio
 
 
 def main() -> None:

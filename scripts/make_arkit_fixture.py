@@ -1,4 +1,4 @@
-"""Reference numbers for kpanim.arkit: MediaPipe FaceLandmarker's own landmarks and blendshapes.
+"""Reference numbers for kpanim.animate.arkit: MediaPipe FaceLandmarker's own landmarks and blendshapes.
 
 Runs FaceLandmarker (mediapipe 0.10.21, ``face_landmarker.task`` with ``output_face_blendshapes``) on
 images and records, per face, the 478 landmarks in pixels, the image size and FaceLandmarker's 52
@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("-o", "--output", type=Path, default=None)
     ap.add_argument("--report", type=Path, nargs="*", default=[], help="images to check the port on (not saved)")
     args = ap.parse_args()
-    from kpanim.arkit import NAMES, from_landmarks
+    from kpanim.animate.arkit import NAMES, from_landmarks
 
     det = landmarker(args.task)
     if args.output:

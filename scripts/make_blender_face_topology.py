@@ -1,7 +1,7 @@
 """Build blender_addon/face_topology.npz: the face-mesh topology the Blender add-on ships.
 
 The add-on runs inside Blender's own Python, which has numpy but not kpanim, so it cannot read
-``kpanim/data/face_constants.npz`` through ``kpanim.constants``. This script copies the parts it
+``kpanim/data/face_constants.npz`` through ``kpanim.face.constants``. This script copies the parts it
 needs (triangles, canonical template, lip/eye/face-oval index sets) into the add-on folder;
 ``tests/test_blender_core.py`` checks that the copy matches the source.
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kpanim import constants
+from kpanim.face import constants
 
 OUT = Path(__file__).resolve().parents[1] / "blender_addon" / "face_topology.npz"
 

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kpanim.geometry import apply_similarity, similarity_fit
-from kpanim.landmarks import FaceTracker, detect_faces, pixels_to_points3d
+from kpanim.face.geometry import apply_similarity, similarity_fit
+from kpanim.tracking.landmarks import FaceTracker, detect_faces, pixels_to_points3d
 
 IOD_M = 0.063
 HEAD_CENTRE_FROM_EYES = np.array([0.0, -0.03, -0.08])  # pivot inside the head, below/behind the eyes

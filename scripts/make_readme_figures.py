@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image
 from skimage import data
 
-from kpanim import constants
-from kpanim.subject import make_subject
+from kpanim.face import constants
+from kpanim.tracking.subject import make_subject
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "img"
 
@@ -42,7 +42,7 @@ def talk_strip() -> None:
 
     import av
 
-    from kpanim.demo import demo_command
+    from kpanim.commands.demo import demo_command
 
     with tempfile.TemporaryDirectory() as tmp:
         demo_command.main(["-o", tmp], standalone_mode=False)

@@ -49,10 +49,11 @@ def _animation_arrays(anim, **changes) -> dict:
 def make_corpus(root: Path, portrait: Path, subject) -> Path:
     """Write the corpus into ``root`` (portrait: a PNG with a face; subject: its Subject)."""
     from conftest import make_animation
-    from kpanim.audio import save_wav
-    from kpanim.gltf_export import export_glb
-    from kpanim.tts import synthesize
-    from kpanim.video import write_mp4
+
+    from kpanim.formats.gltf_export import export_glb
+    from kpanim.speech.audio import save_wav
+    from kpanim.speech.tts import synthesize
+    from kpanim.tracking.video import write_mp4
 
     root.mkdir(parents=True, exist_ok=True)
     # ---- good inputs

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kpanim import Animation, constants
+from kpanim import Animation
+from kpanim.face import constants
 
 
 def talking_face(n_frames: int = 40, fps: float = 25.0) -> tuple[Animation, np.ndarray, np.ndarray]:

@@ -5,7 +5,6 @@ Model tests get a tiny synthetic dataset and a tiny trained MODA + FaCo-Net (mod
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import numpy as np
@@ -40,15 +39,15 @@ def astronaut_png(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def astronaut_subject(astronaut_png):
-    from kpanim.subject import make_subject
+    from kpanim.tracking.subject import make_subject
 
     return make_subject(astronaut_png)
 
 
 def make_animation(n_frames: int = 50, fps: float = 25.0, seed: int = 0):
     """A synthetic but plausible animation: template face, jaw opening, head nod, shoulder sway."""
-    from kpanim import constants
-    from kpanim.animation import Animation
+    from kpanim.face import constants
+    from kpanim.formats.animation import Animation
 
     rng = np.random.default_rng(seed)
     t = np.arange(n_frames) / fps
@@ -85,7 +84,7 @@ def tiny_model(synth_dataset, tmp_path_factory) -> Path:
     """A MODA + FaCo-Net pair trained for a few steps on the synthetic dataset (mel front-end)."""
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     out = tmp_path_factory.mktemp("tiny_model")
     runner = CliRunner()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from kpanim import Animation
-from kpanim.constants import lip_index, template
+from kpanim.face.constants import lip_index, template
 
 REPO = Path(__file__).resolve().parents[1]
 BOUND = 0.0005  # the default max vertex error of the morph targets (m)
@@ -41,8 +41,8 @@ def synthetic_animation(seconds: float = 3.0, fps: float = 25.0, seed: int = 0) 
 
 
 def fake_subject():
-    from kpanim.facefit import Camera
-    from kpanim.subject import Subject
+    from kpanim.face.facefit import Camera
+    from kpanim.tracking.subject import Subject
 
     neutral = template().astype(np.float64) * 1.02
     return Subject(neutral=neutral, head_pose=np.array([0, 0, 0, 0, 0.02, -0.55]), camera=Camera.for_image(640, 480),

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from kpanim import constants
-from kpanim.animation import Animation, save_npz_atomic
-from kpanim.audio import save_wav
+from kpanim.face import constants
+from kpanim.formats.animation import Animation, save_npz_atomic
+from kpanim.speech.audio import save_wav
 
 
 def speechlike(seconds: float, seed: int, sr: int = 16000) -> np.ndarray:

@@ -4,8 +4,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from kpanim.animation import FORMAT_VERSION, STREAMS, Animation
 from kpanim.errors import FormatError
+from kpanim.formats.animation import FORMAT_VERSION, STREAMS, Animation
 from tests.conftest import make_animation
 
 
@@ -123,7 +123,7 @@ def test_slicing_by_frames_and_time(animation):
 
 
 def test_still_animation():
-    from kpanim import constants
+    from kpanim.face import constants
 
     still = Animation.still(constants.template(), np.zeros(6) + [0, 0, 0, 0, 0, -0.5], np.zeros((18, 3)) - 0.5, 7)
     assert still.n_frames == 7 and np.allclose(still.dense.std(0), 0, atol=1e-7)

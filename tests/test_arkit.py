@@ -1,4 +1,4 @@
-"""kpanim.arkit: the Blendshape V2 port against FaceLandmarker's own numbers, animation curves, files."""
+"""kpanim.animate.arkit: the Blendshape V2 port against FaceLandmarker's own numbers, animation curves, files."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kpanim import arkit
-from kpanim.animation import Animation
+from kpanim.animate import arkit
 from kpanim.errors import FormatError, KpanimError
+from kpanim.formats.animation import Animation
 
 FIXTURE = Path(__file__).parent / "data" / "arkit_reference.npz"
 
@@ -79,7 +79,7 @@ def test_animation_curves_follow_the_jaw(animation):
 
 def test_left_means_the_subjects_left():
     """MediaPipe's (and so the port's) eyeBlinkLeft is the subject's left eye (+X), as in ARKit."""
-    from kpanim import constants
+    from kpanim.face import constants
 
     tpl = constants.template().astype(np.float32)
     lids = {"left": ([386, 385, 387, 384, 398, 257, 258, 259], [374, 373, 380, 381, 382, 390]),
@@ -155,7 +155,7 @@ def test_livelink_csv_and_json(animation, tmp_path):
 def _run(*args):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     return CliRunner().invoke(cli, [str(a) for a in args])
 
@@ -206,8 +206,9 @@ def test_cli_export_errors_are_one_line_and_write_nothing(animation, tmp_path, c
 
 
 def test_cli_predict_arkit_outputs(tiny_model, tmp_path):
-    from kpanim.audio import save_wav
     from model_synth import speechlike
+
+    from kpanim.speech.audio import save_wav
 
     wav = tmp_path / "speech.wav"
     save_wav(wav, speechlike(2.0, 2)[0])
@@ -232,8 +233,8 @@ def test_cli_predict_arkit_outputs(tiny_model, tmp_path):
 def test_viewer_serves_the_curves(animation, tmp_path):
     import urllib.request
 
-    from kpanim.gltf_export import export_glb
-    from kpanim.viewer import ViewerServer, load_for_view
+    from kpanim.commands.view import ViewerServer, load_for_view
+    from kpanim.formats.gltf_export import export_glb
 
     npz = animation.save(tmp_path / "a.npz")
     glb, meta, payload = load_for_view(npz, with_arkit=True)
@@ -259,7 +260,7 @@ def test_viewer_draws_the_bar_chart(animation, tmp_path):
     from chromium_cdp import Chromium, chromium_path
     from gltf_testlib import require_tool
 
-    from kpanim.viewer import ViewerServer, load_for_view
+    from kpanim.commands.view import ViewerServer, load_for_view
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     glb, _, payload = load_for_view(animation.save(tmp_path / "a.npz"), with_arkit=True)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kpanim.audio import is_silent, load_audio, save_wav
 from kpanim.errors import KpanimError
+from kpanim.speech.audio import is_silent, load_audio, save_wav
 
 
 def _tone(sr, seconds=1.0, channels=2):
@@ -68,7 +68,7 @@ def test_silence_and_wav_round_trip(tmp_path):
 
 
 def test_speech_synthesis():
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     speech = synthesize("Hello world, this is a test.")
     assert speech.dtype == np.float32 and 1.0 < speech.size / 16000 < 4.0
@@ -92,8 +92,8 @@ def test_wav_cut_short_warns(tmp_path):
 
 
 def test_speech_warnings_short_silent_and_no_speech():
-    from kpanim.audio import speech_warnings
-    from kpanim.tts import synthesize
+    from kpanim.speech.audio import speech_warnings
+    from kpanim.speech.tts import synthesize
 
     sr = 16000
     rng = np.random.default_rng(0)
@@ -109,7 +109,7 @@ def test_speech_warnings_short_silent_and_no_speech():
 
 
 def test_check_playable(tmp_path):
-    from kpanim.audio import check_playable
+    from kpanim.speech.audio import check_playable
 
     sf.write(tmp_path / "a.wav", np.zeros(1600), 16000)
     (tmp_path / "t.wav").write_text("not audio")

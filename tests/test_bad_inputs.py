@@ -23,10 +23,10 @@ import time
 from pathlib import Path
 
 import pytest
+from bad_inputs import CASES, make_corpus
 from click.testing import CliRunner
 
-from bad_inputs import CASES, make_corpus
-from kpanim.cli import COMMANDS, cli
+from kpanim.commands.cli import COMMANDS, cli
 
 # words of an instruction or an example: "give ...", "use ...", "choose ...", "e.g. --fps 30", ...
 FIX = re.compile(r"(?<![\w-])(give|use|choose|pass|re-create|re-export|re-save|create|predict|prepare|install|"
@@ -77,7 +77,7 @@ def assert_clean_failure(res, expected: str) -> str:
 def run_case(corpus, monkeypatch, command: str, args: list[str], expected: str) -> None:
     root, pristine = corpus
     monkeypatch.chdir(root)
-    from kpanim import viewer
+    from kpanim.commands import view as viewer
 
     def no_serving(self):
         raise AssertionError("view started serving a bad input")
@@ -138,7 +138,7 @@ def _file_size_limit(limit: int):
 ], ids=["predict", "preview", "render", "export", "subject"])
 def test_full_disk_is_one_line_and_leaves_nothing(corpus, args):
     """A write that runs out of room (here a 4 kB file-size limit) ends in one line, no partial file."""
-    from kpanim.nets.audio_frontends import whisper_ct2_dir
+    from kpanim.speech.frontends import whisper_ct2_dir
 
     whisper_ct2_dir()  # the model cache is assembled here, not under the limit
     root, _ = corpus

@@ -21,11 +21,11 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from blender_test_data import mesh_from, remeshed_face, talking_face, write_wav
-from kpanim import constants
-from kpanim.blender_cli import build_addon_zip
-from kpanim.geometry import apply_pose
+
+from kpanim.commands.blender_addon import build_addon_zip
+from kpanim.face import constants
+from kpanim.face.geometry import apply_pose
 
 if importlib.util.find_spec("bpy") is None:
     if os.environ.get("CI"):
@@ -182,9 +182,9 @@ def test_import_glb_made_by_blender_sets_fps_range_and_sound(addon, bpy, tmp_pat
 
 def test_import_glb_from_kpanim_gltf_export(addon, bpy, tmp_path):
     try:
-        from kpanim.gltf_export import export_glb
+        from kpanim.formats.gltf_export import export_glb
     except ImportError:
-        pytest.skip("needs kpanim.gltf_export (the glTF export part, not merged into this branch yet)")
+        pytest.skip("needs kpanim.formats.gltf_export (the glTF export part, not merged into this branch yet)")
     anim, fields, weights = talking_face(n_frames=40, fps=30.0)
     anim = anim.replace(meta={"audio": {"path": "speech.wav", "sha256": "0", "duration": anim.duration}})
     export_glb(anim, tmp_path / "talk.glb")
@@ -528,7 +528,7 @@ def _arkit_head(bpy, names):
 
 
 def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
-    from kpanim import arkit
+    from kpanim.animate import arkit
 
     anim, _, _ = talking_face(n_frames=50, fps=25.0)
     curves = np.zeros((50, 52), np.float32)

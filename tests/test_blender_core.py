@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from kpanim.blender_addon import arkit_curves, cli_job, glb_reader, motion, npz_reader, retarget
 from scipy.optimize import nnls as scipy_nnls
 from scipy.spatial.transform import Rotation
 
-from kpanim import Animation, constants
-from kpanim.blender_addon import arkit_curves, cli_job, glb_reader, motion, npz_reader, retarget
-from kpanim.blender_cli import addon_source_dir, build_addon_zip
+from kpanim import Animation
+from kpanim.commands.blender_addon import addon_source_dir, build_addon_zip
 from kpanim.errors import KpanimError
-from kpanim.geometry import apply_pose
+from kpanim.face import constants
+from kpanim.face.geometry import apply_pose
 
 ADDON_DIR = Path(__file__).resolve().parents[1] / "blender_addon"
 
@@ -312,7 +313,7 @@ def test_addon_zip_layout_and_manifest(tmp_path):
 def test_blender_addon_command(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     result = CliRunner().invoke(cli, ["blender-addon", "--zip", "-o", str(tmp_path / "dist")])
     assert result.exit_code == 0, result.output
@@ -326,14 +327,14 @@ def test_blender_addon_command(tmp_path):
 
 # ------------------------------------------------------------------------------------ ARKit curves
 def test_arkit_names_match_kpanim():
-    from kpanim import arkit
+    from kpanim.animate import arkit
 
     assert arkit_curves.MEDIAPIPE_NAMES == arkit.NAMES
     assert set(arkit_curves.ARKIT_NAMES) == set(arkit.APPLE_NAMES)
 
 
 def test_arkit_curves_read_npz_csv_json_alike(tmp_path):
-    from kpanim import arkit
+    from kpanim.animate import arkit
 
     anim = make_anim(n_frames=40, fps=25.0)
     curves = np.random.default_rng(0).uniform(0, 1, (40, 52)).astype(np.float32)
@@ -402,8 +403,8 @@ def test_damaged_glb_is_one_clear_error_in_kpanim_and_the_addon(tmp_path, damage
     import json
     import struct
 
-    from kpanim.gltf_export import export_glb
-    from kpanim.gltf_info import read_glb
+    from kpanim.formats.gltf_export import export_glb
+    from kpanim.formats.gltf_import import read_glb
 
     anim = Animation.still(constants.template(), np.array([0, 0, 0, 0, 0, -0.5]), np.zeros((18, 3)), 10)
     export_glb(anim, tmp_path / "a.glb")

@@ -2,7 +2,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from kpanim import __version__
-from kpanim.cli import COMMANDS, cli
+from kpanim.commands.cli import COMMANDS, cli
 
 
 def run(*args):

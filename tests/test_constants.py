@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 from mediapipe.python.solutions import face_mesh_connections as mpc
 
-from kpanim import constants
+from kpanim.face import constants
 
 
 def _points(conns):

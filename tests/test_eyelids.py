@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from kpanim import constants
 from kpanim.renderer.eyelids import LOWER_LID_MARGIN, closure, lid_gap, paint_lids
-from kpanim.renderer.warp import (EYE_CORNERS, LASH_MAX, N_LASH, UPPER_LID_MARGIN, UPPER_LID_RING, PiecewiseAffineWarp,
-                                  border_anchors, control_points, lash_points)
+from kpanim.renderer.warp import (
+    EYE_CORNERS,
+    LASH_MAX,
+    N_LASH,
+    UPPER_LID_MARGIN,
+    UPPER_LID_RING,
+    PiecewiseAffineWarp,
+    border_anchors,
+    control_points,
+    lash_points,
+)
+
+from kpanim.face import constants
 
 SIZE = 512
 

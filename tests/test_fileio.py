@@ -4,7 +4,7 @@ import stat
 import pytest
 
 from kpanim.errors import KpanimError
-from kpanim.fileio import atomic_output
+from kpanim.formats.fileio import atomic_output
 
 
 def test_success_replaces_with_normal_permissions(tmp_path):
@@ -45,7 +45,7 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
 
     import numpy as np
 
-    from kpanim.animation import save_npz_atomic
+    from kpanim.formats.animation import save_npz_atomic
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
@@ -65,7 +65,7 @@ def test_full_disk_is_one_line_and_leaves_nothing(tmp_path, monkeypatch):
 
 
 def test_check_output_refuses_inputs_through_links(tmp_path):
-    from kpanim.fileio import check_output
+    from kpanim.formats.fileio import check_output
 
     photo = tmp_path / "face.png"
     photo.write_bytes(b"png")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from kpanim import geometry as g
+from kpanim.face import geometry as g
 
 
 def _random_transform(seed):

@@ -20,17 +20,16 @@ import numpy as np
 import pygltflib
 import pytest
 from click.testing import CliRunner
+from gltf_testlib import BOUND, REPO, fake_subject, require_tool, synthetic_animation
 from scipy.spatial.transform import Rotation
 
 from kpanim import Animation
-from kpanim.cli import cli
-from kpanim.constants import TORSO_NAMES, template, triangles
+from kpanim.commands.cli import cli
 from kpanim.errors import KpanimError
-from kpanim.gltf_export import build_gltf, export_glb, glb_bytes, head_quaternions
-from kpanim.gltf_info import describe_glb, read_glb_motion
-from kpanim.morph_basis import fit_morph_basis, max_vertex_error
-
-from gltf_testlib import BOUND, REPO, fake_subject, require_tool, synthetic_animation
+from kpanim.face.constants import TORSO_NAMES, template, triangles
+from kpanim.face.morph_basis import fit_morph_basis, max_vertex_error
+from kpanim.formats.gltf_export import build_gltf, export_glb, glb_bytes, head_quaternions
+from kpanim.formats.gltf_import import describe_glb, read_glb_motion
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +74,7 @@ def test_morph_basis_of_a_long_clip_streams_in_bounded_memory(monkeypatch):
     at 30 min), and the basis matches the one fitted in memory."""
     import tracemalloc
 
-    from kpanim import morph_basis
+    from kpanim.face import morph_basis
 
     rng = np.random.default_rng(2)
     t = np.arange(12000) / 25
@@ -311,7 +310,7 @@ def test_khronos_validator_zero_errors_and_warnings(anim, glb, tmp_path):
 
 # ---------------------------------------------------------------------- viewer server
 def test_viewer_server_routes(glb, tmp_path):
-    from kpanim.viewer import ViewerServer, find_audio, load_for_view
+    from kpanim.commands.view import ViewerServer, find_audio, load_for_view
 
     wav = tmp_path / "anim.wav"
     wav.write_bytes(b"RIFF" + bytes(100))
@@ -344,7 +343,7 @@ def test_viewer_server_routes(glb, tmp_path):
 
 
 def test_view_converts_npz_and_reports_errors(anim, tmp_path):
-    from kpanim.viewer import load_for_view
+    from kpanim.commands.view import load_for_view
 
     anim.save(tmp_path / "a.npz")
     data, meta = load_for_view(tmp_path / "a.npz", fps=30)

@@ -12,13 +12,12 @@ import math
 
 import numpy as np
 import pytest
+from gltf_testlib import BOUND, require_tool, synthetic_animation
 from PIL import Image
 from scipy.spatial import cKDTree
 
-from kpanim.gltf_export import export_glb
-from kpanim.gltf_info import read_glb_motion
-
-from gltf_testlib import BOUND, require_tool, synthetic_animation
+from kpanim.formats.gltf_export import export_glb
+from kpanim.formats.gltf_import import read_glb_motion
 
 # glTF (+Y up) → Blender (+Z up): x stays, glTF y becomes Blender z, glTF z becomes Blender -y.
 Y_UP_TO_Z_UP = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])
@@ -130,7 +129,7 @@ BROWSER_NOISE = ("GPU stall due to ReadPixels",)
 def test_threejs_viewer_plays_the_glb(exported, tmp_path):
     from chromium_cdp import Chromium, chromium_path
 
-    from kpanim.viewer import ViewerServer
+    from kpanim.commands.view import ViewerServer
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     anim, path, motion = exported
@@ -168,7 +167,7 @@ def test_threejs_viewer_follows_the_audio_clock(exported, tmp_path):
     import soundfile as sf
     from chromium_cdp import Chromium, chromium_path
 
-    from kpanim.viewer import ViewerServer
+    from kpanim.commands.view import ViewerServer
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     anim, path, _ = exported

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kpanim.cli import cli
+from kpanim.commands.cli import cli
 
 
 def _train(synth_dataset, out, seed):
@@ -41,7 +41,7 @@ def ensemble(members, tmp_path_factory):
 def test_ensemble_lips_are_the_members_mean_and_the_rest_is_the_main_network(members, ensemble):
     from model_synth import speechlike
 
-    from kpanim.inference import default_subject_arrays, load_model, motion_streams
+    from kpanim.animate.predict import default_subject_arrays, load_model, motion_streams
 
     audio = speechlike(2.0, 3)[0]
     ens, a, b = load_model(ensemble), load_model(members[0]), load_model(members[1])
@@ -67,7 +67,7 @@ def test_checkpoint_formats(members, ensemble):
 def test_predict_runs_an_ensemble(ensemble, tmp_path):
     from model_synth import speechlike
 
-    from kpanim.audio import save_wav
+    from kpanim.speech.audio import save_wav
 
     wav = tmp_path / "a.wav"
     save_wav(wav, speechlike(1.5, 2)[0])
@@ -77,7 +77,7 @@ def test_predict_runs_an_ensemble(ensemble, tmp_path):
 
 @pytest.mark.parametrize("case", ["one", "nested", "config", "overwrite"])
 def test_lip_ensemble_refuses_bad_members(case, members, ensemble, tmp_path):
-    from kpanim.checkpoint import save_checkpoint
+    from kpanim.formats.checkpoint import save_checkpoint
     from kpanim.nets.moda import Moda, ModaConfig
 
     a, b = map(str, members)
@@ -97,11 +97,11 @@ def test_lip_ensemble_refuses_bad_members(case, members, ensemble, tmp_path):
 
 def test_stream_averages_the_lips_like_predict(synth_dataset, tmp_path):
     """A streamed ensemble's lips are the mean of its members' streamed lips (same chunks, same frames)."""
+    from kpanim.training.lip_ensemble import combine
     from model_synth import speechlike
 
-    from kpanim.inference import load_model
-    from kpanim.stream import Stream, StreamFrames
-    from kpanim.training.lip_ensemble import combine
+    from kpanim.animate.predict import load_model
+    from kpanim.animate.stream import Stream, StreamFrames
 
     runs = []
     for seed in (0, 1):

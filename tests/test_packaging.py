@@ -26,7 +26,7 @@ def test_only_the_kpanim_namespace_is_installed(wheel_files):
 
 def test_subpackages_and_data_are_included(wheel_files):
     for required in ("kpanim/renderer/__init__.py", "kpanim/training/__init__.py",
-                     "kpanim/blender_addon/__init__.py", "kpanim/data/face_constants.npz", "kpanim/cli.py",
+                     "kpanim/blender_addon/__init__.py", "kpanim/data/face_constants.npz", "kpanim/commands/cli.py",
                      "kpanim/data/arkit_blendshapes.npz", "kpanim/data/LICENSE-MediaPipe-Apache-2.0.txt",
                      "kpanim/data/NOTICE-arkit.txt"):
         assert required in wheel_files, required

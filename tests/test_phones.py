@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from model_synth import TINY_MODA
 
-from kpanim.animation import Animation
-from kpanim.audio import save_wav
-from kpanim.cli import cli
+from kpanim.commands.cli import cli
+from kpanim.formats.animation import Animation
+from kpanim.speech.audio import save_wav
 
 pytest.importorskip("pocketsphinx")
 
@@ -21,7 +21,7 @@ SR = 16000
 @pytest.fixture(scope="module")
 def speech_2s() -> np.ndarray:
     """0.5 s of silence, then espeak-ng speech, 2 s in all."""
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     voice = synthesize("Bin blue at f two now.", words_per_minute=200)
     audio = np.zeros(2 * SR, np.float32)
@@ -31,7 +31,7 @@ def speech_2s() -> np.ndarray:
 
 
 def test_occupancy_is_aligned_to_frame_centres():
-    from kpanim.nets.phone_frontend import PHONE_INDEX, occupancy
+    from kpanim.speech.phone_frontend import PHONE_INDEX, occupancy
 
     labels = np.zeros(100, np.int64)  # 1 s at 100 Hz: silence until 0.5 s, then AA
     labels[50:] = PHONE_INDEX["AA"]
@@ -46,7 +46,7 @@ def test_occupancy_is_aligned_to_frame_centres():
 
 
 def test_phone_frontend_shape_and_alignment(speech_2s):
-    from kpanim.nets.audio_frontends import make_frontend, n_frames_for
+    from kpanim.speech.frontends import make_frontend, n_frames_for
 
     fe = make_frontend("phones")
     T = n_frames_for(len(speech_2s), 25.0)
@@ -60,8 +60,9 @@ def test_phone_frontend_shape_and_alignment(speech_2s):
 
 
 def test_concat_frontend_and_cache_reuse_each_part(tmp_path, speech_2s):
-    from kpanim.nets.audio_frontends import make_frontend
     from kpanim.training.data import clip_features
+
+    from kpanim.speech.frontends import make_frontend
 
     fe = make_frontend("mel+phones")
     assert fe.name == "mel+phones" and fe.dim == 320 + 40
@@ -74,8 +75,8 @@ def test_concat_frontend_and_cache_reuse_each_part(tmp_path, speech_2s):
 
 
 def test_viseme_track_shape_and_coarticulation():
-    from kpanim.nets.phone_frontend import PHONE_INDEX, occupancy
-    from kpanim.visemes import VISEMES, coarticulate, viseme_track, viseme_weights
+    from kpanim.animate.visemes import VISEMES, coarticulate, viseme_track, viseme_weights
+    from kpanim.speech.phone_frontend import PHONE_INDEX, occupancy
 
     labels = np.zeros(200, np.int64)
     labels[60:100] = PHONE_INDEX["AA"]  # D: wide open
@@ -96,8 +97,8 @@ def test_viseme_track_shape_and_coarticulation():
 
 
 def test_fit_viseme_keys_recovers_class_means():
-    from kpanim.nets.phone_frontend import PHONE_INDEX, occupancy
-    from kpanim.visemes import VISEMES, fit_viseme_keys
+    from kpanim.animate.visemes import VISEMES, fit_viseme_keys
+    from kpanim.speech.phone_frontend import PHONE_INDEX, occupancy
 
     labels = np.repeat(np.array([PHONE_INDEX[p] for p in ("SIL", "AA", "M", "AA", "F", "SIL")]), 40)
     phones = occupancy(labels, 96, 25.0)
@@ -109,7 +110,7 @@ def test_fit_viseme_keys_recovers_class_means():
 
 
 def test_blend_weight_zero_is_network_output():
-    from kpanim.visemes import blend_lips
+    from kpanim.animate.visemes import blend_lips
 
     net, track = np.random.default_rng(0).normal(size=(2, 30, 120)).astype(np.float32)
     assert blend_lips(net, track, 0.0) is net
@@ -119,7 +120,7 @@ def test_blend_weight_zero_is_network_output():
 
 
 def test_train_phones_viseme_prior_and_predict_end_to_end(synth_dataset, tiny_model, tmp_path, speech_2s):
-    from kpanim.inference import load_model, predict
+    from kpanim.animate.predict import load_model, predict
 
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel+phones",
@@ -144,7 +145,7 @@ def test_train_phones_viseme_prior_and_predict_end_to_end(synth_dataset, tiny_mo
 
 
 def test_viseme_blend_zero_matches_model_without_prior(tiny_model, speech_2s):
-    from kpanim.inference import load_model, predict
+    from kpanim.animate.predict import load_model, predict
 
     model = load_model(tiny_model)
     plain = predict(speech_2s, model=model)
@@ -166,7 +167,7 @@ def test_missing_pocketsphinx_is_a_clear_error(monkeypatch):
     import sys
 
     from kpanim.errors import KpanimError
-    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.speech.frontends import make_frontend
 
     monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # import fails as if not installed
     with pytest.raises(KpanimError, match=r"pip install 'kpanim\[phones\]'"):
@@ -178,8 +179,8 @@ def test_add_viseme_prior_script(tiny_model, synth_dataset, tmp_path):
     import sys
     from pathlib import Path
 
-    from kpanim.checkpoint import file_sha256
-    from kpanim.inference import load_model
+    from kpanim.animate.predict import load_model
+    from kpanim.formats.checkpoint import file_sha256
 
     script = Path(__file__).parents[1] / "scripts" / "add_viseme_prior.py"
     before = file_sha256(tiny_model)

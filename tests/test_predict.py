@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from kpanim import constants
-from kpanim.animation import Animation
-from kpanim.audio import save_wav
-from kpanim.cli import cli
-from kpanim.errors import KpanimError
-from kpanim.nets.moda import Moda, ModaConfig
-from kpanim.inference import load_model, moda_windows, predict, speech_gate
-
 from model_synth import speechlike
+
+from kpanim.animate.predict import load_model, moda_windows, predict, speech_gate
+from kpanim.commands.cli import cli
+from kpanim.errors import KpanimError
+from kpanim.face import constants
+from kpanim.formats.animation import Animation
+from kpanim.nets.moda import Moda, ModaConfig
+from kpanim.speech.audio import save_wav
 
 
 def test_sliding_windows_cross_fade_exactly():
@@ -137,11 +136,11 @@ def test_python_api_is_kpanim_predict():
     import kpanim
 
     assert kpanim.predict is predict and callable(kpanim.predict)
-    assert importlib.import_module("kpanim.predict_cli").predict_command.name == "predict"
+    assert importlib.import_module("kpanim.commands.predict").predict_command.name == "predict"
 
 
 def test_blink_track_rate_and_seed():
-    from kpanim.inference import blink_track
+    from kpanim.animate.predict import blink_track
 
     track = blink_track(25 * 600, 25.0, 15.0, seed=1)
     onsets = int(np.sum(np.diff((track > 0.5).astype(int)) == 1))
@@ -151,14 +150,14 @@ def test_blink_track_rate_and_seed():
 
 
 def test_cli_predict_glb(tiny_model, tmp_path):
-    """.glb goes through kpanim.gltf_export when installed; without it, a one-line error and no file."""
+    """.glb goes through kpanim.formats.gltf_export when installed; without it, a one-line error and no file."""
     import importlib.util
 
     wav = tmp_path / "speech.wav"
     save_wav(wav, speechlike(1.0, 3)[0])
     out = tmp_path / "anim.glb"
     res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(out), "--model", str(tiny_model)])
-    if importlib.util.find_spec("kpanim.gltf_export") is None:
+    if importlib.util.find_spec("kpanim.formats.gltf_export") is None:
         assert res.exit_code == 1 and "Error: glTF export is not available" in res.output and not out.exists()
     else:
         assert res.exit_code == 0, res.output
@@ -169,7 +168,7 @@ def test_shipped_default_model_matches_its_card():
     import json
     from importlib import resources
 
-    from kpanim.checkpoint import file_sha256
+    from kpanim.formats.checkpoint import file_sha256
 
     data = resources.files("kpanim.data")
     card = json.loads(data.joinpath("moda_default.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kpanim.images import file_sha256
+from kpanim.tracking.images import file_sha256
 
 FPS_SRC = 30
 N_SRC = 66  # 2.2 s at 30 fps → 55 frames at 25 fps
@@ -52,7 +52,7 @@ def write_video(path: Path, frames: list[np.ndarray], fps: int, audio: np.ndarra
 
 
 def speech(seconds: float) -> np.ndarray:
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     voice = synthesize("Bin blue at f two now, please.", words_per_minute=190)
     audio = np.zeros(int(seconds * SR), np.float32)
@@ -75,7 +75,7 @@ def astronaut_frames(n: int, fps: int) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    from kpanim.prepare import PrepareConfig, prepare_dataset
+    from kpanim.dataset.prepare import PrepareConfig, prepare_dataset
 
     src = tmp_path_factory.mktemp("videos")
     frames = astronaut_frames(N_SRC, FPS_SRC)
@@ -100,7 +100,7 @@ def test_prepare_reports_each_bad_input_with_its_reason(prepared):
 
 
 def test_prepared_clip_follows_the_dataset_contract(prepared):
-    from kpanim.animation import Animation
+    from kpanim.formats.animation import Animation
 
     _, out, _ = prepared
     npz = out / "clips" / "astro_talk.npz"
@@ -129,7 +129,7 @@ def test_prepared_clip_follows_the_dataset_contract(prepared):
 def test_prepare_recovers_the_known_head_roll_and_scale(prepared):
     from scipy.spatial.transform import Rotation
 
-    from kpanim.animation import Animation
+    from kpanim.formats.animation import Animation
 
     _, out, _ = prepared
     anim = Animation.load(out / "clips" / "astro_talk.npz")
@@ -158,7 +158,7 @@ def test_prepared_audio_is_16k_mono_and_aligned_to_frame_zero(prepared):
 
 
 def test_video_frames_resampled_by_nearest_time(prepared):
-    from kpanim.video import probe_video, read_video_frames
+    from kpanim.tracking.video import probe_video, read_video_frames
 
     src, _, _ = prepared
     frames = list(read_video_frames(src / "astro_talk.mp4", fps=25))
@@ -169,7 +169,7 @@ def test_video_frames_resampled_by_nearest_time(prepared):
 
 
 def test_prepare_resumes_and_keeps_finished_clips(prepared, tmp_path):
-    from kpanim.prepare import PrepareConfig, prepare_dataset
+    from kpanim.dataset.prepare import PrepareConfig, prepare_dataset
 
     src, out, _ = prepared
     before = (out / "clips" / "astro_talk.npz").stat().st_mtime_ns
@@ -186,7 +186,7 @@ def test_prepare_resumes_and_keeps_finished_clips(prepared, tmp_path):
 def test_prepare_cli_errors_are_one_line(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     res = CliRunner().invoke(cli, ["prepare", str(tmp_path / "missing"), "-o", str(tmp_path / "ds")])
     assert res.exit_code == 1 and "no such file or folder" in res.output and "Traceback" not in res.output
@@ -196,7 +196,7 @@ def test_prepare_cli_errors_are_one_line(tmp_path):
 
 
 def test_speaker_rules_and_split():
-    from kpanim.dataset import assign_split, speaker_of, unique_clip_ids
+    from kpanim.dataset.index import assign_split, speaker_of, unique_clip_ids
 
     assert speaker_of(Path("/d/grid_s1/bbaf2n.mp4")) == "grid-s1"
     assert speaker_of(Path("spectre__samples_MEAD_M003_level_1_happy_024.mp4")) == "mead-m003"
@@ -217,7 +217,7 @@ def test_speaker_rules_and_split():
 
 
 def test_an_unexpected_error_in_one_clip_never_stops_the_batch(tmp_path, monkeypatch):
-    import kpanim.prepare as prep
+    import kpanim.dataset.prepare as prep
 
     def fake_prepare_clip(path, clip_id, speaker, out_dir, cfg):
         if path.name == "a.mp4":
@@ -235,7 +235,7 @@ def test_an_unexpected_error_in_one_clip_never_stops_the_batch(tmp_path, monkeyp
 
 
 def test_load_clip_gives_animation_extras_and_audio(prepared):
-    from kpanim.dataset import load_clip, load_index
+    from kpanim.dataset.index import load_clip, load_index
 
     _, out, _ = prepared
     (row,) = load_index(out)
@@ -253,8 +253,8 @@ def test_load_clip_gives_animation_extras_and_audio(prepared):
 def test_containers_decode_to_25_fps_with_audio(tmp_path, ext, vcodec, acodec, fps):
     import av
 
-    from kpanim.audio import load_audio
-    from kpanim.video import probe_video, read_video_frames
+    from kpanim.speech.audio import load_audio
+    from kpanim.tracking.video import probe_video, read_video_frames
 
     path = tmp_path / f"clip.{ext}"
     n = fps * 2
@@ -293,7 +293,7 @@ def test_containers_decode_to_25_fps_with_audio(tmp_path, ext, vcodec, acodec, f
 def test_prepare_rejects_even_smoothing_windows(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     (tmp_path / "v.mp4").write_bytes(b"x")
     res = CliRunner().invoke(cli, ["prepare", str(tmp_path / "v.mp4"), "-o", str(tmp_path / "ds"),
@@ -305,7 +305,7 @@ def test_prepare_rejects_even_smoothing_windows(tmp_path):
 def test_a_clip_that_takes_too_long_is_skipped_as_timeout(tmp_path, monkeypatch):
     import time
 
-    import kpanim.prepare as prep
+    import kpanim.dataset.prepare as prep
 
     def slow_prepare_clip(path, clip_id, speaker, out_dir, cfg):
         while True:
@@ -320,7 +320,7 @@ def test_a_clip_that_takes_too_long_is_skipped_as_timeout(tmp_path, monkeypatch)
 
 
 def test_align_audio_puts_audio_on_the_video_clock():
-    from kpanim.prepare import align_audio
+    from kpanim.dataset.prepare import align_audio
 
     a = np.arange(1, 101, dtype=np.float32)
     late = align_audio(a, 0.01, 2, 25, 1000)  # audio starts 10 ms after frame 0; 2 frames = 80 samples
@@ -330,7 +330,7 @@ def test_align_audio_puts_audio_on_the_video_clock():
 
 
 def test_duplicate_envelopes_are_found_trimmed_or_not():
-    from kpanim.dataset import find_duplicates
+    from kpanim.dataset.index import find_duplicates
 
     rng = np.random.default_rng(0)
     speech_a = np.convolve(rng.normal(0, 6, 400), np.ones(3) / 3, "same") - 30  # dB per frame
@@ -347,8 +347,8 @@ def test_duplicate_envelopes_are_found_trimmed_or_not():
 def test_a_clip_repeated_under_another_name_is_excluded_from_both_splits(prepared, tmp_path):
     import shutil
 
-    from kpanim.animation import save_npz_atomic
-    from kpanim.dataset import finalize, load_index, read_clip_meta
+    from kpanim.dataset.index import finalize, load_index, read_clip_meta
+    from kpanim.formats.animation import save_npz_atomic
 
     _, out, _ = prepared
     ds = tmp_path / "ds"
@@ -377,8 +377,8 @@ def test_two_shards_run_concurrently_build_one_dataset(tmp_path):
     import subprocess
     import sys
 
-    from kpanim.prepare import shard_of
-    from kpanim.dataset import unique_clip_ids
+    from kpanim.dataset.index import unique_clip_ids
+    from kpanim.dataset.prepare import shard_of
 
     src = tmp_path / "videos"
     src.mkdir()
@@ -425,7 +425,7 @@ def test_two_shards_run_concurrently_build_one_dataset(tmp_path):
 def test_shard_argument_is_checked(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     for bad in ("3/2", "0/4", "x", "1/0", "2"):
         res = CliRunner().invoke(cli, ["prepare", str(tmp_path), "-o", str(tmp_path / "ds"), "--shard", bad])

@@ -7,8 +7,8 @@ import pytest
 
 
 def face_animation(n: int = 30):
-    from kpanim import constants
-    from kpanim.animation import Animation
+    from kpanim.face import constants
+    from kpanim.formats.animation import Animation
 
     base = constants.template().astype(np.float64)
     pose = np.zeros((n, 6))
@@ -24,9 +24,9 @@ def face_animation(n: int = 30):
 def test_preview_writes_h264_with_audio(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.audio import save_wav
-    from kpanim.cli import cli
-    from kpanim.video import probe_video, read_video_frames
+    from kpanim.commands.cli import cli
+    from kpanim.speech.audio import save_wav
+    from kpanim.tracking.video import probe_video, read_video_frames
 
     face_animation().save(tmp_path / "a.npz")
     save_wav(tmp_path / "s.wav", (0.1 * np.sin(np.arange(19200) * 0.1)).astype(np.float32))
@@ -42,7 +42,7 @@ def test_preview_writes_h264_with_audio(tmp_path):
 
 
 def test_preview_uses_a_prepared_clips_camera(tmp_path):
-    from kpanim.preview import project_animation
+    from kpanim.commands.preview import project_animation
 
     anim = face_animation(5)
     camera = np.array([640.0, 320.0, 240.0, 640, 480])
@@ -55,7 +55,7 @@ def test_preview_uses_a_prepared_clips_camera(tmp_path):
 def test_preview_errors(tmp_path):
     from click.testing import CliRunner
 
-    from kpanim.cli import cli
+    from kpanim.commands.cli import cli
 
     (tmp_path / "bad.npz").write_bytes(b"nope")
     res = CliRunner().invoke(cli, ["preview", str(tmp_path / "bad.npz")])

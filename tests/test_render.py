@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from kpanim.animation import Animation
-from kpanim.cli import cli
-from kpanim.errors import KpanimError
 from kpanim.renderer.render import Rig, render
 from kpanim.renderer.sketch import PART_COLORS, draw_sketch
 from kpanim.renderer.unet import RendererConfig, TPEUNet, load_checkpoint, save_checkpoint, temporal_embedding
 from kpanim.renderer.warp import PiecewiseAffineWarp, apply_affine, border_anchors, triangle_id_map
+
+from kpanim.commands.cli import cli
+from kpanim.errors import KpanimError
+from kpanim.formats.animation import Animation
 
 TINY = RendererConfig(size=64, base_channels=4, levels=2, max_channels=8, tpe_dim=8)
 
@@ -27,7 +27,7 @@ def astronaut(tmp_path_factory):
     from PIL import Image
     from skimage.data import astronaut
 
-    from kpanim.subject import make_subject
+    from kpanim.tracking.subject import make_subject
 
     folder = tmp_path_factory.mktemp("portrait")
     path = folder / "astronaut.png"
@@ -133,13 +133,13 @@ def test_unet_shapes_tpe_and_checkpoint(tmp_path):
 
 # ------------------------------------------------------------------------------------------- render
 def test_render_mp4_streams_and_duration(astronaut, tmp_path):
-    from kpanim.tts import synthesize
+    from kpanim.speech.tts import synthesize
 
     photo, subject = astronaut
     anim = talking_animation(subject, n_frames=10)
     audio = synthesize("Hi")
     audio = np.pad(audio, (0, 16000))[:int(0.4 * 16000)]  # exactly the animation's 0.4 s
-    from kpanim.audio import save_wav
+    from kpanim.speech.audio import save_wav
 
     save_wav(tmp_path / "a.wav", audio)
     stats = render(anim, photo, tmp_path / "t.mp4", audio=tmp_path / "a.wav", renderer=tiny_net(), size=128,
@@ -182,9 +182,9 @@ def test_full_frame_of_a_huge_photo_is_scaled_to_what_players_decode(astronaut, 
     """--full-frame keeps the photo's frame, but an H.264 stream beyond level 5.1 (36864 macroblocks)
     does not play in browsers: a 4800² photo renders at 3072², with a warning that says so."""
     import cv2
-
     from kpanim.renderer.render import MAX_FULL_FRAME_PIXELS, full_frame_scale
-    from kpanim.subject import make_subject
+
+    from kpanim.tracking.subject import make_subject
 
     assert full_frame_scale(1920, 1080) == 1.0
     assert full_frame_scale(8000, 8000) * 8000 == pytest.approx(3072)
@@ -214,7 +214,7 @@ def test_mismatched_subject_warns_and_retargets(astronaut, tmp_path):
 def test_bad_input_one_line_error_no_partial_file(astronaut, tmp_path, case):
     from PIL import Image
 
-    from kpanim.audio import save_wav
+    from kpanim.speech.audio import save_wav
 
     photo, subject = astronaut
     anim_path = talking_animation(subject, n_frames=10).save(tmp_path / "anim.npz")
@@ -263,8 +263,9 @@ def test_finetune_on_a_short_video(astronaut, tmp_path):
 
 
 def test_irises_close_with_the_lids_and_stay_put_in_open_eyes():
-    from kpanim import constants
     from kpanim.renderer.warp import EYES, iris_inside_lids
+
+    from kpanim.face import constants
 
     face = constants.template()[:, :2] * np.array([1.0, -1.0]) * 4000 + 256  # pixels, y down
     (c0, c1), up, lo, iris = EYES[0]

@@ -10,9 +10,14 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from kpanim.renderer.discriminator import (DiscriminatorConfig, PatchDiscriminator, feature_matching_loss,
-                                           lsgan_d_loss, lsgan_g_loss, region_weights)
+from kpanim.renderer.discriminator import (
+    DiscriminatorConfig,
+    PatchDiscriminator,
+    feature_matching_loss,
+    lsgan_d_loss,
+    lsgan_g_loss,
+    region_weights,
+)
 from kpanim.renderer.metrics import mouth_interior_metrics
 from kpanim.renderer.sketch import MOUTH_FILL, inner_mouth_mask
 from kpanim.renderer.train import TrainConfig, held_out, sample_batch, train

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kpanim.cli import cli
+from kpanim.commands.cli import cli
 
 
 @pytest.fixture(scope="session")
@@ -27,7 +27,7 @@ def stream_model(synth_dataset, tiny_model, tmp_path_factory):
                                    "--no-plot", "--out", str(out), *TINY_MODA])
     assert res.exit_code == 0, res.output
     shutil.copy(tiny_model.parent / "faco.pt", out / "faco.pt")
-    from kpanim.inference import load_model
+    from kpanim.animate.predict import load_model
 
     return load_model(out / "moda.pt")
 
@@ -40,7 +40,7 @@ def speech(synth_dataset):
 
 
 def _run_stream(model, audio, chunk, **kw):
-    from kpanim.stream import Stream, StreamFrames
+    from kpanim.animate.stream import Stream, StreamFrames
 
     st = Stream(model, **kw)
     parts = [st.push(audio[i:i + chunk]) for i in range(0, len(audio), chunk)]
@@ -50,7 +50,7 @@ def _run_stream(model, audio, chunk, **kw):
 
 # ------------------------------------------------------------------------------------------ Stream API
 def test_stream_frames_are_final_timed_and_complete(stream_model, speech):
-    from kpanim.stream import FRAME_SAMPLES, Stream
+    from kpanim.animate.stream import FRAME_SAMPLES, Stream
 
     st = Stream(stream_model, seed=1)
     seen, arrival = [], []
@@ -64,7 +64,7 @@ def test_stream_frames_are_final_timed_and_complete(stream_model, speech):
             assert np.allclose(out.time, out.index / 25)
     rest = st.close()
     seen.extend(rest.index.tolist())
-    from kpanim.nets.audio_frontends import n_frames_for
+    from kpanim.speech.frontends import n_frames_for
 
     assert seen == list(range(n_frames_for(len(speech), 25)))  # every frame once, in order, like predict
     assert st.close().index.size == 0
@@ -73,7 +73,7 @@ def test_stream_frames_are_final_timed_and_complete(stream_model, speech):
 
 
 def test_stream_is_deterministic_and_chunking_free(stream_model, speech):
-    from kpanim.stream import StreamFrames
+    from kpanim.animate.stream import StreamFrames
 
     a = _run_stream(stream_model, speech, 320, seed=4)
     b = _run_stream(stream_model, speech, 1234, seed=4)
@@ -102,9 +102,9 @@ def test_stream_resamples_other_rates(stream_model, speech):
 def test_stream_rejects_bad_input_and_unstreamable_models(stream_model, tiny_model, tmp_path):
     import torch
 
+    from kpanim.animate.predict import load_model
+    from kpanim.animate.stream import Stream
     from kpanim.errors import KpanimError
-    from kpanim.inference import load_model
-    from kpanim.stream import Stream
 
     st = Stream(stream_model)
     for bad, msg in ((np.zeros((10, 2), np.float32), "mono"), (np.zeros(10, np.int32), "float32"),
@@ -124,7 +124,7 @@ def test_stream_rejects_bad_input_and_unstreamable_models(stream_model, tiny_mod
 # ------------------------------------------------------------------------------------------ the server
 @pytest.fixture
 def server(stream_model):
-    from kpanim.serve import StreamServer
+    from kpanim.commands.serve import StreamServer
 
     srv = StreamServer(stream_model, port=0, max_streams=2, idle_timeout=60)
     with srv.running():
@@ -132,7 +132,7 @@ def server(stream_model):
 
 
 def test_python_client_through_the_server(server, stream_model, speech, tmp_path):
-    from kpanim.stream_client import frames_to_animation, stream_audio
+    from kpanim.commands.stream import frames_to_animation, stream_audio
 
     res = asyncio.run(stream_audio(server.url, speech, realtime=False, chunk_ms=30, seed=2))
     pcm = (np.clip(speech, -1, 1) * 32767).astype(np.int16)  # what the client sends
@@ -147,14 +147,14 @@ def test_python_client_through_the_server(server, stream_model, speech, tmp_path
     assert set(js["blocks"]) == {"arkit", "head"}
     assert np.allclose(js["blocks"]["arkit"], res["blocks"]["arkit"], atol=1e-4)
     # the CLI client: real-time pace, summary line, saved frames
-    from kpanim.audio import save_wav
+    from kpanim.speech.audio import save_wav
 
     wav = save_wav(tmp_path / "s.wav", speech[:16000])
     out = CliRunner().invoke(cli, ["stream", str(wav), "--server", server.url, "-o", str(tmp_path / "f.npz")])
     assert out.exit_code == 0, out.output
     last = out.output.strip().splitlines()[-1]
     assert last.startswith("latency p50 ") and last.endswith("; 25 frames"), last
-    from kpanim.animation import Animation
+    from kpanim.formats.animation import Animation
 
     assert Animation.load(tmp_path / "f.npz").n_frames == 25
 
@@ -212,8 +212,8 @@ def test_server_bad_messages_get_an_error_and_a_clean_close(server, messages, co
 def test_server_refuses_streams_past_its_limit_and_survives_disconnects(server, speech):
     from websockets.asyncio.client import connect
 
+    from kpanim.commands.stream import stream_audio
     from kpanim.errors import KpanimError
-    from kpanim.stream_client import stream_audio
 
     async def go():
         a = await connect(server.url)
@@ -242,10 +242,10 @@ def test_cli_serve_prints_its_address_and_stream_errors_are_one_line(stream_mode
     import subprocess
     import sys
 
-    from kpanim.audio import save_wav
+    from kpanim.speech.audio import save_wav
 
     wav = save_wav(tmp_path / "s.wav", speech[:8000])
-    proc = subprocess.Popen([sys.executable, "-m", "kpanim.cli", "serve", "--port", "0", "--model", stream_model.path,
+    proc = subprocess.Popen([sys.executable, "-m", "kpanim.commands.cli", "serve", "--port", "0", "--model", stream_model.path,
                              "--max-streams", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline().strip()
@@ -271,10 +271,10 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
     from chromium_cdp import FLAGS, Chromium, chromium_path
     from gltf_testlib import require_tool
 
-    from kpanim.audio import save_wav
-    from kpanim.inference import default_subject_arrays
-    from kpanim.tts import synthesize
-    from kpanim.viewer import ViewerServer
+    from kpanim.animate.predict import default_subject_arrays
+    from kpanim.commands.view import ViewerServer
+    from kpanim.speech.audio import save_wav
+    from kpanim.speech.tts import synthesize
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     wav = save_wav(tmp_path / "mic.wav", np.concatenate([synthesize("Hello there, how are you today?")] * 2))
@@ -304,8 +304,8 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
 
 
 def test_the_shipped_default_model_streams(speech):
+    from kpanim.animate.stream import Stream, StreamFrames
     from kpanim.nets.precision import cpu_has_bf16
-    from kpanim.stream import Stream, StreamFrames
 
     st = Stream(precision="float32")
     assert st.model.frontend.name.endswith("_nopad") and st.precision == "float32"
@@ -316,7 +316,7 @@ def test_the_shipped_default_model_streams(speech):
 
 
 def test_server_closes_idle_connections(stream_model):
-    from kpanim.serve import StreamServer
+    from kpanim.commands.serve import StreamServer
 
     srv = StreamServer(stream_model, port=0, max_streams=1, idle_timeout=0.5)
     with srv.running():

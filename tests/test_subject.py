@@ -6,8 +6,8 @@ from PIL import Image
 from skimage import data
 
 from kpanim.errors import KpanimError, NoFaceError
-from kpanim.landmarks import detect_faces
-from kpanim.subject import Subject, make_subject
+from kpanim.tracking.landmarks import detect_faces
+from kpanim.tracking.subject import Subject, make_subject
 
 
 def test_astronaut_subject_projects_onto_mediapipe_detection(tmp_path, astronaut_png, astronaut_subject):

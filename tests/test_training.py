@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-
-from kpanim import constants
-from kpanim.cli import cli
-from kpanim.errors import KpanimError
-
 from model_synth import TINY_FACO, TINY_MODA
+
+from kpanim.commands.cli import cli
+from kpanim.errors import KpanimError
+from kpanim.face import constants
 
 
 def test_mirror_is_an_involution_and_swaps_sides(synth_dataset):
@@ -34,7 +33,8 @@ def test_mirror_is_an_involution_and_swaps_sides(synth_dataset):
 
 def test_sampler_balances_speakers_and_normalises(synth_dataset):
     from kpanim.training.data import WindowSampler, compute_norm, load_clips
-    from kpanim.nets.audio_frontends import MelFrontend
+
+    from kpanim.speech.frontends import MelFrontend
 
     clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
     clips[0].speaker = clips[1].speaker  # two clips of one speaker, one of another
@@ -111,10 +111,10 @@ def test_torchrun_ddp_two_cpu_processes(synth_dataset, tmp_path):
 
 def test_config_build_keeps_nested_defaults_and_rejects_unknown():
     import pytest
-
-    from kpanim.errors import KpanimError
     from kpanim.training.config import build
     from kpanim.training.train_moda import ModaTrainConfig
+
+    from kpanim.errors import KpanimError
 
     cfg = build(ModaTrainConfig, {"steps": 5, "model": {"n_heads": 2}})
     assert cfg.steps == 5 and cfg.model.n_heads == 2 and cfg.model.d_model == ModaTrainConfig().model.d_model
@@ -162,10 +162,11 @@ def test_train_sync_then_moda_with_its_loss(synth_dataset, tmp_path):
 
 
 def test_scale_free_lip_targets_and_the_linear_probe(synth_dataset, tmp_path):
-    from kpanim.nets.audio_frontends import MelFrontend
-    from kpanim.nets.normalise import lips_from_network, normalise
     from kpanim.training.data import WindowSampler, compute_norm, load_clips
     from kpanim.training.linear_probe import LinearProbe, fit_probe
+
+    from kpanim.nets.normalise import lips_from_network, normalise
+    from kpanim.speech.frontends import MelFrontend
 
     clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
     norm = compute_norm(clips)

@@ -9,10 +9,9 @@ import shutil
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from kpanim.cli import cli
-
 from model_synth import TINY_MODA
+
+from kpanim.commands.cli import cli
 
 SR, FPS = 16000, 25.0
 
@@ -67,8 +66,9 @@ def test_speed_perturbation_keeps_audio_and_targets_in_sync(factor):
 
 
 def test_speed_perturbed_clip_loads_with_its_own_feature_cache(synth_dataset, tmp_path):
-    from kpanim.nets.audio_frontends import MelFrontend
     from kpanim.training.data import load_clips, speed_frames
+
+    from kpanim.speech.frontends import MelFrontend
 
     ds = tmp_path / "ds"
     shutil.copytree(synth_dataset, ds)
@@ -84,8 +84,9 @@ def test_speed_perturbed_clip_loads_with_its_own_feature_cache(synth_dataset, tm
 
 
 def test_mix_fraction_is_respected_and_pooling_is_speaker_balanced(synth_dataset):
-    from kpanim.nets.audio_frontends import MelFrontend
     from kpanim.training.data import WindowSampler, compute_norm, load_clips
+
+    from kpanim.speech.frontends import MelFrontend
 
     main = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
     mix = load_clips([synth_dataset], None, MelFrontend(), 1, progress=False)
@@ -143,8 +144,9 @@ def test_duplicates_of_the_main_data_are_not_mixed_in(synth_dataset, tmp_path):
 
 
 def test_feature_masking_zeros_channels_and_spans_without_touching_the_cache(synth_dataset):
-    from kpanim.nets.audio_frontends import MelFrontend
     from kpanim.training.data import WindowSampler, compute_norm, load_clips, mask_features
+
+    from kpanim.speech.frontends import MelFrontend
 
     feats = np.ones((100, 40), np.float32)
     masked = mask_features(feats, 0.1, np.random.default_rng(0))

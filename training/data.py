@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kpanim import constants
 from kpanim.errors import KpanimError
+from kpanim.face import constants
 from kpanim.nets.normalise import denormalise, mouth_width, normalise, normalise_subject, opening_spread  # noqa: F401
 
 STREAMS = ("lip", "eye", "head", "torso")
@@ -147,7 +147,7 @@ def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, vari
                   speed: float = 1.0) -> list[np.ndarray]:
     """Front-end features of a clip's audio (and its augmented variants), cached as .npy files;
     ``speed`` ≠ 1 perturbs the audio first (``n_frames`` is then the perturbed clip's)."""
-    from kpanim.audio import load_audio
+    from kpanim.speech.audio import load_audio
 
     if getattr(frontend, "parts", None):  # a concatenation (e.g. whisper_ct2+phones): each part's own cache
         per_part = [clip_features(dataset_dir, clip_id, n_frames, p, variants, speed) for p in frontend.parts]

@@ -48,8 +48,8 @@ def fit_lip_probe(dataset_dir: str | Path, progress: bool = True, min_av_corr: f
     Returns a norm-like dict: the probe's arrays plus the "lipz" statistics, ``lip_spread_per_width``
     and ``lip_gain`` that :func:`kpanim.nets.normalise.lips_from_network` needs."""
     from kpanim.errors import KpanimError
-    from kpanim.nets.audio_frontends import make_frontend
     from kpanim.nets.normalise import normalise
+    from kpanim.speech.frontends import make_frontend
 
     from .data import compute_norm, feature_dir, load_clips, select_clips
 

@@ -3,7 +3,7 @@
 The same recipe trained with different seeds makes errors that are partly independent; averaging the
 lips of two seeds lifted the unseen-speaker mouth corr 0.545 → 0.552 and lowered LMD-m 0.0357 → 0.0352
 (docs/MODEL.md). The first model is the main network (its eyes, head, torso, statistics and FaCo-Net
-are used); the others join as ``lip_members`` (kpanim/checkpoint.py), each with its own statistics.
+are used); the others join as ``lip_members`` (kpanim/formats/checkpoint.py), each with its own statistics.
 Nothing is trained here: the members are trained with ``kpanim train moda --seed N``.
 """
 
@@ -22,8 +22,8 @@ def combine(models: list[Path], out: Path) -> Path:
     """Write ``out/moda.pt``: ``models[0]`` with ``models[1:]`` as its lip members; returns its path."""
     import torch
 
-    from kpanim.checkpoint import build_network, file_sha256, read_checkpoint, save_checkpoint
-    from kpanim.fileio import check_output
+    from kpanim.formats.checkpoint import build_network, file_sha256, read_checkpoint, save_checkpoint
+    from kpanim.formats.fileio import check_output
     from kpanim.nets.moda import Moda, ModaConfig
 
     if len(models) < 2:

@@ -90,7 +90,7 @@ def start_run(cfg) -> Run:
 
 def check_run_config(cfg) -> None:
     """The shared settings of a training run, checked before any work (one-line errors)."""
-    from kpanim.checks import check_number
+    from kpanim.commands.checks import check_number
     from kpanim.errors import KpanimError
 
     for name, lo, hi, example in (("steps", 1, 10**8, 3000), ("batch_size", 1, 4096, 16), ("threads", 1, 256, 2),

@@ -78,7 +78,7 @@ def evaluate(model, clips, norm, max_frames: int = 4000) -> dict:
     """Mean per-point error of the composed dense mesh in mm (all points, and non-lip/eye points)."""
     import torch
 
-    from kpanim import constants
+    from kpanim.face import constants
     from kpanim.nets.normalise import denormalise, normalise, normalise_subject
 
     other = np.setdiff1d(np.arange(478), np.r_[constants.lip_index(), constants.eye_index()])
@@ -100,8 +100,8 @@ def evaluate(model, clips, norm, max_frames: int = 4000) -> dict:
 def train(cfg: FacoTrainConfig) -> Path:
     import torch
 
-    from kpanim.checkpoint import save_checkpoint
     from kpanim.errors import KpanimError
+    from kpanim.formats.checkpoint import save_checkpoint
     from kpanim.nets.faconet import Faconet, FaconetDiscriminator, lsgan_d_loss, lsgan_g_loss
 
     from .data import compute_norm, load_clips

@@ -130,8 +130,8 @@ class SyncLoss:
     def __init__(self, cfg: ModaTrainConfig, norm: dict, frontend_name: str, device):
         import torch
 
-        from kpanim.checkpoint import load_network
         from kpanim.errors import KpanimError
+        from kpanim.formats.checkpoint import load_network
         from kpanim.nets.syncnet import SyncNet, SyncNetConfig
 
         if not cfg.sync_expert:
@@ -171,8 +171,8 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
     """Lip metrics on whole clips (sliding windows, prior sampled at temperature 1): mouth-opening
     Pearson r, articulation (std ratio), lip motion L1 in mm; lip L1 in mm and normalised L1 of the
     other streams."""
-    from kpanim import constants
-    from kpanim.inference import moda_windows
+    from kpanim.animate.predict import moda_windows
+    from kpanim.face import constants
     from kpanim.nets.linear_readout import blend_readout
     from kpanim.nets.normalise import lips_from_network, normalise, normalise_subject
 
@@ -207,7 +207,7 @@ def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int =
     quantity the articulation metric measures (the whole-lip spread over-corrects: the corners and
     protrusion are predicted far less well than the opening). Clamped to [1, 2] for raw-target models,
     [0.5, 4] for scale-free ones (whose amplitude also carries the mouth-width estimate)."""
-    from kpanim.inference import moda_windows
+    from kpanim.animate.predict import moda_windows
     from kpanim.nets.linear_readout import blend_readout
     from kpanim.nets.normalise import lips_from_network, normalise_subject, opening_gap
 
@@ -228,8 +228,8 @@ def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:
     """(2,) gains for head rotation and translation: median over (training) clips of the real to the
     predicted motion spread with prior samples at temperature 1, clamped to [1, 3]. The head moves
     freely of the speech, so the decoder's mean is nearly still; this restores natural amplitude."""
+    from kpanim.animate.predict import moda_windows
     from kpanim.nets.normalise import denormalise, normalise_subject
-    from kpanim.inference import moda_windows
 
     model.eval()
     ratios = []
@@ -261,15 +261,12 @@ def fit_lip_readout(clips, norm: dict, cfg: ModaTrainConfig) -> dict:
 def train(cfg: ModaTrainConfig) -> Path:
     import torch
 
-    from kpanim.checkpoint import save_checkpoint
-    from kpanim.nets.audio_frontends import make_frontend
-    from kpanim.nets.moda import Moda
-
-    from .data import WindowSampler, compute_norm, load_clips, load_train_val, select_clips, sync_filters
-
     from kpanim.errors import KpanimError
+    from kpanim.formats.checkpoint import save_checkpoint
+    from kpanim.nets.moda import Moda
+    from kpanim.speech.frontends import make_frontend
 
-    from .data import LIP_TARGETS
+    from .data import LIP_TARGETS, WindowSampler, compute_norm, load_clips, load_train_val, select_clips, sync_filters
 
     if cfg.lip_target not in LIP_TARGETS:  # before the run folder exists
         raise KpanimError(f"--lip-target must be one of {', '.join(LIP_TARGETS)}, got {cfg.lip_target!r}")

@@ -54,9 +54,9 @@ def accuracy(model, sampler, batches: int = 8) -> dict:
 def train(cfg: SyncTrainConfig):
     import torch
 
-    from kpanim.checkpoint import save_checkpoint
-    from kpanim.nets.audio_frontends import make_frontend
+    from kpanim.formats.checkpoint import save_checkpoint
     from kpanim.nets.syncnet import SyncNet
+    from kpanim.speech.frontends import make_frontend
 
     from .data import WindowSampler, compute_norm, load_train_val
 

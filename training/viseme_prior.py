@@ -1,4 +1,4 @@
-"""Fit the viseme keyframes of :mod:`kpanim.visemes` on training clips (stored in a MODA checkpoint's norm).
+"""Fit the viseme keyframes of :mod:`kpanim.animate.visemes` on training clips (stored in a MODA checkpoint's norm).
 
 The keyframes depend only on the data and the lip normalisation, not on the network, so they can be
 fitted after any training (``kpanim train moda --viseme-prior``) or added to an existing checkpoint
@@ -28,9 +28,9 @@ def viseme_prior(clips, data_dirs, norm: dict, default_blend: float = 0.0, progr
     (:class:`training.data.Clip`) and the checkpoint's lip normalisation."""
     from tqdm import tqdm
 
+    from kpanim.animate.visemes import fit_viseme_keys
     from kpanim.nets.normalise import normalise
-    from kpanim.nets.phone_frontend import PhoneFrontend
-    from kpanim.visemes import fit_viseme_keys
+    from kpanim.speech.phone_frontend import PhoneFrontend
 
     from .data import clip_features
 

@@ -1,1 +1,1 @@
-"""kpanim's networks, one per file: audio front-ends, MODA (audio → keypoint streams), FaCo-Net (→ dense mesh)."""
+"""kpanim's networks, one per file: MODA (audio → keypoint streams), FaCo-Net (→ dense mesh) and their helpers."""

@@ -232,7 +232,7 @@ class Moda(nn.Module):
             pad: (B, T) bool, True marks padded frames (they never influence real frames).
             temperature: prior scale at inference.
             prior_z: (B, ceil(T / latent_stride), latent_dim) prior latents to use instead of sampling
-                (already scaled; :mod:`kpanim.stream`).
+                (already scaled; :mod:`kpanim.animate.stream`).
             lips_only: predict the lip stream alone (SpecAttn only: ProbAttn is skipped), for the extra
                 networks of a lip ensemble; needs ``lip_from_spec``.
         Returns:

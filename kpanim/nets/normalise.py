@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import constants
+from ..face import constants
 
 
 def normalise_subject(neutral: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarray:

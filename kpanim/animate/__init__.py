@@ -1,0 +1,1 @@
+"""Speech → animation: prediction, real-time streaming, the viseme prior and ARKit blendshapes."""

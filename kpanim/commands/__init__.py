@@ -1,0 +1,1 @@
+"""The kpanim command line: the click group and one module per subcommand."""

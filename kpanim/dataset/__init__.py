@@ -1,0 +1,1 @@
+"""Training data: preparing talking-face videos into clips and the dataset index."""

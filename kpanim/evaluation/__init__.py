@@ -1,0 +1,1 @@
+"""Scoring predicted animations against real ones (LMD, sync and the other metrics)."""

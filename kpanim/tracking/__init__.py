@@ -1,0 +1,1 @@
+"""Tracking from images and video: landmarks, shoulders, frames, portraits and the subject."""

@@ -1,0 +1,170 @@
+"""Subjects: everything kpanim needs to know about one portrait (``kpanim subject``).
+
+A subject holds the person's neutral dense mesh in the canonical frame, the photo's head pose and
+pinhole camera (so the canonical mesh projects back onto the photo pixel-exactly), the 18 shoulder
+points, the image size and the image's sha256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import __version__
+from ..errors import FormatError, NoFaceError
+from ..face.facefit import Camera, camera_points, fit_head, lift_landmarks
+from ..face.geometry import project, unproject
+from ..formats.animation import FORMAT_VERSION, load_npz_checked, save_npz_atomic
+from .images import file_sha256, read_image_rgb
+
+KIND = "subject"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Subject:
+    """One portrait, ready to animate.
+
+    Attributes:
+        neutral: (478, 3) the person's face in the canonical frame, metres.
+        head_pose: (6,) canonical → camera frame of the photo.
+        camera: the photo's pinhole camera (focal, principal point, image size).
+        torso: (18, 3) shoulder points in the camera frame (at the head's distance).
+        landmarks_px: (478, 3) MediaPipe's detection (x, y in pixels, z relative depth).
+        image_sha256: hash of the image file, to match animations to photos.
+        subject_id: short readable id (file stem + hash prefix).
+    """
+
+    neutral: np.ndarray
+    head_pose: np.ndarray
+    camera: Camera
+    torso: np.ndarray
+    landmarks_px: np.ndarray
+    image_sha256: str
+    subject_id: str
+
+    def project(self, points_cam: np.ndarray) -> np.ndarray:
+        """Camera-frame points (..., 3) → photo pixels (..., 2)."""
+        c = self.camera
+        return project(points_cam, c.focal, c.cx, c.cy)
+
+    def project_face(self, dense: np.ndarray | None = None, head_pose: np.ndarray | None = None) -> np.ndarray:
+        """Pixels (..., 478, 2) of a canonical mesh (default: the neutral) under a pose (default: the photo's)."""
+        dense = self.neutral if dense is None else dense
+        head_pose = self.head_pose if head_pose is None else head_pose
+        return self.project(camera_points(dense, head_pose))
+
+    def still_animation(self, n_frames: int, fps: float = 25.0, meta: dict | None = None):
+        """The subject's own neutral face, photo pose and shoulders held still for ``n_frames``."""
+        from ..formats.animation import Animation
+
+        meta = {"subject_id": self.subject_id, "subject_sha256": self.image_sha256, **(meta or {})}
+        return Animation.still(self.neutral, self.head_pose, self.torso, n_frames, fps, meta)
+
+    @property
+    def torso_px(self) -> np.ndarray:
+        return self.project(self.torso)
+
+    # ------------------------------------------------------------------ files
+    def save(self, path: str | Path) -> Path:
+        return save_npz_atomic(path, {
+            "kind": np.array(KIND),
+            "format_version": np.array(FORMAT_VERSION, dtype=np.int32),
+            "kpanim_version": np.array(__version__),
+            "neutral": self.neutral.astype(np.float32),
+            "head_pose": self.head_pose.astype(np.float64),
+            "camera": self.camera.as_array(),
+            "torso": self.torso.astype(np.float32),
+            "landmarks_px": self.landmarks_px.astype(np.float32),
+            "image_sha256": np.array(self.image_sha256),
+            "subject_id": np.array(self.subject_id),
+        })
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Subject":
+        z = load_npz_checked(path, KIND)
+        shapes = {"neutral": (478, 3), "head_pose": (6,), "camera": (5,), "torso": (18, 3), "landmarks_px": (478, 3)}
+        for name, shape in shapes.items():
+            if name not in z:
+                raise FormatError(f"{path}: missing array '{name}'; re-create it with 'kpanim subject'")
+            if z[name].shape != shape:
+                raise FormatError(f"{path}: '{name}' has shape {z[name].shape}, expected {shape}")
+            if not np.all(np.isfinite(z[name])):
+                raise FormatError(f"{path}: '{name}' contains NaN or infinite values")
+        return cls(neutral=z["neutral"].astype(np.float64), head_pose=z["head_pose"].astype(np.float64),
+                   camera=Camera.from_array(z["camera"]), torso=z["torso"].astype(np.float64),
+                   landmarks_px=z["landmarks_px"].astype(np.float64), image_sha256=str(z["image_sha256"]),
+                   subject_id=str(z["subject_id"]))
+
+
+def subject_from_landmarks(points_px: np.ndarray, person_mask: np.ndarray, camera: Camera, image_sha256: str = "",
+                           subject_id: str = "") -> Subject:
+    """Build a :class:`Subject` from one face's pixel landmarks (478, 3) and a person mask (H, W)."""
+    from .shoulders import shoulder_points_px
+
+    cam_pts = lift_landmarks(points_px, camera)
+    neutral, pose = fit_head(cam_pts)
+    torso_px = shoulder_points_px(person_mask, points_px)
+    torso = unproject(torso_px, np.full(18, -pose[5]), camera.focal, camera.cx, camera.cy)
+    return Subject(neutral=neutral, head_pose=pose, camera=camera, torso=torso, landmarks_px=np.asarray(points_px),
+                   image_sha256=image_sha256, subject_id=subject_id)
+
+
+def make_subject(image: str | Path) -> Subject:
+    """Detect the face in a portrait and build its :class:`Subject` (the Python API of ``kpanim subject``)."""
+    from .landmarks import detect_faces
+    from .shoulders import PersonSegmenter
+
+    image = Path(image)
+    rgb = read_image_rgb(image)
+    h, w = rgb.shape[:2]
+    faces = detect_faces(rgb)
+    if not faces:
+        raise NoFaceError(f"{image}: no face found; use a portrait where one face is clearly visible "
+                          "(frontal or near-frontal, not too small)")
+    if len(faces) > 1:
+        warnings.warn(f"{image.name}: {len(faces)} faces found; using the largest", stacklevel=2)
+    with PersonSegmenter() as seg:
+        mask = seg.mask(rgb)
+    sha = file_sha256(image)
+    return subject_from_landmarks(faces[0], mask, Camera.for_image(w, h), sha, f"{image.stem}-{sha[:8]}")
+
+
+def load_or_make_subject(path: str | Path) -> Subject:
+    """A ``.subject.npz`` is loaded; anything else is treated as a portrait image."""
+    path = Path(path)
+    if path.suffix.lower() == ".npz":
+        return Subject.load(path)
+    return make_subject(path)
+
+
+@click.command("subject")
+@click.argument("image", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the subject (default: IMAGE with suffix .subject.npz).")
+def subject_command(image: Path, output: Path | None) -> None:
+    """Make a subject from a portrait photo: neutral face mesh, head pose, camera, shoulders."""
+    from ..formats.fileio import check_output
+
+    output = check_output(output or image.with_suffix(".subject.npz"), {"IMAGE": image}, (".npz",))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        click.echo(f"Detecting the face in {image} ...", err=True)
+        subj = make_subject(image)
+    for w in caught:
+        click.echo(f"Warning: {w.message}", err=True)
+    subj.save(output)
+    err = np.abs(subj.project_face() - subj.landmarks_px[:, :2]).max()
+    click.echo(f"Wrote {output}: subject {subj.subject_id}, image {subj.camera.width}x{subj.camera.height}, "
+               f"head yaw/pitch/roll {_ypr_deg(subj.head_pose)}, reprojection error {err:.2g} px")
+
+
+def _ypr_deg(head_pose: np.ndarray) -> str:
+    from scipy.spatial.transform import Rotation
+
+    # Y-up frame: yaw about Y, pitch about X, roll about Z.
+    yaw, pitch, roll = Rotation.from_rotvec(head_pose[:3]).as_euler("YXZ", degrees=True)
+    return f"{yaw:.0f}°/{pitch:.0f}°/{roll:.0f}°"
