@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import click
+
+from kpanim.commands.echo import warnings_to_stderr
 
 
 @click.command("render")
@@ -36,13 +37,9 @@ def render_command(animation: Path, subject_image: Path, output: Path, audio: Pa
     if renderer == "default" and default_renderer_path() is None:
         click.echo("Note: no neural renderer weights are installed; rendering the warp only "
                    "(mouth interior and blinks are not repainted).", err=True)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr():
         stats = render(animation, subject_image, output, audio=audio, renderer=renderer, size=size,
                        full_frame=full_frame, preview=preview, threads=threads)
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            click.echo(f"Warning: {w.message}", err=True)
     mode = "warp + neural renderer" if stats.neural else "warp only"
     click.echo(f"Wrote {output}: {stats.frames} frames {stats.width}x{stats.height} at {stats.fps:g} fps "
                f"({mode}) in {stats.seconds:.1f} s ({stats.frames / max(stats.seconds, 1e-9):.1f} frames/s)")

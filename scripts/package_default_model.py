@@ -63,7 +63,7 @@ def main() -> None:
     moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True,
                                lip_members=members)
     if Path(args.faco).resolve() == (DATA / "faco_default.pt").resolve():  # FaCo-Net unchanged: keep its bytes
-        from kpanim.formats.checkpoint import file_sha256
+        from kpanim.formats.fileio import file_sha256
 
         faco_sha = file_sha256(DATA / "faco_default.pt")
     else:

@@ -180,7 +180,7 @@ def test_add_viseme_prior_script(tiny_model, synth_dataset, tmp_path):
     from pathlib import Path
 
     from kpanim.animate.predict import load_model
-    from kpanim.formats.checkpoint import file_sha256
+    from kpanim.formats.fileio import file_sha256
 
     script = Path(__file__).parents[1] / "scripts" / "add_viseme_prior.py"
     before = file_sha256(tiny_model)

@@ -168,7 +168,7 @@ def test_shipped_default_model_matches_its_card():
     import json
     from importlib import resources
 
-    from kpanim.formats.checkpoint import file_sha256
+    from kpanim.formats.fileio import file_sha256
 
     data = resources.files("kpanim.data")
     card = json.loads(data.joinpath("moda_default.json").read_text())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kpanim.tracking.images import file_sha256
+from kpanim.formats.fileio import file_sha256
 
 FPS_SRC = 30
 N_SRC = 66  # 2.2 s at 30 fps → 55 frames at 25 fps

@@ -22,8 +22,8 @@ def combine(models: list[Path], out: Path) -> Path:
     """Write ``out/moda.pt``: ``models[0]`` with ``models[1:]`` as its lip members; returns its path."""
     import torch
 
-    from kpanim.formats.checkpoint import build_network, file_sha256, read_checkpoint, save_checkpoint
-    from kpanim.formats.fileio import check_output
+    from kpanim.formats.checkpoint import build_network, read_checkpoint, save_checkpoint
+    from kpanim.formats.fileio import check_output, file_sha256
     from kpanim.nets.moda import Moda, ModaConfig
 
     if len(models) < 2:

@@ -98,7 +98,8 @@ def load_model(path: str | os.PathLike | None = None, frontend_path: str | None 
 
     ``frontend_path`` overrides the local directory of a ``*_local`` audio front-end.
     """
-    from ..formats.checkpoint import build_network, file_sha256, load_network, read_checkpoint
+    from ..formats.checkpoint import build_network, load_network, read_checkpoint
+    from ..formats.fileio import file_sha256
     from ..nets.faconet import Faconet, FaconetConfig
     from ..nets.moda import Moda, ModaConfig
 

@@ -36,8 +36,8 @@ from .. import __version__
 from ..errors import KpanimError
 from ..face import constants
 from ..nets.precision import resolve_precision
+from ..speech.audio import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 FPS = 25.0
 FRAME_SAMPLES = 640  # 40 ms at 16 kHz: frame t shows the audio around sample 640 t
 STATE_SAMPLES = 320  # one Whisper encoder state per 20 ms

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import click
 
 from ..animate.predict import DEFAULT_SMOOTHING, FPS, _load_subject, predict
 from ..errors import KpanimError
+from .echo import warnings_to_stderr
 
 
 def _parse_smoothing(text: str | None) -> dict:
@@ -91,15 +91,11 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
     from ..speech.audio import check_playable
 
     check_playable(audio)  # before the model loads (seconds)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr():
         subj = _load_subject(subject)
         anims = predict(audio, subj, model_path, seed=seed, samples=samples, temperature=temperature, fps=fps,
                         smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None,
                         blink_rate=blink_rate, viseme_blend=viseme_blend, progress=True)
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            click.echo(f"Warning: {w.message}", err=True)
     anims = anims if isinstance(anims, list) else [anims]
     for anim, path in zip(anims, paths):
         if arkit_kind is not None:

@@ -175,8 +175,8 @@ def torso_at_head_depth(torso_px: np.ndarray, head_pose: np.ndarray, camera) -> 
 def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: PrepareConfig) -> dict:
     """Prepare one video into ``out_dir/clips``; returns its index row. Raises :class:`SkipClip`."""
     from ..face.facefit import Camera
+    from ..formats.fileio import file_sha256
     from ..speech.audio import is_silent, load_audio, save_wav
-    from ..tracking.images import file_sha256
     from ..tracking.video import audio_offset, probe_video
 
     t_start = time.perf_counter()
@@ -542,14 +542,11 @@ def prepare_command(videos, out_dir, workers, val_fraction, split_by, min_second
     created = not out_dir.exists()
     cfg = PrepareConfig(min_seconds=min_seconds, min_valid=min_valid, smooth_window=smooth_window,
                         pose_smooth_window=pose_smooth_window, clip_timeout=max(0.0, clip_timeout))
-    import warnings
+    from ..commands.echo import warnings_to_stderr
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with warnings_to_stderr(Warning):
         rep = prepare_dataset(list(videos), out_dir, cfg, workers=workers, val_fraction=val_fraction,
                               split_by=split_by, retry_skipped=retry_skipped, shard=shard)
-    for w in caught:
-        click.echo(f"Warning: {w.message}", err=True)
     d = rep["dataset"]
     own = rep.get("shard_skipped", rep["skipped"])
     # an empty dataset is an error, not a success; so is a shard whose every input was skipped

@@ -224,7 +224,7 @@ def check_units(anim: Animation, name: str = "the animation") -> None:
 
 def audio_meta(path: str | os.PathLike, duration: float) -> dict:
     """``meta["audio"]`` for the speech file ``path`` (docs/FORMAT.md): its name, sha256 and duration (s)."""
-    from ..tracking.images import file_sha256
+    from .fileio import file_sha256
 
     return {"path": Path(path).name, "sha256": file_sha256(path), "duration": round(float(duration), 6)}
 

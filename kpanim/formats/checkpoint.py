@@ -12,7 +12,6 @@ missing or unexpected weight, a shape mismatch or a damaged file is a one-line K
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 from pathlib import Path
 from typing import Any
@@ -44,20 +43,12 @@ def save_checkpoint(path: str | os.PathLike, kind: str, config: Any, model: torc
                **_network_entry(config, model, norm, info, half)}
     if lip_members:
         payload["lip_members"] = [_network_entry(*member, half) for member in lip_members]
-    from .fileio import atomic_output
+    from .fileio import atomic_output, file_sha256
 
     path = Path(path)
     with atomic_output(path) as tmp:
         torch.save(payload, tmp)
     return file_sha256(path)
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_checkpoint(path: str | os.PathLike, kind: str) -> dict:

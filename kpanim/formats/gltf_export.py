@@ -284,7 +284,7 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
     """Convert an animation .npz to a glTF .glb (face mesh with morph targets, head and torso nodes), or to
     ARKit-52 blendshape curves (-o name.arkit.csv / name.arkit.json)."""
     from ..animate import arkit
-    from ..tracking.images import file_sha256
+    from .fileio import file_sha256
 
     if animation.suffix.lower() in (".glb", ".gltf"):
         raise KpanimError(f"{animation}: already a glTF file; 'kpanim export' takes an animation .npz")

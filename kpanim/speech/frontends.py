@@ -31,8 +31,8 @@ from typing import Protocol
 import numpy as np
 
 from ..errors import KpanimError
+from .audio import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 N_FFT = 400          # 25 ms window (Whisper)
 HOP = 160            # 10 ms hop → 100 mel frames per second
 N_MELS = 80

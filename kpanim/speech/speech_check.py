@@ -18,7 +18,8 @@ from functools import lru_cache
 
 import numpy as np
 
-SAMPLE_RATE = 16000
+from .audio import SAMPLE_RATE
+
 WINDOW = 30 * SAMPLE_RATE  # Whisper's input length
 MAX_WINDOWS = 1
 NO_SPEECH_THRESHOLD = 0.7  # 0.6 flagged 40 s of espeak speech (0.65)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import warnings
 from pathlib import Path
 
@@ -58,11 +57,3 @@ def read_image_rgb(path: str | Path) -> np.ndarray:
         raise KpanimError(f"{path}: image is only {w}x{h} pixels; use a portrait at least {MIN_SIDE} px "
                           "on each side (256 px or more gives good results)")
     return rgb
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

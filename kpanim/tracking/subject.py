@@ -19,7 +19,8 @@ from ..errors import FormatError, NoFaceError
 from ..face.facefit import Camera, camera_points, fit_head, lift_landmarks
 from ..face.geometry import project, unproject
 from ..formats.animation import FORMAT_VERSION, load_npz_checked, save_npz_atomic
-from .images import file_sha256, read_image_rgb
+from ..formats.fileio import file_sha256
+from .images import read_image_rgb
 
 KIND = "subject"
 
@@ -150,12 +151,11 @@ def subject_command(image: Path, output: Path | None) -> None:
     from ..formats.fileio import check_output
 
     output = check_output(output or image.with_suffix(".subject.npz"), {"IMAGE": image}, (".npz",))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    from ..commands.echo import warnings_to_stderr
+
+    with warnings_to_stderr(Warning):
         click.echo(f"Detecting the face in {image} ...", err=True)
         subj = make_subject(image)
-    for w in caught:
-        click.echo(f"Warning: {w.message}", err=True)
     subj.save(output)
     err = np.abs(subj.project_face() - subj.landmarks_px[:, :2]).max()
     click.echo(f"Wrote {output}: subject {subj.subject_id}, image {subj.camera.width}x{subj.camera.height}, "
