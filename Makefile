@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh machine (Python 3.11, root or a writable venv):
 #   make demo   creates/updates .venv, installs kpanim, runs the main job on the embedded default
-#   make test   creates/updates .venv with the test extras, installs the test tools, runs every test
+#   make test   creates/updates .venv with the test extras, installs the test tools, lints (ruff), runs every test
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,6 +34,7 @@ demo: install
 	$(VENV)/bin/kpanim demo -o $(OUT)
 
 test: install-dev test-tools
+	$(VENV)/bin/ruff check --quiet .
 	$(PY) -m pytest -q
 
 clean:
