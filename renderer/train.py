@@ -288,9 +288,14 @@ def held_out(sources: list[Path], val_list: Path | None) -> list[bool]:
 
 
 @click.command("renderer")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Checkpoint to write (e.g. subject.renderer.pt).")
+@click.argument("inputs", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--data", "data", multiple=True, type=click.Path(path_type=Path),
+              help="Training data (repeatable), like the other trainers: a video, a folder of videos, or a prepared "
+                   "dataset folder. Videos may also be given as arguments.")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder, like the other trainers: OUT/renderer.pt and OUT/renderer.log.jsonl.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Or the checkpoint file to write (e.g. subject.renderer.pt; its log goes next to it).")
 @click.option("--init", "init", default="default", show_default=True,
               help="Start from: 'default' (shipped weights: fine-tuning), 'none' (from scratch) or a .pt file.")
 @click.option("--val-list", type=click.Path(dir_okay=False, path_type=Path), default=None,
@@ -303,11 +308,15 @@ def held_out(sources: list[Path], val_list: Path | None) -> list[bool]:
               help="Folder to keep extracted pairs in (default: a temp folder).")
 @click.option("--threads", default=1, show_default=True, type=int, help="CPU threads for torch.")
 @config_options(TrainConfig)
-def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_eyes, cache, threads) -> None:
-    """Train the renderer on INPUTS (videos, folders of videos, or a prepared dataset folder).
+def command(config: TrainConfig, inputs, data, out, output, init, val_list, pairs, closed_eyes, cache,
+            threads) -> None:
+    """Train the renderer on --data (videos, folders of videos, or a prepared dataset folder; also as INPUTS).
 
     One short video of a person fine-tunes the shipped renderer to that person (a few minutes on a
     CPU already help); many videos train the general renderer.
+
+      kpanim train renderer --data DATASET --out runs/renderer
+      kpanim train renderer --data me.mp4 -o me.renderer.pt
     """
     import tempfile
 
@@ -319,6 +328,17 @@ def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_e
     from .render import check_threads, load_renderer
     from .unet import TPEUNet, save_checkpoint
 
+    inputs = (*inputs, *data)
+    if not inputs:
+        raise KpanimError("no training data given; pass --data (a video, a folder of videos or a prepared dataset), "
+                          "e.g. kpanim train renderer --data me.mp4 --out runs/renderer")
+    if (out is None) == (output is None):
+        raise KpanimError("give either --out FOLDER (writes FOLDER/renderer.pt) or -o FILE.pt, not "
+                          f"{'both' if out is not None else 'neither'}; e.g. --out runs/renderer")
+    if out is not None:
+        if out.exists() and not out.is_dir():
+            raise KpanimError(f"--out {out}: is a file; give a folder for the checkpoint and its log")
+        output = out / "renderer.pt"
     check_threads(threads)
     from kpanim.commands.checks import check_number
 
@@ -326,11 +346,18 @@ def command(config: TrainConfig, inputs, output, init, val_list, pairs, closed_e
     check_number("--closed-eyes", closed_eyes, 0, 10000, integer=True, example=8)
     if val_list is not None and not val_list.is_file():
         raise KpanimError(f"{val_list}: no such file; give --val-list a text file naming the held-out videos")
-    check_output(output, {"--init": None if init in ("none", "default") else init, "--val-list": val_list,
-                          **{f"INPUT {p}": p for p in inputs}}, (".pt",), what="checkpoint")
-    check_output(output.with_suffix(".log.jsonl"), {f"INPUT {p}": p for p in inputs}, what="training log")
+    def check_outputs() -> None:
+        check_output(output, {"--init": None if init in ("none", "default") else init, "--val-list": val_list,
+                              **{f"INPUT {p}": p for p in inputs}}, (".pt",), what="checkpoint")
+        check_output(output.with_suffix(".log.jsonl"), {f"INPUT {p}": p for p in inputs}, what="training log")
+
+    if out is None:
+        check_outputs()
     torch.set_num_threads(threads)
     sources = _sources(inputs)
+    if out is not None:  # the folder is made only now, when every input has been checked
+        out.mkdir(parents=True, exist_ok=True)
+        check_outputs()
     single = len(sources) == 1
     cfg = config.resolved(single)
     pairs = pairs or (400 if single else 40)

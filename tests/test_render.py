@@ -246,7 +246,8 @@ def test_bad_input_one_line_error_no_partial_file(astronaut, tmp_path, case):
 
 # ------------------------------------------------------------------------------------------- training
 def test_finetune_on_a_short_video(astronaut, tmp_path):
-    """`kpanim train renderer VIDEO` runs end to end on a synthetic talking video and writes a checkpoint."""
+    """`kpanim train renderer --data VIDEO --out DIR` runs end to end on a synthetic talking video and writes
+    DIR/renderer.pt and its log (the folder is made by the command)."""
     from kpanim.renderer.train import command
 
     photo, subject = astronaut
@@ -254,10 +255,11 @@ def test_finetune_on_a_short_video(astronaut, tmp_path):
            subject=subject, progress=False)
     init = tmp_path / "init.pt"
     save_checkpoint(init, TPEUNet(RendererConfig(size=256, base_channels=4, levels=2, max_channels=8, tpe_dim=8)))
-    result = CliRunner().invoke(command, [str(tmp_path / "v.mp4"), "-o", str(tmp_path / "s.renderer.pt"),
+    result = CliRunner().invoke(command, ["--data", str(tmp_path / "v.mp4"), "--out", str(tmp_path / "run" / "me"),
                                           "--init", str(init), "--minutes", "0.02", "--pairs", "4"])
     assert result.exit_code == 0, result.output
-    net, extra = load_checkpoint(tmp_path / "s.renderer.pt")
+    assert (tmp_path / "run" / "me" / "renderer.log.jsonl").is_file()
+    net, extra = load_checkpoint(tmp_path / "run" / "me" / "renderer.pt")
     assert extra["pairs"] == 4 and extra["steps"] >= 1 and "face_psnr" in extra["eval_after"]["neural"]
     assert net.paint_scope == "face"  # a one-person renderer repaints the whole face crop
 

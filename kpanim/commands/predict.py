@@ -101,11 +101,8 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         if arkit_kind is not None:
             arkit.write_curves(anim, path)
         elif suffix == ".glb":
-            try:
-                from ..formats.gltf_export import export_glb
-            except ImportError:
-                raise KpanimError("glTF export is not available in this installation; write .npz and convert "
-                                  "it with 'kpanim export' once available") from None
+            from ..formats.gltf_export import export_glb
+
             export_glb(anim, path, subject=subj)
         else:
             if with_arkit:
