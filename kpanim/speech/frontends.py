@@ -196,6 +196,19 @@ def segment_at_pauses(audio: np.ndarray, max_len: int, align: int = 1) -> list[t
     return list(zip(bounds[:-1], bounds[1:]))
 
 
+def encode_by_segments(audio: np.ndarray, encode_window, dim: int) -> np.ndarray:
+    """(N,) 16 kHz → (ceil(N/320), dim) Whisper states at 50 Hz: the audio cut at pauses into segments of
+    at most 30 s (:func:`segment_at_pauses`), each encoded alone by ``encode_window`` (segment → its states)."""
+    n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
+    out = np.zeros((n_states, dim), np.float32)
+    for start, end in segment_at_pauses(audio, WHISPER_SECONDS * SAMPLE_RATE, 2 * HOP):
+        states = encode_window(audio[start:end])
+        s0 = start // (2 * HOP)
+        n = min(len(states), n_states - s0)
+        out[s0:s0 + n] = states[:n]
+    return out
+
+
 class WhisperCT2Frontend:
     """Whisper-base encoder states (512-d, 50 Hz), int8 on the CPU via CTranslate2.
 
@@ -239,14 +252,7 @@ class WhisperCT2Frontend:
         utterance: speech is split at pauses instead of blended across overlapping windows (which
         would cost a third more encoder runs).
         """
-        n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
-        out = np.zeros((n_states, self.dim), np.float32)
-        for start, end in segment_at_pauses(audio, WHISPER_SECONDS * SAMPLE_RATE, 2 * HOP):
-            states = self.encode_window(audio[start:end])
-            s0 = start // (2 * HOP)
-            n = min(len(states), n_states - s0)
-            out[s0:s0 + n] = states[:n]
-        return out
+        return encode_by_segments(audio, self.encode_window, self.dim)
 
     def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         return resample_features(self.states(audio), self.rate, n_frames, fps)
@@ -321,14 +327,7 @@ class WhisperLayersFrontend:
 
     def states(self, audio: np.ndarray) -> np.ndarray:
         """(N,) → (ceil(N/320), dim) states at 50 Hz for any length (segments cut at pauses)."""
-        n_states = max(1, int(np.ceil(len(audio) / (2 * HOP))))
-        out = np.zeros((n_states, self.dim), np.float32)
-        for start, end in segment_at_pauses(audio, WHISPER_SECONDS * SAMPLE_RATE, 2 * HOP):
-            states = self.encode_window(audio[start:end])
-            s0 = start // (2 * HOP)
-            n = min(len(states), n_states - s0)
-            out[s0:s0 + n] = states[:n]
-        return out
+        return encode_by_segments(audio, self.encode_window, self.dim)
 
     def __call__(self, audio: np.ndarray, n_frames: int, fps: float) -> np.ndarray:
         """= ``resample_features(self.states(audio), 50, n_frames, fps)``, segment by segment: the 50 Hz
