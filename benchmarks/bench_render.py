@@ -143,8 +143,8 @@ def bench_flicker(photo, subject, net, n: int = 50) -> dict:
 
 def consecutive_track(path: Path, start: int, n: int) -> dict:
     """Track n consecutive frames (from ``start``) of a video."""
-    from kpanim.face.facefit import Camera, fit_head, lift_landmarks
-    from kpanim.face.geometry import unproject
+    from kpanim.face.camera import Camera
+    from kpanim.face.facefit import fit_landmarks
     from kpanim.tracking.landmarks import FaceTracker
     from kpanim.tracking.shoulders import PersonSegmenter, shoulder_points_px
 
@@ -155,8 +155,7 @@ def consecutive_track(path: Path, start: int, n: int) -> dict:
             if pts is None:
                 continue
             cam = Camera.for_image(rgb.shape[1], rgb.shape[0])
-            dense, pose = fit_head(lift_landmarks(pts, cam))
-            torso = unproject(shoulder_points_px(seg.mask(rgb), pts), np.full(18, -pose[5]), cam.focal, cam.cx, cam.cy)
+            dense, pose, torso = fit_landmarks(pts, shoulder_points_px(seg.mask(rgb), pts), cam)
             for k, v in (("dense", dense), ("head_pose", pose), ("torso", torso)):
                 rows[k].append(v)
     return {k: np.stack(v) for k, v in rows.items()}

@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from ..errors import KpanimError
+from ..face.camera import Camera
 from ..face.geometry import apply_pose
 from ..formats.animation import Animation, load_npz_checked, meta_audio_path
 from ..formats.fileio import same_file
@@ -44,7 +45,8 @@ def part_edges() -> dict[str, np.ndarray]:
 def project_animation(anim: Animation, camera: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Face (T, 478, 2) and torso (T, 18, 2) pixels on a canvas (W, H) whose longer side is ``size``.
 
-    With ``camera`` (focal, cx, cy, width, height) the source view is reproduced (scaled); without,
+    With ``camera`` (the (5,) array of :meth:`~kpanim.face.camera.Camera.to_array`) the source view is
+    reproduced (scaled); without,
     a pinhole view of the points is framed to fit with a 5 % margin.
     """
     face = apply_pose(anim.head_pose, anim.dense)
@@ -52,10 +54,10 @@ def project_animation(anim: Animation, camera: np.ndarray | None, size: int) -> 
     depth = np.maximum(-pts[..., 2], 1e-6)
     uv = np.stack([pts[..., 0] / depth, -pts[..., 1] / depth], axis=-1)  # unit-focal image plane, y down
     if camera is not None:
-        f, cx, cy, w, h = (float(v) for v in camera)
-        scale = size / max(w, h)
-        px = (uv * f + [cx, cy]) * scale
-        wh = (int(round(w * scale)) // 2 * 2, int(round(h * scale)) // 2 * 2)
+        c = Camera.from_array(camera)
+        scale = size / max(c.width, c.height)
+        px = (uv * c.focal + [c.cx, c.cy]) * scale
+        wh = (int(round(c.width * scale)) // 2 * 2, int(round(c.height * scale)) // 2 * 2)
     else:
         lo, hi = uv.reshape(-1, 2).min(0), uv.reshape(-1, 2).max(0)
         span = np.maximum(hi - lo, 1e-9)

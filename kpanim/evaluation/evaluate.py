@@ -234,7 +234,7 @@ def plot_mouth(path: Path, rows: dict[str, tuple[np.ndarray, str]], audio: np.nd
 def clip_subject(npz: Path, ref: Animation, neutral: np.ndarray):
     """The prepared clip as a :class:`~kpanim.tracking.subject.Subject`: its own neutral face, and the camera, head
     pose, shoulders and landmarks of its reference frame (so the model animates the same person)."""
-    from ..face.facefit import Camera
+    from ..face.camera import Camera
     from ..tracking.subject import Subject
 
     i = int(ref.meta.get("reference_frame", 0))
