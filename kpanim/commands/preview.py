@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from ..errors import KpanimError
+from ..face import topology
 from ..face.camera import Camera
 from ..face.geometry import apply_pose
 from ..formats.animation import Animation, load_npz_checked, meta_audio_path
@@ -28,18 +29,10 @@ COLORS = {  # RGB
 
 @lru_cache(maxsize=1)
 def part_edges() -> dict[str, np.ndarray]:
-    """Part name → (E, 2) point-index pairs: the mesh's triangle edges and mediapipe's part connections."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
-    from ..face.constants import triangles
-
-    tri = triangles()
-    mesh = np.unique(np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1), axis=0)
-    parts = {"face_oval": fmc.FACEMESH_FACE_OVAL, "left_eyebrow": fmc.FACEMESH_LEFT_EYEBROW,
-             "right_eyebrow": fmc.FACEMESH_RIGHT_EYEBROW, "left_eye": fmc.FACEMESH_LEFT_EYE,
-             "right_eye": fmc.FACEMESH_RIGHT_EYE, "left_iris": fmc.FACEMESH_LEFT_IRIS,
-             "right_iris": fmc.FACEMESH_RIGHT_IRIS, "lips": fmc.FACEMESH_LIPS}
-    return {"mesh": mesh, **{k: np.array(sorted(v), dtype=np.int64) for k, v in parts.items()}}
+    """Part name → (E, 2) point-index pairs: the mesh's triangle edges and the face parts (no nose)."""
+    parts = topology.part_edges("face_oval", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "left_iris",
+                                "right_iris", "lips")
+    return {"mesh": topology.mesh_edges(), **parts}
 
 
 def project_animation(anim: Animation, camera: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, tuple]:
