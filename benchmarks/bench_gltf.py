@@ -70,7 +70,8 @@ def tracked_clip(video: Path, seconds: float) -> Animation:
     import av
     from tqdm import tqdm
 
-    from kpanim.face.facefit import Camera, fit_head, lift_landmarks
+    from kpanim.face.camera import Camera
+    from kpanim.face.facefit import fit_head, lift_landmarks
     from kpanim.tracking.landmarks import FaceTracker
 
     points, last = [], None

@@ -44,9 +44,10 @@ SETTINGS = ((1, 1), (5, 1), (7, 1), (9, 1), (5, 9), (5, 13))  # (landmark window
 
 
 def still_face_jitter(settings=SETTINGS) -> list[dict]:
-    from kpanim.dataset.prepare import PrepareConfig, fill_gaps, lift, smooth, smooth_pose, track_video
+    from kpanim.dataset.prepare import PrepareConfig, fill_gaps, smooth, smooth_pose, track_video
     from kpanim.evaluation import metrics
-    from kpanim.face.facefit import Camera
+    from kpanim.face.camera import Camera
+    from kpanim.face.facefit import fit_landmarks
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,7 +59,7 @@ def still_face_jitter(settings=SETTINGS) -> list[dict]:
     lm, torso = fill_gaps(lm, valid), fill_gaps(torso, valid)
     camera = Camera.for_image(*tracked["size"])
     for w, pw in settings:
-        dense, pose, _ = lift(smooth(lm, w, 2), smooth(torso, w, 2), camera)
+        dense, pose, _ = fit_landmarks(smooth(lm, w, 2), smooth(torso, w, 2), camera)
         pose = smooth_pose(pose, pw)
         rows.append({"window": w, "pose_window": pw, "frames": len(lm), "valid": float(valid.mean()),
                      "jitter": metrics.jitter(dense, pose), "jitter_canonical": metrics.jitter(dense),
@@ -68,9 +69,10 @@ def still_face_jitter(settings=SETTINGS) -> list[dict]:
 
 def dataset_summary(dataset: Path) -> dict:
     """Real clips: jitter raw vs smoothed, and how much mouth-opening std the smoothing keeps."""
-    from kpanim.dataset.prepare import fill_gaps, lift
+    from kpanim.dataset.prepare import fill_gaps
     from kpanim.evaluation import metrics
-    from kpanim.face.facefit import Camera
+    from kpanim.face.camera import Camera
+    from kpanim.face.facefit import fit_landmarks
     from kpanim.formats.animation import Animation
 
     index = json.loads((dataset / "index.json").read_text())
@@ -81,11 +83,11 @@ def dataset_summary(dataset: Path) -> dict:
         anim = Animation.load(npz)
         with np.load(npz) as z:
             lm, valid, cam = z["landmarks_px"].astype(np.float64), z["valid"], Camera.from_array(z["camera"])
-        raw_dense, _, _ = lift(fill_gaps(lm, valid), np.zeros((len(lm), 18, 2)), cam)
+        raw_dense, _, _ = fit_landmarks(fill_gaps(lm, valid), np.zeros((len(lm), 18, 2)), cam)
         o_raw = metrics.mouth_opening(metrics.align_to_template(raw_dense))
         o_s = metrics.mouth_opening(metrics.align_to_template(anim.dense))
         keep.append(np.std(o_s) / max(np.std(o_raw), 1e-12))
-        _, raw_pose, _ = lift(fill_gaps(lm, valid), np.zeros((len(lm), 18, 2)), cam)
+        _, raw_pose, _ = fit_landmarks(fill_gaps(lm, valid), np.zeros((len(lm), 18, 2)), cam)
         rot_keep.append(metrics.head_motion_std(anim.head_pose)[0] / max(metrics.head_motion_std(raw_pose)[0], 1e-9))
     jr = np.array([c["jitter_raw"] for c in index])
     js = np.array([c["jitter"] for c in index])

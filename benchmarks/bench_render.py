@@ -40,7 +40,7 @@ from kpanim.renderer.render import Rig, load_renderer, render, retarget
 from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
 
 from kpanim.evaluation.metrics import eye_aspect_ratio
-from kpanim.face import constants
+from kpanim.face import constants, topology
 from kpanim.formats.animation import Animation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,8 +72,8 @@ def talking(subject, n: int) -> Animation:
                                 {"subject_sha256": subject.image_sha256})
 
 
-UPPER_LIDS = {"right": (246, 161, 160, 159, 158, 157, 173), "left": (466, 388, 387, 386, 385, 384, 398)}
-LOWER_LIDS = {"right": (7, 163, 144, 145, 153, 154, 155), "left": (249, 390, 373, 374, 380, 381, 382)}
+UPPER_LIDS = {"right": topology.RIGHT_UPPER_LID, "left": topology.LEFT_UPPER_LID}
+LOWER_LIDS = {"right": topology.RIGHT_LOWER_LID, "left": topology.LEFT_LOWER_LID}
 
 
 def blinking(subject, n: int = 24) -> Animation:
@@ -81,7 +81,7 @@ def blinking(subject, n: int = 24) -> Animation:
     closure = np.clip(1.6 * np.sin(np.linspace(0, 2 * np.pi, n)) ** 2 - 0.3, 0, 1)
     base = talking(subject, n)
     dense = base.dense.copy()
-    for side, iris in (("right", list(range(468, 473))), ("left", list(range(473, 478)))):
+    for side, iris in (("right", list(topology.RIGHT_IRIS)), ("left", list(topology.LEFT_IRIS))):
         up, lo = list(UPPER_LIDS[side]), list(LOWER_LIDS[side])
         gap = subject.neutral[lo, 1] - subject.neutral[up, 1]  # negative: lower lid sits below (+Y up)
         dense[:, up, 1] += closure[:, None] * gap[None]
@@ -143,8 +143,8 @@ def bench_flicker(photo, subject, net, n: int = 50) -> dict:
 
 def consecutive_track(path: Path, start: int, n: int) -> dict:
     """Track n consecutive frames (from ``start``) of a video."""
-    from kpanim.face.facefit import Camera, fit_head, lift_landmarks
-    from kpanim.face.geometry import unproject
+    from kpanim.face.camera import Camera
+    from kpanim.face.facefit import fit_landmarks
     from kpanim.tracking.landmarks import FaceTracker
     from kpanim.tracking.shoulders import PersonSegmenter, shoulder_points_px
 
@@ -155,8 +155,7 @@ def consecutive_track(path: Path, start: int, n: int) -> dict:
             if pts is None:
                 continue
             cam = Camera.for_image(rgb.shape[1], rgb.shape[0])
-            dense, pose = fit_head(lift_landmarks(pts, cam))
-            torso = unproject(shoulder_points_px(seg.mask(rgb), pts), np.full(18, -pose[5]), cam.focal, cam.cx, cam.cy)
+            dense, pose, torso = fit_landmarks(pts, shoulder_points_px(seg.mask(rgb), pts), cam)
             for k, v in (("dense", dense), ("head_pose", pose), ("torso", torso)):
                 rows[k].append(v)
     return {k: np.stack(v) for k, v in rows.items()}

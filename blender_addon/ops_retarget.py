@@ -31,7 +31,7 @@ from .retarget import Binding, bind_points, fit_from_bounds, interpolate, region
 MODIFIER = "kpanim"
 CONSTRAINT = "kpanim_head"
 REGION_GROUP = "kpanim_region"
-INNER_LIPS = (13, 14)  # face-mesh points in the middle of the upper and lower inner lip
+INNER_LIP_MIDPOINTS = (13, 14)  # face-mesh points in the middle of the upper and lower inner lip
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -65,7 +65,7 @@ def face_motion(face: bpy.types.Object, frames: np.ndarray) -> np.ndarray:
 
 def neutral_frame(motion: np.ndarray) -> int:
     """Index of the frame with the most closed mouth: the rest pose the target is assumed to be in."""
-    gap = np.linalg.norm(motion[:, INNER_LIPS[0]] - motion[:, INNER_LIPS[1]], axis=-1)
+    gap = np.linalg.norm(motion[:, INNER_LIP_MIDPOINTS[0]] - motion[:, INNER_LIP_MIDPOINTS[1]], axis=-1)
     return int(np.argmin(gap))
 
 

@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from kpanim.errors import KpanimError
-from kpanim.face.facefit import Camera, fit_head, lift_landmarks
+from kpanim.face.camera import Camera
+from kpanim.face.facefit import fit_landmarks
 from kpanim.tracking.subject import Subject
 
 from .render import Rig
@@ -70,7 +71,6 @@ def track_frames(path: str | Path, n_frames: int = 48, seed: int = 0, max_side: 
     ``dense`` (K, 478, 3), ``head_pose`` (K, 6), ``torso`` (K, 18, 3), ``landmarks_px`` (K, 478, 3),
     ``camera`` (the frames' Camera). Frames where no face is found are dropped.
     """
-    from kpanim.face.geometry import unproject
     from kpanim.tracking.landmarks import FaceTracker
     from kpanim.tracking.shoulders import PersonSegmenter, shoulder_points_px
 
@@ -85,9 +85,7 @@ def track_frames(path: str | Path, n_frames: int = 48, seed: int = 0, max_side: 
             if pts is None:
                 continue
             camera = camera or Camera.for_image(rgb.shape[1], rgb.shape[0])
-            dense, pose = fit_head(lift_landmarks(pts, camera))
-            torso_px = shoulder_points_px(seg.mask(rgb), pts)
-            torso = unproject(torso_px, np.full(18, -pose[5]), camera.focal, camera.cx, camera.cy)
+            dense, pose, torso = fit_landmarks(pts, shoulder_points_px(seg.mask(rgb), pts), camera)
             for k, v in (("frames", rgb), ("index", i), ("dense", dense), ("head_pose", pose), ("torso", torso),
                          ("landmarks_px", pts)):
                 out[k].append(v)

@@ -14,10 +14,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from kpanim.face.topology import LEFT_LOWER_LID, RIGHT_LOWER_LID
+
 from .warp import EYE_CORNERS, UPPER_LID_MARGIN, UPPER_LID_RING, lash_points, triangle_affines
 
 # Lower-lid margin points facing UPPER_LID_MARGIN, point for point
-LOWER_LID_MARGIN = ((7, 163, 144, 145, 153, 154, 155), (249, 390, 373, 374, 380, 381, 382))
+LOWER_LID_MARGIN = (RIGHT_LOWER_LID, LEFT_LOWER_LID)
 CLOSURE_START = 0.15
 """The layer starts to fade in when the lid gap is 15 % smaller than in the photo ..."""
 CLOSURE_FULL = 0.6

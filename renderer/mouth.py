@@ -28,16 +28,20 @@ import dataclasses
 import cv2
 import numpy as np
 
-from .sketch import INNER_LIPS, LEFT_EYE_LOOP, OUTER_LIPS, RIGHT_EYE_LOOP
+from kpanim.face.topology import (
+    CHIN,
+    INNER_LIP_LOOP,
+    LEFT_EYE_LOOP,
+    LEFT_IRIS,
+    LOWER_INNER_LIP,
+    OUTER_LIP_LOOP,
+    RIGHT_EYE_LOOP,
+    RIGHT_IRIS,
+    UPPER_INNER_LIP,
+)
 
-# Inner-lip contour, left corner → right corner, point for point above each other (MediaPipe indices)
-UPPER_INNER = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308)
-LOWER_INNER = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308)
-INNER_LOOP = INNER_LIPS  # UPPER_INNER, then LOWER_INNER back to the first corner
-OUTER_LOOP = OUTER_LIPS
-CHIN = 152
 EYE_LOOPS = (RIGHT_EYE_LOOP, LEFT_EYE_LOOP)
-IRISES = (range(468, 473), range(473, 478))
+IRISES = (RIGHT_IRIS, LEFT_IRIS)
 
 # Geometry, in rest mouth widths (corner to corner, ≈ 50 mm on an adult)
 UPPER_TEETH_HEIGHT = 0.21
@@ -65,8 +69,8 @@ at 0.08 (speech opens to ≈ 0.1-0.4)."""
 def mouth_gap(face_px: np.ndarray) -> np.ndarray:
     """(…, 478, ≥2) → (…,): mean inner-lip gap over the 9 inner columns / corner-to-corner width."""
     face = np.asarray(face_px, dtype=np.float64)[..., :2]
-    width = np.linalg.norm(face[..., UPPER_INNER[-1], :] - face[..., UPPER_INNER[0], :], axis=-1)
-    gap = np.linalg.norm(face[..., list(UPPER_INNER[1:-1]), :] - face[..., list(LOWER_INNER[1:-1]), :], axis=-1)
+    width = np.linalg.norm(face[..., UPPER_INNER_LIP[-1], :] - face[..., UPPER_INNER_LIP[0], :], axis=-1)
+    gap = np.linalg.norm(face[..., list(UPPER_INNER_LIP[1:-1]), :] - face[..., list(LOWER_INNER_LIP[1:-1]), :], axis=-1)
     return gap.mean(-1) / np.maximum(width, 1e-9)
 
 
@@ -116,9 +120,9 @@ def mouth_colours(photo: np.ndarray, face_px: np.ndarray) -> MouthColours:
     face = np.asarray(face_px, dtype=np.float64)[:, :2]
     img = np.asarray(photo)
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV).astype(np.float32) / 255  # (OpenCV 8-bit hue is 0-180: unused)
-    inner = _poly_mask(img.shape[:2], face[list(INNER_LOOP)])
+    inner = _poly_mask(img.shape[:2], face[list(INNER_LIP_LOOP)])
     near_inner = cv2.dilate(inner.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    lips = _poly_mask(img.shape[:2], face[list(OUTER_LOOP)]) & ~near_inner
+    lips = _poly_mask(img.shape[:2], face[list(OUTER_LIP_LOOP)]) & ~near_inner
     lip = np.median(img[lips], axis=0) if lips.sum() >= 10 else np.array([170.0, 95, 90])
     skin = _skin_colour(img, face)
     # teeth the photo shows: bright, weakly saturated pixels inside the inner lips
@@ -183,7 +187,7 @@ class MouthFrame:
 
     def __init__(self, face: np.ndarray):
         face = np.asarray(face, dtype=np.float64)[:, :2]
-        c0, c1 = face[UPPER_INNER[0]], face[UPPER_INNER[-1]]
+        c0, c1 = face[UPPER_INNER_LIP[0]], face[UPPER_INNER_LIP[-1]]
         self.e1 = (c1 - c0) / max(float(np.linalg.norm(c1 - c0)), 1e-9)
         self.e2 = np.array([-self.e1[1], self.e1[0]])
         if np.dot(face[CHIN] - c0, self.e2) < 0:
@@ -223,9 +227,9 @@ class MouthPainter:
         # and the middle of its opening, its lower teeth the strip below.
         self.photo = np.asarray(photo) if self.colours.teeth_from == "teeth" else None
         self.src = MouthFrame(face)
-        self.src_upper = face[list(UPPER_INNER)]
-        self.src_lower = face[list(LOWER_INNER)]
-        self.src_half = 0.5 * float(np.linalg.norm(face[UPPER_INNER[-1]] - face[UPPER_INNER[0]]))
+        self.src_upper = face[list(UPPER_INNER_LIP)]
+        self.src_lower = face[list(LOWER_INNER_LIP)]
+        self.src_half = 0.5 * float(np.linalg.norm(face[UPPER_INNER_LIP[-1]] - face[UPPER_INNER_LIP[0]]))
 
     def __call__(self, warped: np.ndarray, dst_face: np.ndarray, rest_face: np.ndarray) -> np.ndarray:
         """Draw the interior onto ``warped`` (H, W, 3) uint8 → a new image (``warped`` itself when the mouth is
@@ -243,18 +247,18 @@ class MouthPainter:
         dst = np.asarray(dst_face, dtype=np.float64)[:, :2]
         rest = np.asarray(rest_face, dtype=np.float64)[:, :2]
         h, w = warped.shape[:2]
-        loop = dst[list(INNER_LOOP)]
+        loop = dst[list(INNER_LIP_LOOP)]
         x0, y0 = np.maximum(np.floor(loop.min(0)).astype(int) - 3, 0)
         x1, y1 = np.minimum(np.ceil(loop.max(0)).astype(int) + 3, [w - 1, h - 1])
         if x1 - x0 < 2 or y1 - y0 < 2:
             return warped
         frame = MouthFrame(dst)
-        width = float(np.linalg.norm(rest[UPPER_INNER[-1]] - rest[UPPER_INNER[0]]))
+        width = float(np.linalg.norm(rest[UPPER_INNER_LIP[-1]] - rest[UPPER_INNER_LIP[0]]))
         yy, xx = np.mgrid[y0:y1 + 1, x0:x1 + 1].astype(np.float64)
         a, b = frame.local(np.stack([xx, yy], -1))
-        line = frame.curve(0.5 * (rest[list(UPPER_INNER)] + rest[list(LOWER_INNER)]), a)  # rest lip line
-        upper_lip = frame.curve(dst[list(UPPER_INNER)], a)
-        lower_lip = frame.curve(dst[list(LOWER_INNER)], a)
+        line = frame.curve(0.5 * (rest[list(UPPER_INNER_LIP)] + rest[list(LOWER_INNER_LIP)]), a)  # rest lip line
+        upper_lip = frame.curve(dst[list(UPPER_INNER_LIP)], a)
+        lower_lip = frame.curve(dst[list(LOWER_INNER_LIP)], a)
         up_edge = line + INCISAL_SHOW * width
         low_edge = line + LOWER_TEETH_FOLLOW * np.maximum(lower_lip - line, 0)
         u = a / max(width / 2, 1e-6)

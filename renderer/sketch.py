@@ -13,6 +13,9 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from kpanim.face import topology
+from kpanim.face.topology import INNER_LIP_LOOP, LEFT_EYE_LOOP, OUTER_LIP_LOOP, RIGHT_EYE_LOOP
+
 # RGB colours per part (MODA-like palette: each part distinct on black).
 PART_COLORS: dict[str, tuple[int, int, int]] = {
     "face_oval": (200, 200, 200),
@@ -29,23 +32,11 @@ PART_COLORS: dict[str, tuple[int, int, int]] = {
 MOUTH_FILL = (96, 0, 0)
 EYE_FILL = (255, 255, 255)
 
-# Closed loops (face-mesh indices, in order) of the inner lips and the two eye openings.
-INNER_LIPS = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
-LEFT_EYE_LOOP = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
-RIGHT_EYE_LOOP = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)
-OUTER_LIPS = (61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 314, 17, 84, 181, 91, 146)
-
 
 @lru_cache(maxsize=1)
 def part_edges() -> dict[str, np.ndarray]:
-    """Part name → (E, 2) face-mesh index pairs, from mediapipe's own connection sets."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
-    sets = {"face_oval": fmc.FACEMESH_FACE_OVAL, "left_eyebrow": fmc.FACEMESH_LEFT_EYEBROW,
-            "right_eyebrow": fmc.FACEMESH_RIGHT_EYEBROW, "left_eye": fmc.FACEMESH_LEFT_EYE,
-            "right_eye": fmc.FACEMESH_RIGHT_EYE, "left_iris": fmc.FACEMESH_LEFT_IRIS,
-            "right_iris": fmc.FACEMESH_RIGHT_IRIS, "nose": fmc.FACEMESH_NOSE, "lips": fmc.FACEMESH_LIPS}
-    return {name: np.array(sorted(edges), dtype=np.int64) for name, edges in sets.items()}
+    """Part name → (E, 2) face-mesh index pairs (all of :data:`kpanim.face.topology.PART_EDGES`)."""
+    return topology.part_edges()
 
 
 def draw_sketch(face_px: np.ndarray, torso_px: np.ndarray | None, width: int, height: int,
@@ -65,7 +56,7 @@ def draw_sketch(face_px: np.ndarray, torso_px: np.ndarray | None, width: int, he
     img = np.zeros((height, width, 3), dtype=np.uint8)
     shift = 4  # sub-pixel precision of cv2 drawing: coordinates × 16
     fixed = np.round(face * (1 << shift)).astype(np.int32)
-    cv2.fillPoly(img, [fixed[list(INNER_LIPS)]], MOUTH_FILL, cv2.LINE_AA, shift)
+    cv2.fillPoly(img, [fixed[list(INNER_LIP_LOOP)]], MOUTH_FILL, cv2.LINE_AA, shift)
     cv2.fillPoly(img, [fixed[list(LEFT_EYE_LOOP)], fixed[list(RIGHT_EYE_LOOP)]], EYE_FILL, cv2.LINE_AA, shift)
     for name, edges in part_edges().items():
         cv2.polylines(img, list(fixed[edges]), False, PART_COLORS[name], thickness, cv2.LINE_AA, shift)
@@ -83,7 +74,7 @@ def region_mask(face_px: np.ndarray, size: int) -> np.ndarray:
     """
     m = np.zeros((size, size), np.uint8)
     fixed = np.round(np.asarray(face_px, dtype=np.float64)[:, :2] * 16).astype(np.int32)
-    for loop in (OUTER_LIPS, INNER_LIPS, LEFT_EYE_LOOP, RIGHT_EYE_LOOP):
+    for loop in (OUTER_LIP_LOOP, INNER_LIP_LOOP, LEFT_EYE_LOOP, RIGHT_EYE_LOOP):
         cv2.fillPoly(m, [fixed[list(loop)]], 255, cv2.LINE_8, 4)
     return cv2.dilate(m, np.ones((size // 32 + 1,) * 2, np.uint8))
 

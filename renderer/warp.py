@@ -17,6 +17,17 @@ import cv2
 import numpy as np
 from scipy.spatial import Delaunay
 
+from kpanim.face.topology import (
+    LEFT_EYE_CORNERS,
+    LEFT_IRIS,
+    LEFT_LOWER_LID,
+    LEFT_UPPER_LID,
+    RIGHT_EYE_CORNERS,
+    RIGHT_IRIS,
+    RIGHT_LOWER_LID,
+    RIGHT_UPPER_LID,
+)
+
 N_FACE = 478
 N_TORSO = 18
 ANCHORS_PER_SIDE = 6
@@ -36,8 +47,11 @@ def border_anchors(width: int, height: int, per_side: int = ANCHORS_PER_SIDE, ma
     return np.concatenate([top, right, bottom, left]).astype(np.float64)
 
 
+# Each eye's corners from the photo's left to its right: the subject's right eye outer → inner, left eye inner → outer
+EYE_CORNERS = (RIGHT_EYE_CORNERS, LEFT_EYE_CORNERS[::-1])
 # (eye corners, upper-lid centre, lower-lid centre, iris points) of the MediaPipe face mesh, per eye
-EYES = (((33, 133), 159, 145, range(468, 473)), ((362, 263), 386, 374, range(473, 478)))
+EYES = ((EYE_CORNERS[0], RIGHT_UPPER_LID[3], RIGHT_LOWER_LID[3], RIGHT_IRIS),
+        (EYE_CORNERS[1], LEFT_UPPER_LID[3], LEFT_LOWER_LID[3], LEFT_IRIS))
 
 
 def iris_inside_lids(face_px: np.ndarray) -> np.ndarray:
@@ -65,9 +79,8 @@ def iris_inside_lids(face_px: np.ndarray) -> np.ndarray:
 
 
 # Upper-lid margin ("Upper0") and the ring of mesh points above it ("Upper1"), per eye, point for point
-UPPER_LID_MARGIN = ((246, 161, 160, 159, 158, 157, 173), (466, 388, 387, 386, 385, 384, 398))
+UPPER_LID_MARGIN = (RIGHT_UPPER_LID, LEFT_UPPER_LID)
 UPPER_LID_RING = ((247, 30, 29, 27, 28, 56, 190), (467, 260, 259, 257, 258, 286, 414))
-EYE_CORNERS = ((33, 133), (362, 263))
 LASH_FRACTION = 0.4
 """Share of the margin→ring distance that the lash band covers (in the photo, the lashes and lid rim)."""
 LASH_MAX = 0.1

@@ -41,7 +41,7 @@ def synthetic_animation(seconds: float = 3.0, fps: float = 25.0, seed: int = 0) 
 
 
 def fake_subject():
-    from kpanim.face.facefit import Camera
+    from kpanim.face.camera import Camera
     from kpanim.tracking.subject import Subject
 
     neutral = template().astype(np.float64) * 1.02

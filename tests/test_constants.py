@@ -4,7 +4,7 @@ import itertools
 import numpy as np
 from mediapipe.python.solutions import face_mesh_connections as mpc
 
-from kpanim.face import constants
+from kpanim.face import constants, topology
 
 
 def _points(conns):
@@ -22,6 +22,21 @@ def test_index_sets_match_mediapipe():
     assert len(constants.eye_index()) == constants.N_EYE == 60
     assert sum(n for _, n in constants.EYE_GROUPS) == 60
     assert constants.face_oval_index().tolist() == _points(mpc.FACEMESH_FACE_OVAL)
+
+
+def test_topology_matches_mediapipe():
+    for name, edges in topology.PART_EDGES.items():
+        assert edges == tuple(sorted(getattr(mpc, f"FACEMESH_{name.upper()}"))), name
+    lip_edges = {frozenset(e) for e in mpc.FACEMESH_LIPS}
+    for loop in (topology.OUTER_LIP_LOOP, topology.INNER_LIP_LOOP):
+        assert len(loop) == len(set(loop)) == 20
+        assert {frozenset(e) for e in zip(loop, loop[1:] + loop[:1])} <= lip_edges
+    for loop, part in ((topology.RIGHT_EYE_LOOP, mpc.FACEMESH_RIGHT_EYE), (topology.LEFT_EYE_LOOP, mpc.FACEMESH_LEFT_EYE)):
+        assert {frozenset(e) for e in zip(loop, loop[1:] + loop[:1])} == {frozenset(e) for e in part}
+    for iris, part in ((topology.RIGHT_IRIS, mpc.FACEMESH_RIGHT_IRIS), (topology.LEFT_IRIS, mpc.FACEMESH_LEFT_IRIS)):
+        assert set(iris[1:]) == set(_points(part))
+    assert set(topology.INNER_LIP_MIDPOINTS) <= set(topology.INNER_LIP_LOOP)
+    assert topology.mesh_edges().shape[1] == 2
 
 
 def test_template_is_human_scale_and_oriented():

@@ -3,6 +3,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from kpanim.face import geometry as g
+from kpanim.face.camera import Camera
 
 
 def _random_transform(seed):
@@ -50,11 +51,13 @@ def test_pose_round_trip_and_projection():
     assert np.allclose(g.matrix_to_pose(rot, t), pose)
     pts = np.random.default_rng(0).normal(scale=0.05, size=(30, 3))
     cam = g.apply_pose(pose, pts)
-    px = g.project(cam, 500.0, 256.0, 200.0)
-    back = g.unproject(px, -cam[:, 2], 500.0, 256.0, 200.0)
+    camera = Camera(500.0, 256.0, 200.0, 512, 400)
+    px = camera.project(cam)
+    back = camera.unproject(px, -cam[:, 2])
     assert np.allclose(back, cam)
     # +Y up in the camera means a smaller row index in the image
-    above = g.project(np.array([[0, 0.1, -1.0]]), 500.0, 256.0, 200.0)
+    above = camera.project(np.array([[0, 0.1, -1.0]]))
     assert above[0, 1] < 200.0
     with pytest.raises(ValueError, match="in front of the camera"):
-        g.project(np.array([[0, 0, 1.0]]), 500.0, 0, 0)
+        Camera(500.0, 0, 0, 0, 0).project(np.array([[0, 0, 1.0]]))
+    assert Camera.from_array(camera.to_array()) == camera

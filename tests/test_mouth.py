@@ -5,21 +5,24 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from kpanim.renderer.mouth import (
-    CHIN,
-    INNER_LOOP,
-    LOWER_INNER,
     OPEN_FULL,
-    OUTER_LOOP,
-    UPPER_INNER,
     MouthFrame,
     MouthPainter,
     mouth_colours,
     mouth_gap,
     opacity,
 )
-from kpanim.renderer.sketch import LEFT_EYE_LOOP, RIGHT_EYE_LOOP
 
 from kpanim.face import constants
+from kpanim.face.topology import (
+    CHIN,
+    INNER_LIP_LOOP,
+    LEFT_EYE_LOOP,
+    LOWER_INNER_LIP,
+    OUTER_LIP_LOOP,
+    RIGHT_EYE_LOOP,
+    UPPER_INNER_LIP,
+)
 
 SIZE = 512
 SKIN, LIP, WHITE = (200, 150, 120), (170, 80, 80), (235, 235, 235)
@@ -28,18 +31,18 @@ SKIN, LIP, WHITE = (200, 150, 120), (170, 80, 80), (235, 235, 235)
 def template_face() -> np.ndarray:
     """(478, 2) the canonical face (closed mouth) in pixels of a 512² image, y down."""
     face = constants.template()[:, :2] * np.array([1.0, -1.0]) * 4000 + SIZE / 2
-    mid = 0.5 * (face[list(UPPER_INNER)] + face[list(LOWER_INNER)])
-    face[list(UPPER_INNER)] = mid
-    face[list(LOWER_INNER)] = mid
+    mid = 0.5 * (face[list(UPPER_INNER_LIP)] + face[list(LOWER_INNER_LIP)])
+    face[list(UPPER_INNER_LIP)] = mid
+    face[list(LOWER_INNER_LIP)] = mid
     return face
 
 
 def opened(face: np.ndarray, drop: float) -> np.ndarray:
     """The face with the lower inner lip and the chin moved down by ``drop`` mouth widths."""
     out = face.copy()
-    width = np.linalg.norm(face[UPPER_INNER[-1]] - face[UPPER_INNER[0]])
-    bell = np.sin(np.linspace(0, np.pi, len(LOWER_INNER)))  # corners stay, the middle drops most
-    out[list(LOWER_INNER), 1] += drop * width * bell
+    width = np.linalg.norm(face[UPPER_INNER_LIP[-1]] - face[UPPER_INNER_LIP[0]])
+    bell = np.sin(np.linspace(0, np.pi, len(LOWER_INNER_LIP)))  # corners stay, the middle drops most
+    out[list(LOWER_INNER_LIP), 1] += drop * width * bell
     out[CHIN, 1] += drop * width
     return out
 
@@ -48,19 +51,19 @@ def portrait(face: np.ndarray, teeth: bool = False) -> np.ndarray:
     """A flat synthetic portrait: skin, red lips, white eyes (the eye whites light the teeth)."""
     img = np.full((SIZE, SIZE, 3), SKIN, np.uint8)
     pts = lambda loop: np.round(face[list(loop)] * 16).astype(np.int32)  # noqa: E731
-    cv2.fillPoly(img, [pts(OUTER_LOOP)], LIP, cv2.LINE_8, 4)
+    cv2.fillPoly(img, [pts(OUTER_LIP_LOOP)], LIP, cv2.LINE_8, 4)
     cv2.fillPoly(img, [pts(LEFT_EYE_LOOP), pts(RIGHT_EYE_LOOP)], WHITE, cv2.LINE_8, 4)
     for iris in (range(468, 473), range(473, 478)):
         c = face[iris[0]]
         r = np.linalg.norm(face[list(iris)[1:]] - c, axis=-1).mean()
         cv2.circle(img, tuple(np.round(c).astype(int)), int(r), (60, 40, 30), -1)
     if teeth:
-        cv2.fillPoly(img, [pts(INNER_LOOP)], (235, 230, 210), cv2.LINE_8, 4)
+        cv2.fillPoly(img, [pts(INNER_LIP_LOOP)], (235, 230, 210), cv2.LINE_8, 4)
     return img
 
 
 def test_mouth_gap_is_zero_closed_and_grows_with_the_opening():
-    assert INNER_LOOP == UPPER_INNER + LOWER_INNER[-2:0:-1]  # the sketch's loop, walked as the two lip lines
+    assert INNER_LIP_LOOP == UPPER_INNER_LIP + LOWER_INNER_LIP[-2:0:-1]  # the sketch's loop, walked as the two lip lines
     face = template_face()
     assert mouth_gap(face) < 1e-9
     gaps = [float(mouth_gap(opened(face, d))) for d in (0.05, 0.1, 0.2)]
@@ -88,7 +91,7 @@ def test_open_mouth_gets_teeth_under_the_lip_and_a_dark_cavity_below():
     painter = MouthPainter(photo, face, blur=0)
     assert painter(photo, face, face) is photo  # closed as in the photo: untouched
     dst = opened(face, 0.3)
-    dst[list(UPPER_INNER), 1] -= 0.02 * np.linalg.norm(face[308] - face[78])  # the upper lip lifts a little
+    dst[list(UPPER_INNER_LIP), 1] -= 0.02 * np.linalg.norm(face[308] - face[78])  # the upper lip lifts a little
     out = painter(photo, dst, face)  # rest face = the photo's: the head did not move
     frame = MouthFrame(dst)
     centre_up, centre_lo = dst[13], dst[14]
@@ -99,10 +102,10 @@ def test_open_mouth_gets_teeth_under_the_lip_and_a_dark_cavity_below():
     assert cavity_px.mean() < 90 and cavity_px.mean() < teeth_px.mean() - 80, cavity_px
     # outside the inner lips nothing changes
     inside = np.zeros((SIZE, SIZE), np.uint8)
-    cv2.fillPoly(inside, [np.round(dst[list(INNER_LOOP)] * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
+    cv2.fillPoly(inside, [np.round(dst[list(INNER_LIP_LOOP)] * 16).astype(np.int32)], 255, cv2.LINE_8, 4)
     outside = cv2.dilate(inside, np.ones((5, 5), np.uint8)) == 0
     assert np.array_equal(out[outside], photo[outside])
-    assert frame.local(dst[UPPER_INNER[-1]])[0] > 0  # e1 points from the left corner to the right one
+    assert frame.local(dst[UPPER_INNER_LIP[-1]])[0] > 0  # e1 points from the left corner to the right one
 
 
 def test_upper_teeth_stay_with_the_skull_when_only_the_jaw_drops():
@@ -110,9 +113,9 @@ def test_upper_teeth_stay_with_the_skull_when_only_the_jaw_drops():
     painter = MouthPainter(portrait(face), face, blur=0)
     width = np.linalg.norm(face[308] - face[78])
     dst = opened(face, 0.2)
-    dst[list(UPPER_INNER), 1] -= 0.06 * width  # the upper lip lifts: more teeth show ...
+    dst[list(UPPER_INNER_LIP), 1] -= 0.06 * width  # the upper lip lifts: more teeth show ...
     dst2 = opened(face, 0.35)
-    dst2[list(UPPER_INNER), 1] -= 0.06 * width  # ... and a wider jaw drop does not move them
+    dst2[list(UPPER_INNER_LIP), 1] -= 0.06 * width  # ... and a wider jaw drop does not move them
     column = lambda img: img[int(dst[13, 1]):int(dst[14, 1]), int(round(dst[13, 0]))].astype(int).mean(-1)  # noqa
     a, b = column(painter(portrait(face), dst, face)), column(painter(portrait(face), dst2, face))
     top = len(a) // 2  # the upper half of the opening: upper teeth, then the cavity (lower teeth are further down)

@@ -14,6 +14,8 @@ import click
 import numpy as np
 
 from ..errors import KpanimError
+from ..face import topology
+from ..face.camera import Camera
 from ..face.geometry import apply_pose
 from ..formats.animation import Animation, load_npz_checked, meta_audio_path
 from ..formats.fileio import same_file
@@ -27,24 +29,17 @@ COLORS = {  # RGB
 
 @lru_cache(maxsize=1)
 def part_edges() -> dict[str, np.ndarray]:
-    """Part name → (E, 2) point-index pairs: the mesh's triangle edges and mediapipe's part connections."""
-    from mediapipe.python.solutions import face_mesh_connections as fmc
-
-    from ..face.constants import triangles
-
-    tri = triangles()
-    mesh = np.unique(np.sort(np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]]), axis=1), axis=0)
-    parts = {"face_oval": fmc.FACEMESH_FACE_OVAL, "left_eyebrow": fmc.FACEMESH_LEFT_EYEBROW,
-             "right_eyebrow": fmc.FACEMESH_RIGHT_EYEBROW, "left_eye": fmc.FACEMESH_LEFT_EYE,
-             "right_eye": fmc.FACEMESH_RIGHT_EYE, "left_iris": fmc.FACEMESH_LEFT_IRIS,
-             "right_iris": fmc.FACEMESH_RIGHT_IRIS, "lips": fmc.FACEMESH_LIPS}
-    return {"mesh": mesh, **{k: np.array(sorted(v), dtype=np.int64) for k, v in parts.items()}}
+    """Part name → (E, 2) point-index pairs: the mesh's triangle edges and the face parts (no nose)."""
+    parts = topology.part_edges("face_oval", "left_eyebrow", "right_eyebrow", "left_eye", "right_eye", "left_iris",
+                                "right_iris", "lips")
+    return {"mesh": topology.mesh_edges(), **parts}
 
 
 def project_animation(anim: Animation, camera: np.ndarray | None, size: int) -> tuple[np.ndarray, np.ndarray, tuple]:
     """Face (T, 478, 2) and torso (T, 18, 2) pixels on a canvas (W, H) whose longer side is ``size``.
 
-    With ``camera`` (focal, cx, cy, width, height) the source view is reproduced (scaled); without,
+    With ``camera`` (the (5,) array of :meth:`~kpanim.face.camera.Camera.to_array`) the source view is
+    reproduced (scaled); without,
     a pinhole view of the points is framed to fit with a 5 % margin.
     """
     face = apply_pose(anim.head_pose, anim.dense)
@@ -52,10 +47,10 @@ def project_animation(anim: Animation, camera: np.ndarray | None, size: int) -> 
     depth = np.maximum(-pts[..., 2], 1e-6)
     uv = np.stack([pts[..., 0] / depth, -pts[..., 1] / depth], axis=-1)  # unit-focal image plane, y down
     if camera is not None:
-        f, cx, cy, w, h = (float(v) for v in camera)
-        scale = size / max(w, h)
-        px = (uv * f + [cx, cy]) * scale
-        wh = (int(round(w * scale)) // 2 * 2, int(round(h * scale)) // 2 * 2)
+        c = Camera.from_array(camera)
+        scale = size / max(c.width, c.height)
+        px = (uv * c.focal + [c.cx, c.cy]) * scale
+        wh = (int(round(c.width * scale)) // 2 * 2, int(round(c.height * scale)) // 2 * 2)
     else:
         lo, hi = uv.reshape(-1, 2).min(0), uv.reshape(-1, 2).max(0)
         span = np.maximum(hi - lo, 1e-9)

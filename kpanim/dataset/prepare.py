@@ -155,26 +155,11 @@ def smooth_pose(head_pose: np.ndarray, window: int, order: int = 2) -> np.ndarra
                           axis=1)
 
 
-def lift(landmarks_px: np.ndarray, torso_px: np.ndarray, camera) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixels → (canonical dense (T,478,3), head pose (T,6), torso (T,18,3) camera frame at the head's depth)."""
-    from ..face.facefit import fit_head, lift_landmarks
-
-    dense, pose = fit_head(lift_landmarks(landmarks_px, camera))
-    return dense, pose, torso_at_head_depth(torso_px, pose, camera)
-
-
-def torso_at_head_depth(torso_px: np.ndarray, head_pose: np.ndarray, camera) -> np.ndarray:
-    """Shoulder pixels (T, 18, 2) → camera frame (T, 18, 3) at the head's distance (as for subjects)."""
-    from ..face.geometry import unproject
-
-    depth = np.repeat(-head_pose[:, 5:6], torso_px.shape[1], axis=1)
-    return unproject(torso_px, depth, camera.focal, camera.cx, camera.cy)
-
-
 # ---------------------------------------------------------------------------------------- one clip
 def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: PrepareConfig) -> dict:
     """Prepare one video into ``out_dir/clips``; returns its index row. Raises :class:`SkipClip`."""
-    from ..face.facefit import Camera
+    from ..face.camera import Camera
+    from ..face.facefit import fit_landmarks, torso_at_head_depth
     from ..formats.fileio import file_sha256
     from ..speech.audio import is_silent, load_audio, save_wav
     from ..tracking.video import audio_offset, probe_video
@@ -214,8 +199,8 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     torso_raw = fill_gaps(torso_px, valid)
     lm_s = smooth(lm_raw, cfg.smooth_window, cfg.smooth_order)
     torso_s = smooth(torso_raw, cfg.smooth_window, cfg.smooth_order)
-    dense_raw, pose_raw, _ = lift(lm_raw, torso_raw, camera)
-    dense, pose, _ = lift(lm_s, torso_s, camera)
+    dense_raw, pose_raw, _ = fit_landmarks(lm_raw, torso_raw, camera)
+    dense, pose, _ = fit_landmarks(lm_s, torso_s, camera)
     pose = smooth_pose(pose, cfg.pose_smooth_window, cfg.smooth_order)
     torso = torso_at_head_depth(torso_s, pose, camera)
 
@@ -259,7 +244,7 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
     }
     anim = Animation.from_dense(dense, pose, torso, cfg.fps, meta)
     save_clip(clips / f"{clip_id}.npz", anim, {
-        "valid": valid, "landmarks_px": lm_px.astype(np.float32), "camera": camera.as_array(),
+        "valid": valid, "landmarks_px": lm_px.astype(np.float32), "camera": camera.to_array(),
         "neutral": neutral.astype(np.float32), "mean_shape": mean_shape.astype(np.float32),
         "torso_px": torso_s.astype(np.float32),
     })

@@ -117,8 +117,10 @@ def probe_baseline(ref: Animation, neutral: np.ndarray, lips: np.ndarray) -> Ani
 def jaw_index(neutral: np.ndarray) -> np.ndarray:
     """Points that move with the jaw: the lower lip (both contours, corners excluded) and the chin
     below it between the mouth corners, minus the stable points the alignment relies on."""
-    lower = np.array(metrics.INNER_LIP[1:10] + metrics.OUTER_LIP[1:10])
-    corners = neutral[[61, 291]]
+    from ..face.topology import LOWER_INNER_LIP, LOWER_OUTER_LIP, MOUTH_CORNERS
+
+    lower = np.array(LOWER_INNER_LIP[1:-1] + LOWER_OUTER_LIP[1:-1])
+    corners = neutral[list(MOUTH_CORNERS)]
     below = neutral[:, 1] < neutral[17, 1]  # under the lowest point of the lower lip
     inside = (neutral[:, 0] > corners[:, 0].min()) & (neutral[:, 0] < corners[:, 0].max())
     return np.setdiff1d(np.union1d(lower, np.flatnonzero(below & inside)), constants.stable_index())
@@ -234,7 +236,7 @@ def plot_mouth(path: Path, rows: dict[str, tuple[np.ndarray, str]], audio: np.nd
 def clip_subject(npz: Path, ref: Animation, neutral: np.ndarray):
     """The prepared clip as a :class:`~kpanim.tracking.subject.Subject`: its own neutral face, and the camera, head
     pose, shoulders and landmarks of its reference frame (so the model animates the same person)."""
-    from ..face.facefit import Camera
+    from ..face.camera import Camera
     from ..tracking.subject import Subject
 
     i = int(ref.meta.get("reference_frame", 0))

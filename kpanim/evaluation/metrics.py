@@ -14,11 +14,8 @@ import numpy as np
 
 from ..face import constants
 from ..face.geometry import apply_pose, apply_similarity, robust_similarity_fit
+from ..face.topology import INNER_LIP_MIDPOINTS, OUTER_LIP_LOOP
 
-# MediaPipe's lip contours, ordered around the mouth (all 40 are FACEMESH_LIPS points).
-OUTER_LIP = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
-INNER_LIP = (78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191)
-UPPER_INNER_MID, LOWER_INNER_MID = 13, 14
 # Eye landmarks for the eye aspect ratio: (corner, corner) and three (upper, lower) lid pairs.
 EYE_LIDS = {
     "right": ((33, 133), ((160, 144), (159, 145), (158, 153))),
@@ -42,7 +39,8 @@ def align_to_template(dense: np.ndarray) -> np.ndarray:
 
 def mouth_opening(aligned: np.ndarray) -> np.ndarray:
     """(T, 478, 3) aligned meshes → (T,) gap between the inner-lip mid points 13 and 14, in IOD."""
-    return np.linalg.norm(aligned[:, UPPER_INNER_MID, :2] - aligned[:, LOWER_INNER_MID, :2], axis=-1)
+    upper, lower = INNER_LIP_MIDPOINTS
+    return np.linalg.norm(aligned[:, upper, :2] - aligned[:, lower, :2], axis=-1)
 
 
 def closed_mouth_neutral(dense: np.ndarray, valid: np.ndarray | None = None, percentile: float = 20.0) -> np.ndarray:
@@ -101,7 +99,7 @@ def polygon_iou(poly_a: np.ndarray, poly_b: np.ndarray, resolution: float = 400.
 
 def mouth_area_iou(pred_aligned: np.ndarray, ref_aligned: np.ndarray) -> float:
     """MA: mean IoU of the outer-lip polygons (mouth region, frontal view) of aligned meshes (T, 478, 3)."""
-    idx = list(OUTER_LIP)
+    idx = list(OUTER_LIP_LOOP)  # the fill does not depend on the loop's direction
     return float(polygon_iou(pred_aligned[:, idx, :2], ref_aligned[:, idx, :2]).mean())
 
 

@@ -45,8 +45,10 @@ def lip_index() -> np.ndarray:
 def lip_gap_pair() -> tuple[int, int]:
     """Positions within :func:`lip_index` of the inner-lip midpoints 13 (upper) and 14 (lower), whose
     vertical gap is the mouth opening."""
+    from .topology import INNER_LIP_MIDPOINTS
+
     idx = list(lip_index())
-    return idx.index(13), idx.index(14)
+    return idx.index(INNER_LIP_MIDPOINTS[0]), idx.index(INNER_LIP_MIDPOINTS[1])
 
 
 def eye_index() -> np.ndarray:

@@ -10,37 +10,12 @@ Projecting ``head_pose ∘ dense`` with that camera gives back the detected pixe
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from ..tracking.landmarks import pixels_to_points3d
 from . import constants
-from .geometry import matrix_to_pose, pose_to_matrix, robust_similarity_fit, unproject
-
-
-@dataclasses.dataclass(frozen=True)
-class Camera:
-    """Pinhole camera of one image: focal length and principal point in pixels, image size."""
-
-    focal: float
-    cx: float
-    cy: float
-    width: int
-    height: int
-
-    @classmethod
-    def for_image(cls, width: int, height: int) -> "Camera":
-        return cls(focal=float(max(width, height)), cx=width / 2.0, cy=height / 2.0, width=int(width),
-                   height=int(height))
-
-    def as_array(self) -> np.ndarray:
-        return np.array([self.focal, self.cx, self.cy, self.width, self.height], dtype=np.float64)
-
-    @classmethod
-    def from_array(cls, arr: np.ndarray) -> "Camera":
-        f, cx, cy, w, h = (float(v) for v in arr)
-        return cls(f, cx, cy, int(w), int(h))
+from .camera import Camera
+from .geometry import matrix_to_pose, robust_similarity_fit
 
 
 def lift_landmarks(points_px: np.ndarray, camera: Camera) -> np.ndarray:
@@ -57,7 +32,7 @@ def lift_landmarks(points_px: np.ndarray, camera: Camera) -> np.ndarray:
     s = np.asarray(s)[..., None]
     centre_depth = camera.focal / s  # distance of the template origin, metres
     depth = centre_depth - (cloud[..., 2] - np.asarray(t)[..., 2:3]) / s
-    return unproject(points_px[..., :2], depth, camera.focal, camera.cx, camera.cy)
+    return camera.unproject(points_px[..., :2], depth)
 
 
 def fit_head(points_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,7 +47,20 @@ def fit_head(points_cam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return dense, matrix_to_pose(rot, t)
 
 
-def camera_points(dense: np.ndarray, head_pose: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`fit_head`: canonical points (..., N, 3) + pose (..., 6) → camera frame."""
-    rot, t = pose_to_matrix(head_pose)
-    return np.einsum("...ij,...nj->...ni", rot, dense) + np.asarray(t)[..., None, :]
+def torso_at_head_depth(torso_px: np.ndarray, head_pose: np.ndarray, camera: Camera) -> np.ndarray:
+    """Shoulder pixels (..., 18, 2) → camera-frame points (..., 18, 3) at the head's distance.
+
+    One photo gives no depth for the shoulders; they are put at the depth of the head pose's origin
+    (``-tz``), so the torso moves with the head's distance. ``head_pose`` is (..., 6).
+    """
+    torso_px = np.asarray(torso_px)
+    depth = np.repeat(-np.asarray(head_pose)[..., 5:6], torso_px.shape[-2], axis=-1)
+    return camera.unproject(torso_px, depth)
+
+
+def fit_landmarks(points_px: np.ndarray, torso_px: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray,
+                                                                                         np.ndarray]:
+    """Pixel landmarks (..., 478, 3) + shoulder pixels (..., 18, 2) → (canonical dense (..., 478, 3),
+    head pose (..., 6), torso (..., 18, 3) camera frame at the head's depth): one image or a batch of frames."""
+    dense, pose = fit_head(lift_landmarks(points_px, camera))
+    return dense, pose, torso_at_head_depth(torso_px, pose, camera)

@@ -1,4 +1,4 @@
-"""Pure geometry functions: similarity fits, head poses, the pinhole camera.
+"""Pure geometry functions: similarity fits, head poses (the pinhole camera is :mod:`kpanim.face.camera`).
 
 Conventions (see docs/FORMAT.md): metres, right-handed, +Y up, +Z towards the viewer. The camera
 frame is glTF's/OpenGL's: the camera sits at the origin looking down -Z, so visible points have
@@ -103,30 +103,10 @@ def matrix_to_pose(rot: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 def apply_pose(head_pose: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Canonical points → camera frame. head_pose (6,) with points (N, 3), or (T, 6) with (T, N, 3)."""
+    """Canonical points → camera frame: head_pose (..., 6) with points (..., N, 3) → (..., N, 3) float64,
+    e.g. (6,) with (N, 3), or (T, 6) with (T, N, 3). The inverse of :func:`kpanim.face.facefit.fit_head`."""
     rot, t = pose_to_matrix(head_pose)
     return np.einsum("...ij,...nj->...ni", rot, np.asarray(points, dtype=np.float64)) + t[..., None, :]
-
-
-def project(points_cam: np.ndarray, focal: float, cx: float, cy: float) -> np.ndarray:
-    """Pinhole projection of camera-frame points (..., 3) to pixels (..., 2) (x right, y down).
-
-    The camera looks down -Z with +Y up, so ``u = cx + f X / -Z`` and ``v = cy - f Y / -Z``.
-    """
-    p = np.asarray(points_cam, dtype=np.float64)
-    depth = -p[..., 2]
-    if np.any(depth <= 0):
-        raise ValueError("project: points must lie in front of the camera (Z < 0)")
-    return np.stack([cx + focal * p[..., 0] / depth, cy - focal * p[..., 1] / depth], axis=-1)
-
-
-def unproject(pixels: np.ndarray, depth: np.ndarray, focal: float, cx: float, cy: float) -> np.ndarray:
-    """Inverse of :func:`project`: pixels (..., 2) at positive distances ``depth`` (...) → (..., 3)."""
-    px = np.asarray(pixels, dtype=np.float64)
-    depth = np.asarray(depth, dtype=np.float64)
-    x = (px[..., 0] - cx) * depth / focal
-    y = -(px[..., 1] - cy) * depth / focal
-    return np.stack([x, y, -depth], axis=-1)
 
 
 def mirror_x(points: np.ndarray) -> np.ndarray:

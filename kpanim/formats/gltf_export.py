@@ -140,7 +140,7 @@ def _camera(subject: Subject | None) -> gl.Camera:
         persp = gl.Perspective(yfov=DEFAULT_YFOV, znear=0.01, zfar=100.0)
     else:
         c = subject.camera
-        persp = gl.Perspective(yfov=2 * math.atan(c.height / (2 * c.focal)), aspectRatio=c.width / c.height,
+        persp = gl.Perspective(yfov=c.yfov, aspectRatio=c.width / c.height,
                                znear=0.01, zfar=100.0)
     return gl.Camera(type="perspective", perspective=persp, name="photo_camera")
 

@@ -16,8 +16,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import FormatError, NoFaceError
-from ..face.facefit import Camera, camera_points, fit_head, lift_landmarks
-from ..face.geometry import project, unproject
+from ..face.camera import Camera
+from ..face.facefit import fit_landmarks
+from ..face.geometry import apply_pose
 from ..formats.animation import FORMAT_VERSION, load_npz_checked, save_npz_atomic
 from ..formats.fileio import file_sha256
 from .images import read_image_rgb
@@ -49,14 +50,13 @@ class Subject:
 
     def project(self, points_cam: np.ndarray) -> np.ndarray:
         """Camera-frame points (..., 3) → photo pixels (..., 2)."""
-        c = self.camera
-        return project(points_cam, c.focal, c.cx, c.cy)
+        return self.camera.project(points_cam)
 
     def project_face(self, dense: np.ndarray | None = None, head_pose: np.ndarray | None = None) -> np.ndarray:
         """Pixels (..., 478, 2) of a canonical mesh (default: the neutral) under a pose (default: the photo's)."""
         dense = self.neutral if dense is None else dense
         head_pose = self.head_pose if head_pose is None else head_pose
-        return self.project(camera_points(dense, head_pose))
+        return self.project(apply_pose(head_pose, dense))
 
     def still_animation(self, n_frames: int, fps: float = 25.0, meta: dict | None = None):
         """The subject's own neutral face, photo pose and shoulders held still for ``n_frames``."""
@@ -77,7 +77,7 @@ class Subject:
             "kpanim_version": np.array(__version__),
             "neutral": self.neutral.astype(np.float32),
             "head_pose": self.head_pose.astype(np.float64),
-            "camera": self.camera.as_array(),
+            "camera": self.camera.to_array(),
             "torso": self.torso.astype(np.float32),
             "landmarks_px": self.landmarks_px.astype(np.float32),
             "image_sha256": np.array(self.image_sha256),
@@ -106,10 +106,7 @@ def subject_from_landmarks(points_px: np.ndarray, person_mask: np.ndarray, camer
     """Build a :class:`Subject` from one face's pixel landmarks (478, 3) and a person mask (H, W)."""
     from .shoulders import shoulder_points_px
 
-    cam_pts = lift_landmarks(points_px, camera)
-    neutral, pose = fit_head(cam_pts)
-    torso_px = shoulder_points_px(person_mask, points_px)
-    torso = unproject(torso_px, np.full(18, -pose[5]), camera.focal, camera.cx, camera.cy)
+    neutral, pose, torso = fit_landmarks(points_px, shoulder_points_px(person_mask, points_px), camera)
     return Subject(neutral=neutral, head_pose=pose, camera=camera, torso=torso, landmarks_px=np.asarray(points_px),
                    image_sha256=image_sha256, subject_id=subject_id)
 

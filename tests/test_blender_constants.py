@@ -1,0 +1,57 @@
+"""The Blender add-on's copies of kpanim constants (Blender's Python cannot import kpanim) stay equal to kpanim's.
+
+Modules that import ``bpy`` cannot be imported here, so their constants are read from the source:
+the right-hand side of the module-level assignment, evaluated with only ``math`` in scope.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from pathlib import Path
+
+import pytest
+from kpanim.blender_addon import arkit_curves, npz_reader
+
+from kpanim.animate import arkit
+from kpanim.face import constants, morph_basis, topology
+from kpanim.face.camera import Camera
+from kpanim.formats import animation, gltf_export
+
+ADDON = Path(npz_reader.__file__).parent
+
+
+def addon_constant(module: str, name: str):
+    """The value of ``name = ...`` at the top level of ``blender_addon/<module>.py``."""
+    tree = ast.parse((ADDON / f"{module}.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            return eval(compile(ast.Expression(node.value), module, "eval"), {"math": math})  # noqa: S307
+    raise AssertionError(f"blender_addon/{module}.py: expected a module-level '{name} = ...', found none")
+
+
+@pytest.mark.parametrize("module, name, expected", [
+    ("ops_import", "TORSO_NAMES", constants.TORSO_NAMES),
+    ("ops_import", "SHAPE_TOLERANCE_M", gltf_export.DEFAULT_MAX_ERROR_M),
+    ("ops_import", "MAX_SHAPE_KEYS", morph_basis.MAX_MODES),
+    ("ops_import", "CAMERA_FOV", gltf_export.DEFAULT_YFOV),
+    ("ops_retarget", "INNER_LIP_MIDPOINTS", topology.INNER_LIP_MIDPOINTS),
+])
+def test_bpy_module_constants_match_kpanim(module, name, expected):
+    assert addon_constant(module, name) == expected
+
+
+def test_camera_fov_is_kpanims_camera():
+    # focal = the longer side: a square image's field of view is the default one
+    assert gltf_export.DEFAULT_YFOV == Camera.for_image(640, 640).yfov
+
+
+def test_npz_reader_matches_the_animation_format():
+    assert (npz_reader.FORMAT_VERSION, npz_reader.KIND) == (animation.FORMAT_VERSION, animation.KIND)
+    assert (npz_reader.N_DENSE, npz_reader.N_TORSO) == (constants.N_DENSE, constants.N_TORSO)
+    assert npz_reader.STREAMS == {k: animation.STREAMS[k] for k in npz_reader.STREAMS}
+
+
+def test_arkit_curves_match_kpanims_arkit_columns():
+    assert arkit_curves.MEDIAPIPE_NAMES == arkit.NAMES
+    assert arkit_curves.NOT_SHAPES == {n.lower() for n in ("Timecode", "BlendShapeCount", *arkit.ROTATION_COLUMNS)}
