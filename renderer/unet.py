@@ -110,19 +110,30 @@ class TPEUNet(nn.Module):
         return (frame if self.training else frame.clamp(0, 1)), residual.abs().mean(1, keepdim=True)
 
 
+RENDERER_KIND = "kpanim-renderer"
+RENDERER_FORMAT = 1
+"""Version of the renderer checkpoint (its ``kpanim_checkpoint`` marker, as in kpanim/formats/checkpoint.py).
+1 added the marker and the kpanim version; files without the marker (the shipped renderer_default.pt)
+are version 0, the same layout otherwise."""
+
+
 def save_checkpoint(path, model: TPEUNet, extra: dict | None = None) -> None:
     """Weights + config (+ provenance) in one file, written atomically."""
+    from kpanim import __version__
     from kpanim.formats.fileio import atomic_output
 
     with atomic_output(path) as tmp:
-        torch.save({"kind": "kpanim-renderer", "config": dataclasses.asdict(model.config),
-                    "state_dict": model.state_dict(), "extra": {"paint_scope": model.paint_scope, **(extra or {})}},
-                   tmp)
+        torch.save({"kpanim_checkpoint": RENDERER_FORMAT, "kind": RENDERER_KIND, "kpanim_version": __version__,
+                    "config": dataclasses.asdict(model.config), "state_dict": model.state_dict(),
+                    "extra": {"paint_scope": model.paint_scope, **(extra or {})}}, tmp)
 
 
 def load_checkpoint(path) -> tuple[TPEUNet, dict]:
-    """→ (model in eval mode, extra dict). Raises KpanimError for files that are not renderer checkpoints."""
+    """→ (model in eval mode, extra dict). Loading is strict (kpanim/formats/checkpoint.py): a file that is
+    not a renderer checkpoint, a newer format, an unknown config field or weights that do not match the
+    network are a one-line KpanimError."""
     from kpanim.errors import KpanimError
+    from kpanim.formats.checkpoint import build_config, check_format_version, load_state_strict
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -131,10 +142,15 @@ def load_checkpoint(path) -> tuple[TPEUNet, dict]:
     except Exception as err:  # torch raises many types for damaged files
         raise KpanimError(f"{path}: not a readable renderer checkpoint ({str(err).splitlines()[0][:120]}); give a "
                           "file written by 'kpanim train renderer'") from None
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "kpanim-renderer":
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != RENDERER_KIND:
         raise KpanimError(f"{path}: not a kpanim renderer checkpoint; train one with 'kpanim train renderer'")
-    model = TPEUNet(RendererConfig(**ckpt["config"]))
-    model.load_state_dict(ckpt["state_dict"])
+    check_format_version(path, ckpt.get("kpanim_checkpoint", 0), RENDERER_FORMAT)  # no marker: version 0
+    missing = [k for k in ("config", "state_dict") if not isinstance(ckpt.get(k), dict)]
+    if missing:
+        raise KpanimError(f"{path}: renderer checkpoint without its {' and '.join(missing)} (damaged file?); "
+                          "train one with 'kpanim train renderer'")
+    model = TPEUNet(build_config(RendererConfig, ckpt["config"], path))
+    load_state_strict(model, ckpt["state_dict"], path)
     model.paint_scope = ckpt.get("extra", {}).get("paint_scope", "regions")
     model.eval()
     return model, ckpt.get("extra", {})

@@ -47,7 +47,7 @@ def test_ensemble_lips_are_the_members_mean_and_the_rest_is_the_main_network(mem
     ens, a, b = load_model(ensemble), load_model(members[0]), load_model(members[1])
     assert len(ens.lip_members) == 1 and not a.lip_members
     feats = ens.frontend(audio, 50, 25.0)
-    neutral = default_subject_arrays(ens.norm)[0]
+    neutral = default_subject_arrays(ens.stats)[0]
     s_ens, s_a, s_b = (motion_streams(m, feats, audio, neutral, seed=4) for m in (ens, a, b))
     np.testing.assert_allclose(s_ens["lip"], (s_a["lip"] + s_b["lip"]) / 2, atol=1e-5)
     assert np.abs(s_a["lip"] - s_b["lip"]).max() > 1e-4  # the seeds really differ

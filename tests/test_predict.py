@@ -93,13 +93,72 @@ def test_load_model_errors(tmp_path):
         predict(np.zeros(100, np.float32), samples=0)
 
 
-def test_fresh_moda_without_its_faco_says_what_to_do(tiny_model, tmp_path):
+def _runs(tiny_model, root, faco_beside=False):
+    """The trainers' default layout: root/moda/moda.pt (+ root/faco/faco.pt when ``faco_beside``)."""
     import shutil
 
-    shutil.copy(tiny_model, tmp_path / "moda.pt")  # a 'kpanim train moda' run: no faco.pt next to it
-    with pytest.raises(KpanimError, match=r"its FaCo-Net faco.pt is not next to it; copy the faco.pt of a "
-                                          r"'kpanim train faco' run to .*faco.pt"):
-        load_model(tmp_path / "moda.pt")
+    (root / "moda").mkdir(parents=True)
+    shutil.copy(tiny_model, root / "moda" / "moda.pt")  # its info names faco.pt, which is not next to it
+    if faco_beside:
+        (root / "faco").mkdir()
+        shutil.copy(tiny_model.parent / "faco.pt", root / "faco" / "faco.pt")
+    return root / "moda" / "moda.pt"
+
+
+def test_moda_run_finds_the_faco_run_beside_it(tiny_model, tmp_path):
+    import warnings
+
+    moda = _runs(tiny_model, tmp_path / "runs", faco_beside=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default workflow: no warning
+        model = load_model(moda)
+    assert model.faco_path == str(tmp_path / "runs" / "faco" / "faco.pt")
+    wav = tmp_path / "speech.wav"
+    save_wav(wav, speechlike(1.0, 0)[0])
+    res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(tmp_path / "a.npz"), "--model", str(moda)])
+    assert res.exit_code == 0 and "FaCo-Net" not in res.output, res.output
+
+
+def test_faco_next_to_moda_comes_first(tiny_model, tmp_path):
+    import shutil
+
+    moda = _runs(tiny_model, tmp_path / "runs", faco_beside=True)
+    shutil.copy(tiny_model.parent / "faco.pt", moda.parent / "faco.pt")
+    assert load_model(moda).faco_path == str(moda.parent / "faco.pt")
+
+
+def test_moda_without_faco_falls_back_to_the_shipped_one(tiny_model, tmp_path, monkeypatch):
+    from kpanim.animate import bundle
+
+    moda = _runs(tiny_model, tmp_path / "runs")
+    with pytest.warns(UserWarning, match=r"no FaCo-Net at .*faco.pt; using the shipped faco_default.pt"):
+        model = load_model(moda)
+    assert model.faco_path == str(bundle.default_faco_path())
+    anim = predict(speechlike(1.0, 0)[0], model=model, check_speech=False)  # the shipped FaCo-Net fits it
+    assert anim.dense.shape == (25, 478, 3) and np.isfinite(anim.dense).all()
+    wav = tmp_path / "speech.wav"
+    save_wav(wav, speechlike(1.0, 0)[0])
+    other = _runs(tiny_model, tmp_path / "runs2")  # not cached yet: the CLI shows the warning
+    res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(tmp_path / "a.npz"), "--model", str(other)])
+    assert res.exit_code == 0 and "Warning: " in res.output and "using the shipped faco_default.pt" in res.output, res.output
+    monkeypatch.setattr(bundle, "default_faco_path", lambda: tmp_path / "gone.pt")
+    with pytest.raises(KpanimError, match=r"no FaCo-Net found .*kpanim train faco --data DIR --out .*faco"):
+        load_model(_runs(tiny_model, tmp_path / "runs3"))
+
+
+def test_cli_predict_faco_option(tiny_model, tmp_path):
+    moda = _runs(tiny_model, tmp_path / "runs")
+    wav = tmp_path / "speech.wav"
+    save_wav(wav, speechlike(1.0, 0)[0])
+    res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(tmp_path / "a.npz"), "--model", str(moda),
+                                   "--faco", str(tiny_model.parent / "faco.pt")])
+    assert res.exit_code == 0 and "FaCo-Net" not in res.output, res.output
+    res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(tmp_path / "b.npz"), "--model", str(moda),
+                                   "--faco", str(tmp_path / "missing.pt")])
+    assert res.exit_code == 1 and "missing.pt: no such model file" in res.output, res.output
+    res = CliRunner().invoke(cli, ["predict", str(wav), "-o", str(tmp_path / "c.npz"), "--model", str(moda),
+                                   "--faco", str(tiny_model)])
+    assert res.exit_code == 1 and "this is a 'moda' checkpoint, expected 'faco'" in res.output, res.output
 
 
 def test_cli_predict_writes_npz(tiny_model, tmp_path):
@@ -181,4 +240,26 @@ def test_shipped_default_model_matches_its_card():
     model = load_model()  # strict load of both networks; the audio front-end loads lazily
     assert model.info["frontend"]["name"] == card["frontend"]["name"]
     assert model.info["val_clips"] == card["val_clips"] and not set(card["val_clips"]) & set(card["train_clips"])
-    assert "blink_shape" in model.norm and "head_gain" in model.norm
+    assert model.stats.blink is not None and model.stats.head_gain is not None and "head_gain" in model.norm
+
+
+def test_motion_stats_typed_view_of_the_norm_dict():
+    from kpanim.nets.stats import MotionStats
+
+    model = load_model()
+    stats = model.stats
+    assert stats.scale_free and stats.readout is not None and stats.readout.blend == 0.5
+    assert stats.readout_radius == int(model.norm["probe_radius"][0]) and stats.visemes is None
+    assert stats.blink.shape.shape == (60, 3) and stats.lip_gain == float(model.norm["lip_gain"][0])
+    assert len(model.lip_members) == 2 and all(m.stats.readout is not None for m in model.lip_members)
+    faco = model.faco_stats  # FaCo-Net's statistics: normalisation only
+    assert faco.blink is None and faco.readout is None and faco.head_gain is None and faco.lip_gain == 1.0
+    with pytest.raises(TypeError):
+        model.norm["lip_gain"] = np.ones(1)  # read-only: the statistics are the checkpoint's
+    norm = dict(model.norm)
+    for key, group in [("blink_rate", "a blink shape"), ("probe_weights", "a lip read-out"),
+                       ("lip_spread_per_width", "scale-free lip statistics")]:
+        with pytest.raises(KpanimError, match=f"x.pt: its statistics have {group} but no '{key}'"):
+            MotionStats.from_norm({k: v for k, v in norm.items() if k != key}, "x.pt")
+    raw = MotionStats.from_norm({k: v for k, v in norm.items() if not k.startswith(("lipz_", "probe_", "lip_gain"))})
+    assert not raw.scale_free and raw.readout is None and raw.readout_radius == 0 and raw.lip_gain == 1.0

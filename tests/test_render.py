@@ -131,6 +131,50 @@ def test_unet_shapes_tpe_and_checkpoint(tmp_path):
         load_checkpoint(tmp_path / "bad.pt")
 
 
+def test_renderer_checkpoint_version_and_strict_loading(tmp_path):
+    from kpanim.renderer.render import default_renderer_path
+    from kpanim.renderer.unet import RENDERER_FORMAT
+
+    save_checkpoint(tmp_path / "r.pt", tiny_net())
+    ck = torch.load(tmp_path / "r.pt", weights_only=True)
+    assert ck["kpanim_checkpoint"] == RENDERER_FORMAT == 1 and ck["kind"] == "kpanim-renderer"
+    shipped = torch.load(default_renderer_path(), weights_only=True)
+    assert "kpanim_checkpoint" not in shipped  # written before the marker: read as version 0
+    assert load_checkpoint(default_renderer_path())[0].config.size == 256
+
+    def damaged(name, **change):
+        bad = {**ck, **change}
+        for key in [k for k, v in change.items() if v is None]:
+            del bad[key]
+        torch.save(bad, tmp_path / name)
+        return tmp_path / name
+
+    legacy = damaged("v0.pt", kpanim_checkpoint=None)
+    assert load_checkpoint(legacy)[0].config == TINY
+    state = dict(ck["state_dict"])
+    first = next(iter(state))
+    cases = [
+        (damaged("newer.pt", kpanim_checkpoint=RENDERER_FORMAT + 1), "checkpoint format 2 is newer "
+         "than this kpanim reads \\(1\\); upgrade kpanim"),
+        (damaged("junkver.pt", kpanim_checkpoint="x"), "checkpoint format 'x' is not a version number"),
+        (damaged("kind.pt", kind="moda"), "not a kpanim renderer checkpoint"),
+        (damaged("cfg.pt", config={**ck["config"], "wings": 2}), "config fields \\['wings'\\] are unknown to "
+         "RendererConfig"),
+        (damaged("nostate.pt", state_dict=None), "renderer checkpoint without its state_dict"),
+        (damaged("missing.pt", state_dict={k: v for k, v in state.items() if k != first}),
+         f"does not match the network \\(missing 1 weight\\(s\\) e.g. {first}"),
+        (damaged("extra.pt", state_dict={**state, "ghost.weight": torch.zeros(1)}), "unexpected 1 e.g. ghost.weight"),
+        (damaged("shape.pt", state_dict={**state, first: torch.zeros(1)}), f"shape mismatch {first}"),
+    ]
+    for path, message in cases:
+        with pytest.raises(KpanimError, match=message) as err:
+            load_checkpoint(path)
+        assert "\n" not in str(err.value) and str(err.value).startswith(str(path))
+    (tmp_path / "cut.pt").write_bytes((tmp_path / "r.pt").read_bytes()[:500])  # truncated
+    with pytest.raises(KpanimError, match="not a readable renderer checkpoint"):
+        load_checkpoint(tmp_path / "cut.pt")
+
+
 # ------------------------------------------------------------------------------------------- render
 def test_render_mp4_streams_and_duration(astronaut, tmp_path):
     from kpanim.speech.tts import synthesize

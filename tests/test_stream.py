@@ -282,7 +282,7 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
              f"--use-file-for-fake-audio-capture={wav}"]
     FLAGS.extend(extra)
     try:
-        live = {"server": server.url, "neutral": default_subject_arrays(stream_model.norm)[0]}
+        live = {"server": server.url, "neutral": default_subject_arrays(stream_model.stats)[0]}
         with ViewerServer(b"", title="mic", live=live) as page, Chromium(900, 600) as browser:
             browser.open(page.url)
             assert page.loaded.wait(60), f"page did not load; console: {browser.console}"

@@ -166,6 +166,7 @@ def test_scale_free_lip_targets_and_the_linear_probe(synth_dataset, tmp_path):
     from kpanim.training.linear_probe import LinearProbe, fit_probe
 
     from kpanim.nets.normalise import lips_from_network, normalise
+    from kpanim.nets.stats import MotionStats
     from kpanim.speech.frontends import MelFrontend
 
     clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
@@ -177,8 +178,10 @@ def test_scale_free_lip_targets_and_the_linear_probe(synth_dataset, tmp_path):
         WindowSampler(clips, norm, 40, lip_target="metres")
     # a scale-free prediction scales with the subject's mouth width
     z = normalise("lipz", clips[0].lip / clips[0].lip_spread, norm)
-    small = lips_from_network(z, clips[0].neutral, norm)
-    big = lips_from_network(z, clips[0].neutral * 1.5, norm)
+    stats = MotionStats.from_norm(norm)
+    assert stats.scale_free and stats.lip_gain == 1.0 and stats.readout is None
+    small = lips_from_network(z, clips[0].neutral, stats)
+    big = lips_from_network(z, clips[0].neutral * 1.5, stats)
     assert np.allclose(big, 1.5 * small, rtol=1e-4, atol=1e-7)
     # the ridge probe recovers a linear map through PCA and context
     rng = np.random.default_rng(0)

@@ -81,10 +81,12 @@ def fit_lip_probe(dataset_dir: str | Path, progress: bool = True, min_av_corr: f
 def _opening_ratio(clips, probe: LinearProbe, norm: dict) -> float:
     """Median over clips of the real to the predicted mouth-opening spread."""
     from kpanim.nets.normalise import lips_from_network, opening_gap
+    from kpanim.nets.stats import MotionStats
 
+    stats = MotionStats.from_norm(norm)
     ratios = []
     for c in clips:
-        pred = np.std(opening_gap(lips_from_network(probe(c.audio[0]), c.neutral, norm)[c.valid]))
+        pred = np.std(opening_gap(lips_from_network(probe(c.audio[0]), c.neutral, stats)[c.valid]))
         ratios.append(np.std(opening_gap(c.lip[c.valid])) / max(pred, 1e-9))
     return float(np.median(ratios))
 
@@ -92,5 +94,7 @@ def _opening_ratio(clips, probe: LinearProbe, norm: dict) -> float:
 def probe_lips(probe_norm: dict, feats: np.ndarray, neutral: np.ndarray) -> np.ndarray:
     """(T, D) features of :data:`PROBE_FRONTEND` → (T, 40, 3) lip displacements for the face ``neutral``."""
     from kpanim.nets.normalise import lips_from_network
+    from kpanim.nets.stats import MotionStats
 
-    return lips_from_network(LinearProbe.from_arrays(probe_norm)(feats), neutral, probe_norm)
+    stats = MotionStats.from_norm(probe_norm, "the linear probe")
+    return lips_from_network(stats.readout.probe(feats), neutral, stats)

@@ -2,7 +2,8 @@
 
 Per-frame training with an L1 reconstruction loss and an LSGAN discriminator (MODA §3.3); mirrored
 frames double the data. Same torchrun/DDP, JSONL log and --plot conventions as ``kpanim train moda``.
-Writes ``OUT/faco.pt``; put it next to a ``moda.pt`` (MODA's checkpoint names it) to use both.
+Writes ``OUT/faco.pt``. With the default folders (``runs/faco`` here, ``runs/moda`` for MODA) ``kpanim predict
+--model runs/moda/moda.pt`` finds it; else put it next to a ``moda.pt`` or pass ``--faco``.
 """
 
 from __future__ import annotations

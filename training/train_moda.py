@@ -175,7 +175,9 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
     from kpanim.face import constants
     from kpanim.nets.linear_readout import blend_readout
     from kpanim.nets.normalise import lips_from_network, normalise, normalise_subject
+    from kpanim.nets.stats import MotionStats
 
+    stats = MotionStats.from_norm(norm)
     up, lo = constants.lip_gap_pair()
     rs, arts, lmds, l1 = [], [], [], {k: [] for k in ("lip", "eye", "head", "torso")}
     was_training = model.training
@@ -184,7 +186,7 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
         for k in ("eye", "head", "torso"):
             l1[k].append(float(np.abs(out[k] - normalise(k, getattr(clip, k), norm))[clip.valid].mean()))
-        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)
+        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], stats), clip.neutral, stats)
         l1["lip"].append(float(np.abs(lip - clip.lip)[clip.valid].mean() * 1000))
         real = clip.lip
         o_p = np.linalg.norm(lip[:, up] - lip[:, lo], axis=-1)
@@ -210,18 +212,20 @@ def calibrate_lip_gain(model, clips, norm, target: float = 1.0, max_clips: int =
     from kpanim.animate.predict import moda_windows
     from kpanim.nets.linear_readout import blend_readout
     from kpanim.nets.normalise import lips_from_network, normalise_subject, opening_gap
+    from kpanim.nets.stats import MotionStats
 
     norm = {k: v for k, v in norm.items() if k != "lip_gain"}
+    stats = MotionStats.from_norm(norm)
     model.eval()
     p, r = [], []
     for clip in clips[:max_clips]:
         out = moda_windows(model, clip.audio[0], normalise_subject(clip.neutral, norm), seed=0)
-        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], norm), clip.neutral, norm)[clip.valid]
+        lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], stats), clip.neutral, stats)[clip.valid]
         real = clip.lip[clip.valid]
         p.append(np.std(opening_gap(lip)))
         r.append(np.std(opening_gap(real)))
     gain = target * float(np.median(np.array(r) / np.maximum(np.array(p), 1e-9)))
-    return float(np.clip(gain, 0.5, 4.0) if "lipz_mean" in norm else np.clip(gain, 1.0, 2.0))
+    return float(np.clip(gain, 0.5, 4.0) if stats.scale_free else np.clip(gain, 1.0, 2.0))
 
 
 def calibrate_head_gain(model, clips, norm, max_clips: int = 40) -> np.ndarray:

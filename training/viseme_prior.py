@@ -30,17 +30,19 @@ def viseme_prior(clips, data_dirs, norm: dict, default_blend: float = 0.0, progr
 
     from kpanim.animate.visemes import fit_viseme_keys
     from kpanim.nets.normalise import normalise
+    from kpanim.nets.stats import MotionStats
     from kpanim.speech.phone_frontend import PhoneFrontend
 
     from .data import clip_features
 
     frontend = PhoneFrontend()
+    scale_free = MotionStats.from_norm(norm).scale_free
     phones, lips, valid = [], [], []
     for clip in tqdm(clips, desc="viseme keyframes", disable=not progress, unit="clip"):
         phones.append(clip_features(clip_dataset(data_dirs, clip.clip_id), clip.clip_id, clip.n_frames, frontend, 1)[0])
         # the keyframes live in the network's lip units: scale-free models predict each clip's lips
         # over its own opening spread
-        lips.append(normalise("lipz", clip.lip / clip.lip_spread, norm) if "lipz_mean" in norm
+        lips.append(normalise("lipz", clip.lip / clip.lip_spread, norm) if scale_free
                     else normalise("lip", clip.lip, norm))
         valid.append(clip.valid)
     keys, frames = fit_viseme_keys(phones, lips, valid)

@@ -8,12 +8,9 @@ mesh → :class:`~kpanim.formats.animation.Animation` for the subject's face.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 import warnings
-from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -22,106 +19,13 @@ from .. import __version__
 from ..errors import KpanimError
 from ..face import constants
 from ..formats.animation import Animation
+from ..nets.stats import MotionStats
+from .bundle import LipMember, Model, default_model_path, load_model  # noqa: F401 - the bundle's public home was here
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
 GATE_FLOOR_DB = -55.0  # speech gate (speech_gate): silence is quieter than this, dBFS ...
 GATE_MIN_SILENCE = 25  # ... for at least this many frames (1 s at 25 fps)
 DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gaussian sigma in frames
-
-
-@dataclasses.dataclass(frozen=True)
-class LipMember:
-    """One extra network of a lip ensemble: only its lip stream is used, with its own statistics."""
-
-    moda: object
-    norm: dict
-
-
-@dataclasses.dataclass
-class Model:
-    """A loaded MODA + FaCo-Net pair with their statistics and audio front-end."""
-
-    moda: object
-    faco: object
-    norm: dict
-    faco_norm: dict
-    info: dict
-    path: str
-    sha256: str
-    lip_members: tuple[LipMember, ...] = ()  # further MODA networks whose lips are averaged in (seed ensemble)
-    _frontend: object = None
-    _phones: object = None  # the phone front-end of the viseme prior, built on first use
-
-    @property
-    def frontend(self):
-        if self._frontend is None:
-            from ..speech.frontends import make_frontend
-
-            fe = self.info.get("frontend", {})
-            self._frontend = make_frontend(fe.get("name", "mel"), fe.get("path") or None)
-        return self._frontend
-
-    def viseme_blend(self, weight: float | None) -> float:
-        """The viseme blend weight to use: ``weight`` if given, else the checkpoint's default (0 without
-        viseme keyframes)."""
-        if weight is None:
-            return float(self.norm["viseme_blend"][0]) if "viseme_keys" in self.norm else 0.0
-        if not 0.0 <= weight <= 1.0:
-            raise KpanimError(f"--viseme-blend must be between 0 and 1, got {weight}")
-        if weight > 0 and "viseme_keys" not in self.norm:
-            raise KpanimError(f"{Path(self.path).name} has no viseme keyframes: train it with --viseme-prior or "
-                              "add them with scripts/add_viseme_prior.py (or use --viseme-blend 0)")
-        return float(weight)
-
-    def phone_features(self, feats: np.ndarray, audio: np.ndarray) -> np.ndarray:
-        """(T, 40) phone occupancy: the front-end's own when it has the ``phones`` part, else computed."""
-        fe = self.frontend
-        if fe.name == "phones":
-            return feats
-        own = fe.part("phones", feats) if hasattr(fe, "part") else None
-        if own is not None:
-            return own
-        if self._phones is None:
-            from ..speech.phone_frontend import PhoneFrontend
-
-            self._phones = PhoneFrontend()
-        return self._phones(audio, len(feats), FPS)
-
-
-def default_model_path() -> Path:
-    return Path(str(resources.files("kpanim.data").joinpath("moda_default.pt")))
-
-
-@lru_cache(maxsize=4)
-def load_model(path: str | os.PathLike | None = None, frontend_path: str | None = None) -> Model:
-    """Load a MODA checkpoint and the FaCo-Net checkpoint it names (``info['faco']``, same folder).
-
-    ``frontend_path`` overrides the local directory of a ``*_local`` audio front-end.
-    """
-    from ..formats.checkpoint import build_network, load_network, read_checkpoint
-    from ..formats.fileio import file_sha256
-    from ..nets.faconet import Faconet, FaconetConfig
-    from ..nets.moda import Moda, ModaConfig
-
-    path = Path(path) if path else default_model_path()
-    if not path.is_file():
-        raise KpanimError(f"{path}: no such model; train one with 'kpanim train moda' or reinstall kpanim "
-                          "(the default model ships in kpanim/data)")
-    ckpt = read_checkpoint(path, "moda")
-    moda, _, norm, info = build_network(ckpt, ModaConfig, Moda, path)
-    members = tuple(LipMember(*build_network(entry, ModaConfig, Moda, path)[::2])
-                    for entry in ckpt.get("lip_members", []))
-    faco_file = path.parent / info.get("faco", "faco_default.pt")
-    if not faco_file.is_file():  # a fresh 'kpanim train moda' run has no FaCo-Net next to it yet
-        raise KpanimError(f"{path}: its FaCo-Net {faco_file.name} is not next to it; copy the faco.pt of a "
-                          f"'kpanim train faco' run to {faco_file} (or train one there: kpanim train faco --data DIR "
-                          f"--out {path.parent})")
-    faco, _, faco_norm, _ = load_network(faco_file, "faco", FaconetConfig, Faconet)
-    info = dict(info)
-    if frontend_path:
-        info["frontend"] = {**info.get("frontend", {}), "path": str(frontend_path)}
-    return Model(moda=moda, faco=faco, norm=norm, faco_norm=faco_norm, info=info, path=str(path),
-                 sha256=file_sha256(path), lip_members=members)
 
 
 # ----------------------------------------------------------------------------- core inference
@@ -205,11 +109,12 @@ def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int =
     return np.clip(gaussian_filter1d(gate, 1.0), 0, 1).astype(np.float32)
 
 
-def default_subject_arrays(norm: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(neutral, head_pose, torso) of the template face placed like an average training video."""
+def default_subject_arrays(stats: MotionStats) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(neutral (478, 3), head_pose (6,), torso (18, 3)) of the template face placed like an average
+    training video (MODA's statistics)."""
     pose = np.zeros(6, np.float32)
-    pose[3:] = norm["mean_head_pose"][3:]
-    return constants.template().astype(np.float32), pose, pose[None, 3:] + norm["torso_rel_head"]
+    pose[3:] = stats.mean_head_pose[3:]
+    return constants.template().astype(np.float32), pose, pose[None, 3:] + stats.torso_rel_head
 
 
 def blink_track(n_frames: int, fps: float, rate_per_min: float, seed: int) -> np.ndarray:
@@ -246,15 +151,15 @@ def ensemble_lips(model: Model, lip_z, feats: np.ndarray, neutral: np.ndarray,
     from ..nets.normalise import lips_from_network
 
     total, n = None, 0
-    for z, norm in zip(lip_z, [model.norm] + [m.norm for m in model.lip_members], strict=True):
-        z = blend_readout(z, feats, norm)
+    for z, stats in zip(lip_z, [model.stats] + [m.stats for m in model.lip_members], strict=True):
+        z = blend_readout(z, feats, stats)
         if visemes is not None:
             from .visemes import blend_lips, viseme_track
 
             phones, fps_in, weight = visemes
-            keys = norm.get("viseme_keys", model.norm["viseme_keys"])
+            keys = (stats.visemes or model.stats.visemes).keys  # a member without its own: the main network's
             z = blend_lips(z, viseme_track(phones, keys, fps_in), weight)
-        lip = lips_from_network(z, neutral, norm).reshape(len(z), -1)
+        lip = lips_from_network(z, neutral, stats).reshape(len(z), -1)
         total = lip if total is None else np.add(total, lip, out=total)
         n += 1
     return total if n == 1 else total / np.float32(n)
@@ -270,29 +175,27 @@ def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: 
 
     ``viseme_blend`` w > 0 mixes the co-articulated viseme keyframe track of ``phones`` ((T, 40) phone
     occupancy) into the lip stream: (1 - w) · network + w · track, in normalised units."""
-    from ..nets.normalise import denormalise, normalise_subject
-
-    norm = model.norm
-    out = moda_windows(model.moda, feats, normalise_subject(neutral, norm), window, overlap, temperature, seed)
+    stats = model.stats
+    out = moda_windows(model.moda, feats, stats.normalise_subject(neutral), window, overlap, temperature, seed)
     T = len(feats)
     lip_z = itertools.chain([out.pop("lip")], (  # members one at a time (memory)
-        moda_windows(m.moda, feats, normalise_subject(neutral, m.norm), window, overlap, streams=("lip",))["lip"]
+        moda_windows(m.moda, feats, m.stats.normalise_subject(neutral), window, overlap, streams=("lip",))["lip"]
         for m in model.lip_members))
     visemes = (phones, fps_in, viseme_blend) if viseme_blend > 0 else None
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}
     lip = ensemble_lips(model, lip_z, feats, neutral, visemes)
-    eye = denormalise("eye", out["eye"], norm)
-    head = denormalise("head", out["head"], norm)
-    if "head_gain" in norm:  # calibrated after training: rotation, translation
-        head = head * np.repeat(norm["head_gain"], 3)[None]
+    eye = stats.denormalise("eye", out["eye"])
+    head = stats.denormalise("head", out["head"])
+    if stats.head_gain is not None:  # calibrated after training: rotation, translation
+        head = head * np.repeat(stats.head_gain, 3)[None]
     head = _smooth(head, smoothing["head"])
-    torso = _smooth(denormalise("torso", out["torso"], norm), smoothing["torso"])
+    torso = _smooth(stats.denormalise("torso", out["torso"]), smoothing["torso"])
     gate = speech_gate(audio, T, fps_in)[:, None]
     lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)
     eye = _smooth(eye, smoothing["eye"]).reshape(T, 60, 3)
-    if "blink_shape" in norm:  # data-derived blink prior (the decoder averages blinks away)
-        rate = float(norm["blink_rate"][0]) if blink_rate is None else blink_rate
-        eye = eye + blink_track(T, fps_in, min(rate, 24.0), seed)[:, None, None] * norm["blink_shape"][None]
+    if stats.blink is not None:  # data-derived blink prior (the decoder averages blinks away)
+        rate = stats.blink.rate if blink_rate is None else blink_rate
+        eye = eye + blink_track(T, fps_in, min(rate, 24.0), seed)[:, None, None] * stats.blink.shape[None]
     return {"lip": lip, "eye": eye, "head": head, "torso": torso.reshape(T, 18, 3)}
 
 
@@ -301,19 +204,17 @@ def compose_dense(model: Model, streams: dict[str, np.ndarray], neutral: np.ndar
     ``neutral`` (in chunks: an hour composes in bounded memory); the sparse streams are authoritative."""
     import torch
 
-    from ..nets.normalise import denormalise, normalise, normalise_subject
-
     lip, eye = streams["lip"], streams["eye"]
     T = len(lip)
-    fn = model.faco_norm
+    fs = model.faco_stats
     dense = np.empty((T, 478, 3), np.float32)
-    subj = torch.from_numpy(normalise_subject(neutral, fn))
+    subj = torch.from_numpy(fs.normalise_subject(neutral))
     for c0 in range(0, T, chunk):  # chunked: an hour of audio composes in bounded memory
         c1 = min(T, c0 + chunk)
         with torch.no_grad():
-            d = model.faco(subj, torch.from_numpy(normalise("lip", lip[c0:c1], fn)),
-                           torch.from_numpy(normalise("eye", eye[c0:c1], fn))).numpy()
-        dense[c0:c1] = denormalise("dense", d, fn).reshape(-1, 478, 3)
+            d = model.faco(subj, torch.from_numpy(fs.normalise("lip", lip[c0:c1])),
+                           torch.from_numpy(fs.normalise("eye", eye[c0:c1]))).numpy()
+        dense[c0:c1] = fs.denormalise("dense", d).reshape(-1, 478, 3)
     dense[:, constants.lip_index()] = lip  # the sparse streams are authoritative
     dense[:, constants.eye_index()] = eye
     return dense
@@ -376,7 +277,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
         warnings.warn(problem, stacklevel=2)
     subj = _load_subject(subject)
     if subj is None:
-        neutral, pose0, torso0 = default_subject_arrays(model.norm)
+        neutral, pose0, torso0 = default_subject_arrays(model.stats)
     else:
         neutral, pose0, torso0 = (subj.neutral.astype(np.float32), subj.head_pose.astype(np.float32),
                                   subj.torso.astype(np.float32))

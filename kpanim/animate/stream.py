@@ -228,7 +228,6 @@ class Stream:
                  sample_rate: int = SAMPLE_RATE, lookback: float = DEFAULT_LOOKBACK,
                  lookahead: float = DEFAULT_LOOKAHEAD, hop: int = DEFAULT_HOP, arkit: bool = True,
                  blink_rate: float | None = None, tail: float = DEFAULT_TAIL, precision: str = "auto"):
-        from ..nets.normalise import normalise_subject
         from .predict import DEFAULT_SMOOTHING, Model, _load_subject, default_subject_arrays, load_model
 
         self.model = model if isinstance(model, Model) else load_model(model)
@@ -254,18 +253,21 @@ class Stream:
         self.lookback_frames = int(round(lookback * FPS))
         self.with_arkit = arkit
         subj = _load_subject(subject)
-        norm = self.model.norm
+        stats = self.model.stats
         if subj is None:
-            self.neutral, self.pose0, self.torso0 = default_subject_arrays(norm)
+            self.neutral, self.pose0, self.torso0 = default_subject_arrays(stats)
         else:
             self.neutral, self.pose0, self.torso0 = (subj.neutral.astype(np.float32), subj.head_pose.astype(np.float32),
                                                      subj.torso.astype(np.float32))
         self.subject_id = getattr(subj, "subject_id", "template")
-        self._subj_moda = normalise_subject(self.neutral, norm)
-        self._subj_members = [normalise_subject(self.neutral, m.norm) for m in self.model.lip_members]
+        self._subj_moda = stats.normalise_subject(self.neutral)
+        self._subj_members = [m.stats.normalise_subject(self.neutral) for m in self.model.lip_members]
         self._smoothing = dict(DEFAULT_SMOOTHING)
-        rate = float(norm["blink_rate"][0]) if blink_rate is None and "blink_rate" in norm else (blink_rate or 0.0)
-        self._blinks = _Blinks(FPS, min(rate, 24.0), self.seed) if "blink_shape" in norm else None
+        if stats.blink is None:
+            self._blinks = None
+        else:
+            rate = stats.blink.rate if blink_rate is None else blink_rate
+            self._blinks = _Blinks(FPS, min(rate, 24.0), self.seed)
         self._resampler = _Resampler(self.sample_rate) if self.sample_rate != SAMPLE_RATE else None
         cfg = self.model.moda.cfg
         self._stride = int(cfg.latent_stride)
@@ -370,10 +372,9 @@ class Stream:
         """Finalise frames [f0, f1) from the audio up to sample ``audio_end``."""
         import torch
 
-        from ..nets.normalise import denormalise
         from .predict import _smooth, compose_dense, ensemble_lips, speech_gate
 
-        model, norm, K = self.model, self.model.norm, self._stride
+        model, stats, K = self.model, self.model.stats, self._stride
         s = max(0, f0 - self.lookback_frames) // K * K  # window start: a latent-step boundary
         a0 = s * FRAME_SAMPLES
         audio = self.audio[a0 - self.audio_start: audio_end - self.audio_start]
@@ -391,8 +392,7 @@ class Stream:
                 for m, v in zip(model.lip_members, self._subj_members)]
         out = {k: v[0].numpy() for k, v in pred.items()}
         i0, i1 = f0 - s, f1 - s
-        r = max(int(nm["probe_radius"][0]) if "probe_radius" in nm else 0  # the read-outs' context
-                for nm in [norm] + [m.norm for m in model.lip_members])
+        r = max(st.readout_radius for st in [stats] + [m.stats for m in model.lip_members])  # the read-outs' context
         a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
         lip = ensemble_lips(model, [v[a:b] for v in lip_z], feats[a:b], self.neutral)[i0 - a:i1 - a]
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
@@ -403,9 +403,9 @@ class Stream:
         moved = {}
         for name in ("eye", "head", "torso"):
             j0 = max(0, i0 - 1)  # the last frame sent, as this window sees it
-            raw = denormalise(name, out[name][j0:], norm)
-            if name == "head" and "head_gain" in norm:
-                raw = raw * np.repeat(norm["head_gain"], 3)[None]
+            raw = stats.denormalise(name, out[name][j0:])
+            if name == "head" and stats.head_gain is not None:
+                raw = raw * np.repeat(stats.head_gain, 3)[None]
             if name == "eye":
                 cur = raw
             else:
@@ -423,7 +423,7 @@ class Stream:
         eye = moved["eye"].reshape(-1, 60, 3)
         frames = np.arange(f0, f1)
         if self._blinks is not None:
-            eye = eye + self._blinks(frames)[:, None, None] * norm["blink_shape"][None]
+            eye = eye + self._blinks(frames)[:, None, None] * stats.blink.shape[None]
         smoothed = moved
         dense = compose_dense(model, {"lip": lip, "eye": eye}, self.neutral)
         dense += self.neutral[None]

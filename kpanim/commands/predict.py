@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..animate.predict import DEFAULT_SMOOTHING, FPS, _load_subject, predict
+from ..animate.predict import DEFAULT_SMOOTHING, FPS, _load_subject, load_model, predict
 from ..errors import KpanimError
 from .echo import warnings_to_stderr
 
@@ -54,6 +54,9 @@ def _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, 
               help="Spread of eyes/head/torso motion (0 = mean motion).")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="MODA checkpoint (default: the shipped model).")
+@click.option("--faco", "faco_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="FaCo-Net checkpoint (default: the one next to --model, else faco/faco.pt beside its run folder "
+                   "as 'kpanim train faco' writes it, else the shipped one).")
 @click.option("--audio-model", "frontend_path", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Local directory of the audio front-end's weights (for wav2vec2_local/whisper_local models).")
 @click.option("--fps", type=float, default=FPS, show_default=True, help="Output frame rate.")
@@ -66,8 +69,8 @@ def _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, 
 @click.option("--arkit", "with_arkit", is_flag=True,
               help="Also store the ARKit-52 blendshape curves (array 'arkit') in an .npz output (about 0.5-1 s per "
                    "minute of speech on one CPU core; the Blender add-on's 'Drive ARKit Shape Keys' reads them).")
-def predict_command(audio, subject, output, seed, samples, temperature, model_path, frontend_path, fps, smooth,
-                    blink_rate, viseme_blend, with_arkit):
+def predict_command(audio, subject, output, seed, samples, temperature, model_path, faco_path, frontend_path, fps,
+                    smooth, blink_rate, viseme_blend, with_arkit):
     """Animate speech: AUDIO (wav/flac/ogg/mp3/m4a/aiff) → keypoint animation (.npz or .glb) or ARKit curves."""
     from ..animate import arkit
     from ..formats.fileio import check_output
@@ -78,7 +81,7 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
         raise KpanimError(f"{output}: output must end in .npz, .glb, .arkit.csv or .arkit.json "
                           f"(e.g. -o {output.stem}.arkit{suffix})")
     _check_predict_options(seed, samples, temperature, fps, smooth, blink_rate, viseme_blend)
-    inputs = {"AUDIO": audio, "--subject": subject, "--model": model_path}
+    inputs = {"AUDIO": audio, "--subject": subject, "--model": model_path, "--faco": faco_path}
     if arkit_kind is not None:
         tail = f".arkit.{arkit_kind}"
         base = output.name[:-len(tail)]
@@ -93,7 +96,9 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
     check_playable(audio)  # before the model loads (seconds)
     with warnings_to_stderr():
         subj = _load_subject(subject)
-        anims = predict(audio, subj, model_path, seed=seed, samples=samples, temperature=temperature, fps=fps,
+        model = model_path if faco_path is None else load_model(
+            model_path, str(frontend_path) if frontend_path else None, faco_path)
+        anims = predict(audio, subj, model, seed=seed, samples=samples, temperature=temperature, fps=fps,
                         smoothing=_parse_smoothing(smooth), frontend_path=str(frontend_path) if frontend_path else None,
                         blink_rate=blink_rate, viseme_blend=viseme_blend, progress=True)
     anims = anims if isinstance(anims, list) else [anims]

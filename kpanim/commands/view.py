@@ -329,7 +329,7 @@ def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: st
         if subj is not None:
             neutral = subj.neutral
         else:
-            neutral = default_subject_arrays(model.norm)[0] if model is not None else _template()
+            neutral = default_subject_arrays(model.stats)[0] if model is not None else _template()
         page = stack.enter_context(ViewerServer(b"", title="microphone", port=port, echo=True,
                                                 live={"server": server_url, "neutral": neutral}))
         click.echo(f"Live page at {page.url} (streams to {server_url}); press Start and speak  (Ctrl+C to stop)")

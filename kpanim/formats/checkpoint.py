@@ -64,13 +64,21 @@ def read_checkpoint(path: str | os.PathLike, kind: str) -> dict:
     if not isinstance(ckpt, dict) or "kpanim_checkpoint" not in ckpt:
         raise KpanimError(f"{path}: not a kpanim checkpoint (no 'kpanim_checkpoint' marker); pass one written by "
                           f"'kpanim train {kind}'")
-    if ckpt["kpanim_checkpoint"] > CHECKPOINT_FORMAT:
-        raise KpanimError(f"{path}: checkpoint format {ckpt['kpanim_checkpoint']} is newer than this kpanim "
-                          f"reads ({CHECKPOINT_FORMAT}); upgrade kpanim")
+    check_format_version(path, ckpt["kpanim_checkpoint"], CHECKPOINT_FORMAT)
     if ckpt.get("kind") != kind:
         raise KpanimError(f"{path}: this is a '{ckpt.get('kind')}' checkpoint, expected '{kind}'; pass a '{kind}' "
                           "checkpoint")
     return ckpt
+
+
+def check_format_version(path: str | os.PathLike, version, newest: int) -> None:
+    """A checkpoint's ``kpanim_checkpoint`` format version must be an integer this kpanim reads (<= ``newest``)."""
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise KpanimError(f"{path}: checkpoint format {version!r} is not a version number (damaged file?); pass a "
+                          "checkpoint written by kpanim")
+    if version > newest:
+        raise KpanimError(f"{path}: checkpoint format {version} is newer than this kpanim reads ({newest}); "
+                          "upgrade kpanim")
 
 
 def build_config(config_cls: type, values: dict, path: str | os.PathLike = "checkpoint") -> Any:

@@ -9,8 +9,12 @@ training frames, the closed-form read-out is a strong, well-regularised companio
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .stats import MotionStats
 
 PROBE_ARRAYS = ("mean", "std", "basis", "weights")
 
@@ -64,13 +68,13 @@ class LinearProbe:
                    radius=int(arrays["probe_radius"][0]))
 
 
-def blend_readout(lip: np.ndarray, feats: np.ndarray, norm: dict) -> np.ndarray:
+def blend_readout(lip: np.ndarray, feats: np.ndarray, stats: MotionStats) -> np.ndarray:
     """(T, 120) normalised network lips → blended with the checkpoint's read-out of (T, D) features
     (unchanged when the checkpoint has none)."""
-    blend = float(norm["probe_blend"][0]) if "probe_blend" in norm else 0.0
+    blend = stats.readout.blend if stats.readout is not None else 0.0
     if blend <= 0:
         return lip
-    out = LinearProbe.from_arrays(norm)(feats)  # float32, new: mixed in place (an hour: 43 MB per copy)
+    out = stats.readout.probe(feats)  # float32, new: mixed in place (an hour: 43 MB per copy)
     out *= np.float32(blend)
     out += np.float32(1 - blend) * np.asarray(lip, np.float32)
     return out

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..face import constants
+
+if TYPE_CHECKING:
+    from .stats import MotionStats
 
 
 def normalise_subject(neutral: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarray:
@@ -54,19 +59,18 @@ def mouth_width(neutral: np.ndarray) -> float:
     return float(np.linalg.norm(np.asarray(neutral)[61] - np.asarray(neutral)[291]))
 
 
-def lip_amplitude(neutral: np.ndarray, norm: dict[str, np.ndarray]) -> float:
+def lip_amplitude(neutral: np.ndarray, stats: MotionStats) -> float:
     """Metres per unit of a scale-free lip prediction for this face: width × spread per width × gain."""
-    gain = float(norm["lip_gain"][0]) if "lip_gain" in norm else 1.0
-    return mouth_width(neutral) * float(norm["lip_spread_per_width"][0]) * gain
+    return mouth_width(neutral) * stats.lip_spread_per_width * stats.lip_gain
 
 
-def lips_from_network(lip: np.ndarray, neutral: np.ndarray, norm: dict[str, np.ndarray]) -> np.ndarray:
+def lips_from_network(lip: np.ndarray, neutral: np.ndarray, stats: MotionStats) -> np.ndarray:
     """(T, 120) normalised lip output → (T, 40, 3) displacements in metres, for a raw-target model
     (× ``lip_gain``) or a scale-free one (× :func:`lip_amplitude`)."""
-    if "lipz_mean" in norm:
-        out = denormalise("lipz", lip, norm)
-        out *= lip_amplitude(neutral, norm)  # in place: an hour's lips are 43 MB per copy
+    if stats.scale_free:
+        out = stats.denormalise("lipz", lip)
+        out *= lip_amplitude(neutral, stats)  # in place: an hour's lips are 43 MB per copy
     else:
-        out = denormalise("lip", lip, norm)
-        out *= float(norm["lip_gain"][0]) if "lip_gain" in norm else 1.0
+        out = stats.denormalise("lip", lip)
+        out *= stats.lip_gain
     return out.reshape(len(lip), 40, 3)
