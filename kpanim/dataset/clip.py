@@ -18,12 +18,16 @@ import json
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import FormatError
 from ..face.constants import N_DENSE, N_TORSO
 from ..formats.animation import KIND, Animation, load_npz_checked, meta_audio_name, npz_error, save_npz_atomic
+
+if TYPE_CHECKING:
+    from ..face.facefit import Camera
 
 # The tracking arrays in the order prepare writes them (after the animation's members), with their
 # file dtypes; None in a shape stands for the clip's frame count T. In memory every array keeps its file
@@ -94,7 +98,7 @@ class PreparedClip:
     def meta(self) -> dict:
         return self.animation.meta
 
-    def pinhole(self):
+    def pinhole(self) -> Camera:
         """The source video's :class:`~kpanim.face.facefit.Camera` (needs ``camera``)."""
         from ..face.facefit import Camera
 
@@ -138,10 +142,10 @@ class PreparedClip:
         path = Path(path)
         z = load_npz_checked(path, KIND, skip=() if pixels else PIXEL_TRACKS)
         anim = Animation.from_arrays(z, path)
-        valid = z["valid"] if "valid" in z else np.ones(anim.n_frames, bool)
-        extra = {k: z.get(k) for k in TRACKING if k not in ("valid", "neutral")}
-        valid = _checked("valid", valid, anim.n_frames, path)  # before it selects the frames of fill_neutral
+        # checked here, before fill_neutral selects frames with it
+        valid = _checked("valid", z["valid"] if "valid" in z else np.ones(anim.n_frames, bool), anim.n_frames, path)
         neutral = z["neutral"] if "neutral" in z else fill_neutral(anim.dense, valid)
+        extra = {k: z.get(k) for k in TRACKING if k not in ("valid", "neutral")}
         return cls(anim, valid, neutral, path=path, **extra).require(*require)
 
     def arrays(self) -> dict[str, np.ndarray]:
