@@ -67,14 +67,13 @@ def main() -> None:
     clips = load_index(args.dataset, args.split)[: args.limit]
     per_clip, pooled = {}, {"tracked": [], "pred": [], "raw": []}
     for c in clips:
-        npz = args.dataset / "clips" / f"{c['clip_id']}.npz"
-        ref, neutral, valid, audio_path = load_reference(npz)
-        pred = predict(str(audio_path), subject=clip_subject(npz, ref, neutral), model=model, seed=0)
-        n = min(ref.n_frames, pred.n_frames)
-        ref, pred = ref[:n], pred[:n]
+        clip, audio_path = load_reference(args.dataset / "clips" / f"{c['clip_id']}.npz")
+        clip.require("landmarks_px")
+        pred = predict(str(audio_path), subject=clip_subject(clip), model=model, seed=0)
+        n = min(clip.n_frames, pred.n_frames)
+        ref, pred = clip.animation[:n], pred[:n]
         tracked, predicted = arkit.animation_curves(ref), arkit.animation_curves(pred)
-        with np.load(npz, allow_pickle=False) as z:
-            raw_px = z["landmarks_px"][:n]
+        raw_px = clip.landmarks_px[:n]
         ok = np.all(np.isfinite(raw_px), axis=(1, 2))
         raw = np.full_like(tracked, np.nan)
         raw[ok] = arkit.scores_from_points(raw_px[ok])

@@ -69,20 +69,18 @@ def still_face_jitter(settings=SETTINGS) -> list[dict]:
 
 def dataset_summary(dataset: Path) -> dict:
     """Real clips: jitter raw vs smoothed, and how much mouth-opening std the smoothing keeps."""
+    from kpanim.dataset.clip import PreparedClip
     from kpanim.dataset.prepare import fill_gaps
     from kpanim.evaluation import metrics
-    from kpanim.face.camera import Camera
     from kpanim.face.facefit import fit_landmarks
-    from kpanim.formats.animation import Animation
 
     index = json.loads((dataset / "index.json").read_text())
     report = json.loads((dataset / "report.json").read_text())
     keep, rot_keep = [], []
     for c in index[:: max(1, len(index) // 40)]:  # every k-th clip, 40–80 clips
-        npz = dataset / "clips" / f"{c['clip_id']}.npz"
-        anim = Animation.load(npz)
-        with np.load(npz) as z:
-            lm, valid, cam = z["landmarks_px"].astype(np.float64), z["valid"], Camera.from_array(z["camera"])
+        clip = PreparedClip.load(dataset / "clips" / f"{c['clip_id']}.npz", require=("landmarks_px", "camera"))
+        anim, valid, cam = clip.animation, clip.valid, clip.pinhole()
+        lm = clip.landmarks_px.astype(np.float64)
         raw_dense, _, _ = fit_landmarks(fill_gaps(lm, valid), np.zeros((len(lm), 18, 2)), cam)
         o_raw = metrics.mouth_opening(metrics.align_to_template(raw_dense))
         o_s = metrics.mouth_opening(metrics.align_to_template(anim.dense))

@@ -39,6 +39,7 @@ from kpanim.renderer.metrics import face_box, mouth_interior_metrics
 from kpanim.renderer.render import Rig, load_renderer, render, retarget
 from kpanim.renderer.train import TrainConfig, evaluate, network_frames, train
 
+from kpanim.dataset.clip import PreparedClip
 from kpanim.evaluation.metrics import eye_aspect_ratio
 from kpanim.face import constants, topology
 from kpanim.formats.animation import Animation
@@ -243,8 +244,8 @@ def held_out_prepared_clips(dataset: Path, videos: list[Path]) -> list[Path]:
 def blink_pairs(clip: Path, per_clip: int = 8) -> dict | None:
     """Pairs of one prepared clip: reference = an open-eye frame, targets = closed-eye frames (EAR below
     60 % of the clip's median), spread over its blinks. None if the clip has no blink."""
-    with np.load(clip) as z:
-        pts, valid = z["landmarks_px"], z["valid"].astype(bool)
+    prepared = PreparedClip.load(clip, require=("landmarks_px",))
+    pts, valid = prepared.landmarks_px, prepared.valid
     idx = np.flatnonzero(valid)
     ear = eye_aspect_ratio(pts[idx])
     shut = idx[ear < 0.6 * np.median(ear)]

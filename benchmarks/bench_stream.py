@@ -53,10 +53,9 @@ def quality(args) -> dict:
     clips = load_index(dataset, args.split)[: args.limit or None]
     per_clip = []
     for c in clips:
-        npz = dataset / "clips" / f"{c['clip_id']}.npz"
-        ref, neutral, _, audio_path = load_reference(npz)
-        audio = load_audio(audio_path)
-        subject = clip_subject(npz, ref, neutral)
+        clip, audio_path = load_reference(dataset / "clips" / f"{c['clip_id']}.npz")
+        ref, audio = clip.animation, load_audio(audio_path)
+        subject = clip_subject(clip)
         offline = predict(audio, subject=subject, model=model, seed=0)
         streamed = stream_file(audio, model, subject, chunk=0.02, seed=0, **stream_kwargs(args))
         rows = {"offline": evaluate(offline, ref, audio), "stream": evaluate(streamed, ref, audio)}

@@ -10,12 +10,12 @@ for a single video (per-subject fine-tuning), from tracking it here with MediaPi
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from kpanim.dataset.clip import PreparedClip
 from kpanim.errors import KpanimError
 from kpanim.face.camera import Camera
 from kpanim.face.facefit import fit_landmarks
@@ -110,10 +110,10 @@ def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48, closed_eyes: 
     from kpanim.evaluation.metrics import eye_aspect_ratio
     from kpanim.tracking.video import read_video_frames
 
-    with np.load(clip_npz, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"]))
-        arrays = {k: z[k] for k in ("dense", "head_pose", "torso", "landmarks_px", "valid", "camera")}
-    valid = np.flatnonzero(arrays["valid"])
+    clip = PreparedClip.load(clip_npz, require=("landmarks_px", "camera"))
+    arrays = {"dense": clip.animation.dense, "head_pose": clip.animation.head_pose, "torso": clip.animation.torso,
+              "landmarks_px": clip.landmarks_px}
+    valid = np.flatnonzero(clip.valid)
     wanted = valid[np.unique(np.linspace(0, len(valid) - 1, min(n_frames, len(valid))).round().astype(int))]
     if closed_eyes:
         ear = eye_aspect_ratio(arrays["landmarks_px"][valid])
@@ -122,9 +122,9 @@ def prepared_clip_frames(clip_npz: str | Path, n_frames: int = 48, closed_eyes: 
         wanted = np.union1d(wanted, shut)
     if frames is not None:
         wanted = np.asarray(frames, dtype=np.int64)
-    camera = Camera.from_array(arrays["camera"])
+    camera = clip.pinhole()
     frames = {}
-    for i, rgb in enumerate(read_video_frames(meta["source"], fps=25, max_frames=int(wanted[-1]) + 1)):
+    for i, rgb in enumerate(read_video_frames(clip.meta["source"], fps=25, max_frames=int(wanted[-1]) + 1)):
         if i in set(wanted.tolist()):
             frames[i] = rgb
     index = np.array([i for i in wanted if i in frames])

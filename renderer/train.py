@@ -254,12 +254,12 @@ def _sources(inputs: tuple[Path, ...]) -> list[Path]:
             raise KpanimError(f"{p}: no such video or folder; give a video of the person (or a folder of videos)")
     if not out:
         raise KpanimError("no training videos given; pass a video of the person (or a folder of videos)")
-    from kpanim.formats.animation import load_npz_checked
+    from kpanim.dataset.clip import PreparedClip
     from kpanim.tracking.video import probe_video
 
     for p in out:  # every input readable before any work (a text file would fail deep in the frame cache)
         if p.suffix.lower() == ".npz":
-            load_npz_checked(p, "animation")
+            PreparedClip.load(p, require=("landmarks_px", "camera"))
         else:
             probe_video(p)
     return out

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from kpanim.dataset.clip import PreparedClip
 from kpanim.face import constants
-from kpanim.formats.animation import Animation, save_npz_atomic
+from kpanim.formats.animation import Animation
 from kpanim.speech.audio import save_wav
 
 
@@ -42,11 +43,8 @@ def write_synthetic_dataset(root: Path, n_clips: int = 4, seconds: float = 3.0) 
         split = "val" if i == n_clips - 1 else "train"
         meta = {"clip_id": cid, "speaker": f"spk{i}", "split": split, "n_frames": T, "audio": f"{cid}.wav"}
         anim = Animation.from_dense(dense, pose, torso, 25.0, meta)
-        arrays = {k: getattr(anim, k) for k in ("lip", "eye", "dense", "head_pose", "torso")}
-        arrays.update(kind=np.array("animation"), format_version=np.array(1, np.int32), fps=np.array(25.0),
-                      meta=np.array(json.dumps(meta)), valid=np.ones(T, bool), neutral=tmpl,
-                      camera=np.array([512, 256, 256, 512, 512], np.float32))
-        save_npz_atomic(clips / f"{cid}.npz", arrays)
+        PreparedClip(anim, valid=np.ones(T, bool), neutral=tmpl,
+                     camera=np.array([512, 256, 256, 512, 512], np.float32)).save(clips / f"{cid}.npz")
         save_wav(clips / f"{cid}.wav", audio)
         rows.append({"clip_id": cid, "speaker": f"spk{i}", "split": split, "n_frames": T, "seconds": seconds})
     (root / "index.json").write_text(json.dumps(rows))

@@ -230,11 +230,10 @@ def test_eval_dataset_runs_a_model_through_predict(tmp_path, monkeypatch):
     clips.mkdir()
     anim, opening = talking()
     anim = anim.replace(meta={"audio": "c.wav", "reference_frame": 3, "clip_id": "c"})
-    from kpanim.dataset.prepare import save_clip
+    from kpanim.dataset.clip import PreparedClip
 
-    save_clip(clips / "c.npz", anim, {"camera": np.array([512.0, 256, 256, 512, 512]),
-                                      "landmarks_px": np.zeros((100, 478, 3), np.float32),
-                                      "neutral": constants.template().astype(np.float32)})
+    PreparedClip(anim, valid=np.ones(100, bool), neutral=constants.template(), camera=np.array([512.0, 256, 256, 512, 512]),
+                 landmarks_px=np.zeros((100, 478, 3), np.float32)).save(clips / "c.npz")
     save_wav(clips / "c.wav", (0.1 * np.sin(np.arange(64000) * 0.05)).astype(np.float32))
     write_index(tmp_path, [{"clip_id": "c", "speaker": "s", "split": "val", "seconds": 4.0}])
     calls = []

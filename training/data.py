@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kpanim.dataset.clip import PreparedClip
 from kpanim.errors import KpanimError
 from kpanim.face import constants
 from kpanim.nets.normalise import denormalise, mouth_width, normalise, normalise_subject, opening_spread  # noqa: F401
@@ -176,13 +177,10 @@ def clip_features(dataset_dir: Path, clip_id: str, n_frames: int, frontend, vari
 def load_clip(dataset_dir: Path, row: dict, frontend=None, variants: int = 1, speed: float = 1.0) -> Clip:
     """One prepared clip as displacement targets (+ audio features when a front-end is given),
     speed-perturbed by ``speed`` (targets and audio alike)."""
-    path = dataset_dir / "clips" / f"{row['clip_id']}.npz"
-    with np.load(path, allow_pickle=False) as z:
-        dense = z["dense"].astype(np.float32)
-        valid = z["valid"].astype(bool) if "valid" in z else np.ones(len(dense), bool)
-        neutral = z["neutral"].astype(np.float32) if "neutral" in z else np.median(dense[valid], axis=0)
-        head_pose = z["head_pose"].astype(np.float32)
-        torso = z["torso"].astype(np.float32)
+    prepared = PreparedClip.load(dataset_dir / "clips" / f"{row['clip_id']}.npz", pixels=False)
+    # copies: the clip's arrays are read-only, these are edited by augmentation
+    dense, head_pose, torso = (getattr(prepared.animation, k).astype(np.float32) for k in ("dense", "head_pose", "torso"))
+    valid, neutral = prepared.valid.copy(), prepared.neutral.astype(np.float32)
     dense, valid, head_pose, torso = (speed_perturb_frames(a, speed) for a in (dense, valid, head_pose, torso))
     good = valid if valid.any() else np.ones_like(valid)
     mean_pose = head_pose[good].mean(0)

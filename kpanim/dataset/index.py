@@ -18,8 +18,9 @@ import numpy as np
 
 from ..errors import KpanimError
 from ..evaluation import metrics
-from ..formats.animation import STREAMS, Animation, meta_audio_name, save_npz_atomic
+from ..formats.animation import meta_audio_name
 from ..formats.fileio import atomic_output
+from .clip import TRACKING, ClipHeader, PreparedClip, read_clip_header, rewrite_clip_meta
 
 VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".mpg", ".mpeg", ".avi", ".webm", ".mkv", ".flv", ".wmv", ".ts", ".3gp"}
 
@@ -106,11 +107,6 @@ def assign_split(clips: list[dict], val_fraction: float = 0.15, by: str = "speak
     return {c["clip_id"]: "val" if key(c) in val else "train" for c in clips}
 
 
-def read_clip_meta(npz_path: Path) -> dict:
-    with np.load(npz_path, allow_pickle=False) as z:
-        return json.loads(str(z["meta"]))
-
-
 def load_index(dataset_dir: str | Path, split: str | None = None) -> list[dict]:
     """The clips of a prepared dataset (index.json), optionally only one split ("train" / "val")."""
     path = Path(dataset_dir) / "index.json"
@@ -146,16 +142,16 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def load_clip(dataset_dir: str | Path, clip_id: str) -> dict:
-    """One prepared clip: ``animation`` (Animation), its extra arrays (``valid``, ``landmarks_px``, ``camera``,
-    ``neutral``, ...), ``audio`` (N,) float32 16 kHz on the clip's clock, and the ``reference`` image path."""
+    """One prepared clip: ``animation`` (Animation), its tracking arrays (``valid``, ``landmarks_px``, ``camera``,
+    ``neutral``, ... as :class:`~kpanim.dataset.clip.PreparedClip` has them), ``audio`` (N,) float32 16 kHz on the
+    clip's clock, and the ``reference`` image path."""
     import soundfile as sf
 
     clips = Path(dataset_dir) / "clips"
-    anim = Animation.load(clips / f"{clip_id}.npz")
-    with np.load(clips / f"{clip_id}.npz", allow_pickle=False) as z:
-        extra = {k: z[k] for k in z.files if k not in STREAMS and k not in ("kind", "format_version", "fps", "meta")}
-    audio, _ = sf.read(clips / meta_audio_name(anim.meta), dtype="float32")
-    return {"animation": anim, **extra, "audio": audio, "reference": clips / anim.meta["reference"]}
+    clip = PreparedClip.load(clips / f"{clip_id}.npz")
+    extra = {k: getattr(clip, k) for k in TRACKING if getattr(clip, k) is not None}
+    audio, _ = sf.read(clips / meta_audio_name(clip.meta), dtype="float32")
+    return {"animation": clip.animation, **extra, "audio": audio, "reference": clips / clip.meta["reference"]}
 
 
 # ------------------------------------------------------------------- maintained by kpanim prepare
@@ -198,7 +194,7 @@ def _file_stats(npz: Path, meta: dict) -> dict:
     """The statistics that need only the clip's .npz and .wav (recomputed for clips of older versions)."""
     from ..speech.audio import load_audio
 
-    anim = Animation.load(npz)
+    anim = PreparedClip.load(npz, pixels=False).animation
     aligned = metrics.align_to_template(anim.dense)
     env = metrics.audio_envelope(load_audio(npz.parent / meta_audio_name(meta)), anim.n_frames, anim.fps)
     lag, corr = metrics.av_sync(metrics.mouth_opening(aligned), env)
@@ -253,13 +249,11 @@ def find_duplicates(envelopes: dict[str, np.ndarray], min_corr: float = 0.99, mi
     return dup
 
 
-def _loudness_envelope(npz: Path, meta: dict) -> np.ndarray:
+def _loudness_envelope(npz: Path, head: ClipHeader) -> np.ndarray:
     """(T,) dB per frame of a prepared clip's .wav, on its animation's frame clock."""
     from ..speech.audio import load_audio
 
-    with np.load(npz, allow_pickle=False) as z:
-        fps, n_frames = float(z["fps"]), len(z["head_pose"])
-    return metrics.audio_envelope(load_audio(npz.parent / meta_audio_name(meta)), n_frames, fps)
+    return metrics.audio_envelope(load_audio(npz.parent / meta_audio_name(head.meta)), head.n_frames, head.fps)
 
 
 def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
@@ -271,8 +265,9 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
     import warnings
 
     npzs = sorted((out_dir / "clips").glob("*.npz"))
-    metas = [read_clip_meta(p) for p in npzs]
-    dups = find_duplicates({m["clip_id"]: _loudness_envelope(p, m) for p, m in zip(npzs, metas)})
+    heads = [read_clip_header(p) for p in npzs]  # each file opened once here, again only to rewrite its meta
+    metas = [h.meta for h in heads]
+    dups = find_duplicates({h.meta["clip_id"]: _loudness_envelope(p, h) for p, h in zip(npzs, heads)})
     unique = [m for m in metas if m["clip_id"] not in dups]
     if split_by == "speaker" and len({m["speaker"] for m in unique}) < 2 and len(unique) >= 2:
         warnings.warn("only one speaker: splitting train/val by clip instead", stacklevel=2)
@@ -287,10 +282,7 @@ def finalize(out_dir: Path, val_fraction: float, split_by: str) -> list[dict]:
             meta.pop("duplicate_of", None)
             if meta["clip_id"] in dups:
                 meta["duplicate_of"] = dups[meta["clip_id"]]
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-            arrays["meta"] = np.array(json.dumps(meta, sort_keys=True))
-            save_npz_atomic(path, arrays)
+            rewrite_clip_meta(path, meta)
     rows = [index_row(m) for m in metas]
     write_index(out_dir, rows)
     return rows

@@ -33,9 +33,10 @@ import click
 import numpy as np
 
 from .. import __version__
-from ..errors import KpanimError
+from ..errors import FormatError, KpanimError
 from ..evaluation import metrics
-from ..formats.animation import FORMAT_VERSION, KIND, STREAMS, Animation, audio_meta, save_npz_atomic
+from ..formats.animation import Animation, audio_meta
+from .clip import PreparedClip
 from .index import (
     STATS_VERSION,
     collect_videos,
@@ -243,11 +244,8 @@ def prepare_clip(path: Path, clip_id: str, speaker: str, out_dir: Path, cfg: Pre
                     "resampling": "nearest source frame to i/fps"},
     }
     anim = Animation.from_dense(dense, pose, torso, cfg.fps, meta)
-    save_clip(clips / f"{clip_id}.npz", anim, {
-        "valid": valid, "landmarks_px": lm_px.astype(np.float32), "camera": camera.to_array(),
-        "neutral": neutral.astype(np.float32), "mean_shape": mean_shape.astype(np.float32),
-        "torso_px": torso_s.astype(np.float32),
-    })
+    PreparedClip(anim, valid=valid, neutral=neutral, landmarks_px=lm_px, camera=camera.to_array(),
+                 mean_shape=mean_shape, torso_px=torso_s).save(clips / f"{clip_id}.npz")
     return index_row(meta)
 
 
@@ -258,15 +256,6 @@ def align_audio(audio: np.ndarray, offset: float, n_frames: int, fps: float, sam
     audio = np.concatenate([np.zeros(shift, np.float32), audio]) if shift > 0 else audio[-shift:]
     n_samples = int(round(n_frames * sample_rate / fps))
     return np.pad(audio[:n_samples], (0, max(0, n_samples - len(audio))))
-
-
-def save_clip(path: Path, anim: Animation, extra: dict[str, np.ndarray]) -> None:
-    """An animation .npz (readable by Animation.load) with extra arrays next to its streams."""
-    arrays = {k: getattr(anim, k) for k in STREAMS}
-    arrays.update(kind=np.array(KIND), format_version=np.array(FORMAT_VERSION, dtype=np.int32),
-                  fps=np.array(anim.fps, dtype=np.float64), meta=np.array(json.dumps(anim.meta, sort_keys=True)))
-    arrays.update(extra)
-    save_npz_atomic(path, arrays)
 
 
 def _write_reference(path: Path, index: int, cfg: PrepareConfig, out: Path) -> None:
@@ -353,11 +342,16 @@ def _previous_skipped(report: Path) -> list[dict]:
 
 
 def _is_done(npz: Path) -> bool:
-    try:
-        Animation.load(npz)
-        return True
-    except Exception:
+    """Whether a clip's ``.npz`` is finished: it exists and loads as a prepared clip. A missing, damaged or
+    incomplete file (a :class:`FormatError`) means "prepare it again"; anything else is a bug and surfaces
+    (swallowing it would silently re-prepare every clip of a resumed run)."""
+    if not npz.is_file():
         return False
+    try:
+        PreparedClip.load(npz)
+    except FormatError:
+        return False
+    return True
 
 
 def shard_of(clip_id: str, n_shards: int) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from ..dataset.clip import PreparedClip
 from ..errors import KpanimError
 from ..face import constants
 from ..formats.animation import Animation
@@ -127,18 +128,11 @@ def jaw_index(neutral: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------- reading refs
-def load_reference(path: Path) -> tuple[Animation, np.ndarray, np.ndarray | None, Path | None]:
-    """A reference animation, its neutral face (stored by prepare, else estimated) and audio if found."""
-    ref = Animation.load(path)
-    with np.load(path, allow_pickle=False) as z:
-        neutral = z["neutral"].astype(np.float64) if "neutral" in z.files else None
-        valid = z["valid"] if "valid" in z.files else None
-    if neutral is None:
-        neutral = metrics.closed_mouth_neutral(ref.dense, valid)
-    from ..formats.animation import meta_audio_name
-
-    audio_path = Path(path).parent / meta_audio_name(ref.meta) if meta_audio_name(ref.meta) else None
-    return ref, neutral, valid, audio_path if audio_path and audio_path.is_file() else None
+def load_reference(path: Path) -> tuple[PreparedClip, Path | None]:
+    """A reference animation as a prepared clip (its neutral face stored by prepare, else filled the same way:
+    :class:`~kpanim.dataset.clip.PreparedClip`), and the audio its meta names, if found."""
+    clip = PreparedClip.load(path)
+    return clip, clip.audio_file()
 
 
 def score_all(pred: Animation | None, ref: Animation, neutral: np.ndarray, audio: np.ndarray | None,
@@ -233,21 +227,20 @@ def plot_mouth(path: Path, rows: dict[str, tuple[np.ndarray, str]], audio: np.nd
 
 
 # ----------------------------------------------------------------------------------------- driver
-def clip_subject(npz: Path, ref: Animation, neutral: np.ndarray):
+def clip_subject(clip: PreparedClip):
     """The prepared clip as a :class:`~kpanim.tracking.subject.Subject`: its own neutral face, and the camera, head
     pose, shoulders and landmarks of its reference frame (so the model animates the same person)."""
-    from ..face.camera import Camera
     from ..tracking.subject import Subject
 
+    ref = clip.animation
     i = int(ref.meta.get("reference_frame", 0))
-    with np.load(npz, allow_pickle=False) as z:
-        if "camera" not in z.files or "landmarks_px" not in z.files:  # not made by prepare: use its picture
-            png = npz.parent / ref.meta.get("reference", "")
-            return str(png) if ref.meta.get("reference") and png.is_file() else None
-        camera, landmarks = Camera.from_array(z["camera"]), z["landmarks_px"][i].astype(np.float64)
-    return Subject(neutral=neutral, head_pose=ref.head_pose[i].astype(np.float64), camera=camera,
-                   torso=ref.torso[i].astype(np.float64), landmarks_px=landmarks,
-                   image_sha256=ref.meta.get("source_sha256", ""), subject_id=ref.meta.get("clip_id", npz.stem))
+    if clip.camera is None or clip.landmarks_px is None:  # not made by prepare: use its picture
+        png = clip.reference_image()
+        return str(png) if png is not None else None
+    return Subject(neutral=clip.neutral.copy(), head_pose=ref.head_pose[i].astype(np.float64),
+                   camera=clip.pinhole(), torso=ref.torso[i].astype(np.float64),
+                   landmarks_px=clip.landmarks_px[i].astype(np.float64), image_sha256=ref.meta.get("source_sha256", ""),
+                   subject_id=ref.meta.get("clip_id", clip.path.stem))
 
 
 def _predict_function(model: str):
@@ -275,15 +268,15 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
     probe_lips = _lip_probe(dataset, progress)
     per_clip: dict[str, dict] = {}
     for c in tqdm(clips, desc="eval", unit="clip", disable=not progress):
-        npz = dataset / "clips" / f"{c['clip_id']}.npz"
-        ref, neutral, _, audio_path = load_reference(npz)
+        clip, audio_path = load_reference(dataset / "clips" / f"{c['clip_id']}.npz")
+        ref, neutral = clip.animation, clip.neutral
         audio = load_audio(audio_path) if audio_path else None
         rows = score_all(None, ref, neutral, audio)
         if probe_lips is not None and audio is not None:
             lips = probe_lips(c["clip_id"], ref.n_frames, neutral)
             rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, lips), ref, audio)
         for m, predict in runners.items():
-            out = predict(str(audio_path), subject=clip_subject(npz, ref, neutral), model=m, seed=0,
+            out = predict(str(audio_path), subject=clip_subject(clip), model=m, seed=0,
                           check_speech=False)  # known speech: the no-speech check would only cost time
             pred = out if isinstance(out, Animation) else Animation.load(out)
             rows = {m: evaluate(pred, ref, audio), **rows}
@@ -349,13 +342,15 @@ def eval_command(pred, reference, audio, dataset, models, split, limit, json_out
         click.echo(format_table(result["mean"]))
         first = next(iter(result["per_clip"]), None)
         if plot is not None and first is not None:
-            ref, neutral, _, apath = load_reference(dataset / "clips" / f"{first}.npz")
-            _plot_one(plot, None, ref, neutral, load_audio(apath) if apath else None, first)
+            clip, apath = load_reference(dataset / "clips" / f"{first}.npz")
+            _plot_one(plot, None, clip.animation, clip.neutral, load_audio(apath) if apath else None,
+                      first)
     else:
         if pred is None or reference is None:
             raise KpanimError("give PRED and --reference REF (or --dataset DIR); see kpanim eval --help")
         prediction = Animation.load(pred)
-        ref, neutral, _, apath = load_reference(reference)
+        clip, apath = load_reference(reference)
+        ref, neutral = clip.animation, clip.neutral
         apath = audio or apath
         wav = load_audio(apath) if apath else None
         if wav is None:

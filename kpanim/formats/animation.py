@@ -168,6 +168,11 @@ class Animation:
     # ------------------------------------------------------------------ files
     def save(self, path: str | os.PathLike) -> Path:
         """Write the v1 ``.npz`` atomically (temp file in the same folder, then rename)."""
+        return save_npz_atomic(path, self.arrays())
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The members of the v1 ``.npz`` in file order (docs/FORMAT.md); writers of files that extend an
+        animation (prepared clips) add their arrays after these."""
         arrays = {k: getattr(self, k) for k in STREAMS}
         if self.arkit is not None:
             arrays["arkit"] = self.arkit
@@ -177,12 +182,17 @@ class Animation:
             fps=np.array(self.fps, dtype=np.float64),
             meta=np.array(json.dumps(self.meta, sort_keys=True)),
         )
-        return save_npz_atomic(path, arrays)
+        return arrays
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Animation":
         """Read a kpanim animation ``.npz``; every problem is a one-line :class:`FormatError`."""
-        z = load_npz_checked(path, KIND)
+        return cls.from_arrays(load_npz_checked(path, KIND), path)
+
+    @classmethod
+    def from_arrays(cls, z: dict[str, np.ndarray], path: str | os.PathLike) -> "Animation":
+        """The animation in the arrays of a checked ``.npz`` (:func:`load_npz_checked`); ``path`` names the file
+        in the one-line :class:`FormatError`."""
         missing = [k for k in (*STREAMS, "fps", "meta") if k not in z]
         if missing:
             raise FormatError(f"{path}: missing array(s) {', '.join(missing)}; the file is damaged or not "
@@ -279,8 +289,9 @@ def npz_error(path: str | os.PathLike, err: Exception) -> FormatError:
 _MAKERS = {"animation": "'kpanim predict'", "subject": "'kpanim subject'"}
 
 
-def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray]:
-    """Open a kpanim ``.npz`` of the given kind and check its version; returns its arrays."""
+def load_npz_checked(path: str | os.PathLike, kind: str, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Open a kpanim ``.npz`` of the given kind and check its version; returns its arrays, except the members
+    named in ``skip`` (never read: numpy reads an .npz member only when asked)."""
     path = Path(path)
     make = _MAKERS.get(kind, "kpanim")
     if not path.is_file():
@@ -289,7 +300,7 @@ def load_npz_checked(path: str | os.PathLike, kind: str) -> dict[str, np.ndarray
         raise FormatError(f"{path}: not a kpanim .npz file (not a zip archive); give a {kind} .npz written by {make}")
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+            arrays = {k: z[k] for k in z.files if k not in skip}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, RuntimeError, KeyError) as err:
         raise npz_error(path, err) from None
     found = str(arrays.get("kind", "")) or "unknown"
