@@ -256,7 +256,7 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
     clips = clips[:limit] if limit else clips
     from ..animate.predict import predict
 
-    runners = {m: predict for m in models if m not in BASELINES}
+    runners = [m for m in models if m not in BASELINES]
     probe_lips = _lip_probe(dataset, progress)
     per_clip: dict[str, dict] = {}
     for c in tqdm(clips, desc="eval", unit="clip", disable=not progress):
@@ -267,7 +267,7 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
         if probe_lips is not None and audio is not None:
             lips = probe_lips(c["clip_id"], ref.n_frames, neutral)
             rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, lips), ref, audio)
-        for m, predict in runners.items():
+        for m in runners:
             out = predict(str(audio_path), subject=clip_subject(clip), model=m, seed=0,
                           check_speech=False)  # known speech: the no-speech check would only cost time
             pred = out if isinstance(out, Animation) else Animation.load(out)
