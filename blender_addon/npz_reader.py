@@ -22,7 +22,7 @@ import numpy as np
 FORMAT_VERSION = 1
 KIND = "animation"
 N_DENSE, N_TORSO = 478, 18
-STREAMS = {"dense": (N_DENSE, 3), "head_pose": (6,), "torso": (N_TORSO, 3)}
+FRAME_ARRAYS = {"dense": (N_DENSE, 3), "head_pose": (6,), "torso": (N_TORSO, 3)}
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".aiff")
 
 
@@ -77,11 +77,11 @@ def read_clip(path: str | Path) -> Clip:
                         "update the kpanim add-on")
     if version < 1:
         raise ReadError(f"{path}: missing or invalid format_version; not a kpanim file")
-    missing = [k for k in (*STREAMS, "fps") if k not in arrays]
+    missing = [k for k in (*FRAME_ARRAYS, "fps") if k not in arrays]
     if missing:
         raise ReadError(f"{path}: missing array(s) {', '.join(missing)}; re-create it with 'kpanim predict'")
     n_frames = None
-    for name, tail in STREAMS.items():
+    for name, tail in FRAME_ARRAYS.items():
         arr = arrays[name]
         if arr.ndim != len(tail) + 1 or arr.shape[1:] != tail:
             raise ReadError(f"{path}: '{name}' has shape {tuple(arr.shape)}, expected (T, {', '.join(map(str, tail))})")

@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 
 from kpanim.errors import FormatError
-from kpanim.formats.animation import FORMAT_VERSION, STREAMS, Animation
+from kpanim.formats.animation import FORMAT_VERSION, FRAME_ARRAYS, Animation
 from tests.conftest import make_animation
 
 
 def test_round_trip(tmp_path, animation):
     path = animation.save(tmp_path / "a.npz")
     back = Animation.load(path)
-    for name in STREAMS:
+    for name in FRAME_ARRAYS:
         assert np.array_equal(getattr(back, name), getattr(animation, name))
     assert back.fps == animation.fps and back.meta == animation.meta
     assert not list(tmp_path.glob(".*.tmp"))  # no temp file left behind

@@ -49,7 +49,7 @@ def test_camera_fov_is_kpanims_camera():
 def test_npz_reader_matches_the_animation_format():
     assert (npz_reader.FORMAT_VERSION, npz_reader.KIND) == (animation.FORMAT_VERSION, animation.KIND)
     assert (npz_reader.N_DENSE, npz_reader.N_TORSO) == (constants.N_DENSE, constants.N_TORSO)
-    assert npz_reader.STREAMS == {k: animation.STREAMS[k] for k in npz_reader.STREAMS}
+    assert npz_reader.FRAME_ARRAYS == {k: animation.FRAME_ARRAYS[k] for k in npz_reader.FRAME_ARRAYS}
 
 
 def test_arkit_curves_match_kpanims_arkit_columns():

@@ -33,7 +33,6 @@ from kpanim.errors import KpanimError
 from kpanim.face import constants
 from kpanim.nets.normalise import denormalise, mouth_width, normalise, normalise_subject, opening_spread  # noqa: F401
 
-STREAMS = ("lip", "eye", "head", "torso")
 LIP_TARGETS = ("raw", "clip_z")
 
 

@@ -191,12 +191,12 @@ def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: 
     head = _smooth(head, smoothing["head"])
     torso = _smooth(stats.denormalise("torso", out["torso"]), smoothing["torso"])
     gate = speech_gate(audio, T, fps_in)[:, None]
-    lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, 40, 3)
-    eye = _smooth(eye, smoothing["eye"]).reshape(T, 60, 3)
+    lip = _smooth(lip * gate, smoothing["lip"]).reshape(T, constants.N_LIP, 3)
+    eye = _smooth(eye, smoothing["eye"]).reshape(T, constants.N_EYE, 3)
     if stats.blink is not None:  # data-derived blink prior (the decoder averages blinks away)
         rate = stats.blink.rate if blink_rate is None else blink_rate
         eye = eye + blink_track(T, fps_in, min(rate, 24.0), seed)[:, None, None] * stats.blink.shape[None]
-    return {"lip": lip, "eye": eye, "head": head, "torso": torso.reshape(T, 18, 3)}
+    return {"lip": lip, "eye": eye, "head": head, "torso": torso.reshape(T, constants.N_TORSO, 3)}
 
 
 def compose_dense(model: Model, streams: dict[str, np.ndarray], neutral: np.ndarray, chunk: int = 2048) -> np.ndarray:
@@ -207,14 +207,14 @@ def compose_dense(model: Model, streams: dict[str, np.ndarray], neutral: np.ndar
     lip, eye = streams["lip"], streams["eye"]
     T = len(lip)
     fs = model.faco_stats
-    dense = np.empty((T, 478, 3), np.float32)
+    dense = np.empty((T, constants.N_DENSE, 3), np.float32)
     subj = torch.from_numpy(fs.normalise_subject(neutral))
     for c0 in range(0, T, chunk):  # chunked: an hour of audio composes in bounded memory
         c1 = min(T, c0 + chunk)
         with torch.no_grad():
             d = model.faco(subj, torch.from_numpy(fs.normalise("lip", lip[c0:c1])),
                            torch.from_numpy(fs.normalise("eye", eye[c0:c1]))).numpy()
-        dense[c0:c1] = fs.denormalise("dense", d).reshape(-1, 478, 3)
+        dense[c0:c1] = fs.denormalise("dense", d).reshape(-1, constants.N_DENSE, 3)
     dense[:, constants.lip_index()] = lip  # the sparse streams are authoritative
     dense[:, constants.eye_index()] = eye
     return dense

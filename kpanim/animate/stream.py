@@ -83,8 +83,10 @@ class StreamFrames:
     @classmethod
     def empty(cls, with_arkit: bool = True) -> StreamFrames:
         z = np.zeros
-        return cls(index=z(0, np.int64), lip=z((0, 40, 3), np.float32), eye=z((0, 60, 3), np.float32),
-                   dense=z((0, 478, 3), np.float32), head_pose=z((0, 6), np.float32), torso=z((0, 18, 3), np.float32),
+        c = constants
+        return cls(index=z(0, np.int64), lip=z((0, c.N_LIP, 3), np.float32), eye=z((0, c.N_EYE, 3), np.float32),
+                   dense=z((0, c.N_DENSE, 3), np.float32), head_pose=z((0, c.POSE_DIM), np.float32),
+                   torso=z((0, c.N_TORSO, 3), np.float32),
                    arkit=z((0, 52), np.float32) if with_arkit else None)
 
     @classmethod
@@ -278,8 +280,8 @@ class Stream:
         self.audio_start = 0
         self.n_samples = 0  # total 16 kHz samples received
         self.next_frame = 0  # first frame not yet final
-        self._raw_hist: dict[str, np.ndarray] = {"head": np.zeros((0, 6), np.float32),
-                                                 "torso": np.zeros((0, 54), np.float32)}
+        self._raw_hist: dict[str, np.ndarray] = {"head": np.zeros((0, constants.POSE_DIM), np.float32),
+                                                 "torso": np.zeros((0, constants.N_TORSO * 3), np.float32)}
         self._last: dict[str, np.ndarray] = {}  # the last frame sent of eye (without blinks), head, torso
         self.closed = False
 
@@ -396,7 +398,7 @@ class Stream:
         a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
         lip = ensemble_lips(model, [v[a:b] for v in lip_z], feats[a:b], self.neutral)[i0 - a:i1 - a]
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
-        lip = (lip * gate).reshape(-1, 40, 3)
+        lip = (lip * gate).reshape(-1, constants.N_LIP, 3)
         # Sampled streams: each window predicts them anew (ProbAttn sees the whole window), so a new window
         # starts where the last one left off: its offset at the last frame sent fades out over FADE frames.
         # Head/torso: raw values of the frames already sent + this window's from f0 on, smoothed together.
@@ -420,7 +422,7 @@ class Stream:
                 value = value - (cur[0] - last)[None] * fade
             self._last[name] = value[-1].copy()
             moved[name] = value.astype(np.float32)
-        eye = moved["eye"].reshape(-1, 60, 3)
+        eye = moved["eye"].reshape(-1, constants.N_EYE, 3)
         frames = np.arange(f0, f1)
         if self._blinks is not None:
             eye = eye + self._blinks(frames)[:, None, None] * stats.blink.shape[None]
@@ -430,7 +432,7 @@ class Stream:
         result = StreamFrames(index=frames, lip=lip + self.neutral[constants.lip_index()],
                               eye=eye + self.neutral[constants.eye_index()], dense=dense,
                               head_pose=self.pose0[None] + smoothed["head"],
-                              torso=(self.torso0[None] + smoothed["torso"].reshape(-1, 18, 3)).astype(np.float32))
+                              torso=(self.torso0[None] + smoothed["torso"].reshape(-1, constants.N_TORSO, 3)).astype(np.float32))
         if self.with_arkit:
             from . import arkit
 

@@ -28,7 +28,7 @@ KIND = "animation"
 N_ARKIT = 52  # optional "arkit" curves (kpanim.animate.arkit.NAMES order)
 
 # field name → per-frame trailing shape
-STREAMS: dict[str, tuple[int, ...]] = {
+FRAME_ARRAYS: dict[str, tuple[int, ...]] = {
     "lip": (N_LIP, 3),
     "eye": (N_EYE, 3),
     "dense": (N_DENSE, 3),
@@ -64,7 +64,7 @@ class Animation:
 
     def __post_init__(self) -> None:
         n_frames = None
-        for name, tail in STREAMS.items():
+        for name, tail in FRAME_ARRAYS.items():
             arr = np.asarray(getattr(self, name), dtype=np.float32)
             if arr.ndim != len(tail) + 1 or arr.shape[1:] != tail:
                 raise FormatError(f"animation field '{name}': expected shape (T, {', '.join(map(str, tail))}), "
@@ -132,7 +132,7 @@ class Animation:
         if not isinstance(frames, slice) or frames.step not in (None, 1):
             raise TypeError("index an Animation with a frame slice like anim[10:60]")
         arkit = None if self.arkit is None else self.arkit[frames]
-        return self.replace(arkit=arkit, **{k: getattr(self, k)[frames] for k in STREAMS})
+        return self.replace(arkit=arkit, **{k: getattr(self, k)[frames] for k in FRAME_ARRAYS})
 
     def clip(self, start: float = 0.0, end: float | None = None) -> "Animation":
         """The frames whose time ``i / fps`` lies in [start, end) seconds."""
@@ -173,7 +173,7 @@ class Animation:
     def arrays(self) -> dict[str, np.ndarray]:
         """The members of the v1 ``.npz`` in file order (docs/FORMAT.md); writers of files that extend an
         animation (prepared clips) add their arrays after these."""
-        arrays = {k: getattr(self, k) for k in STREAMS}
+        arrays = {k: getattr(self, k) for k in FRAME_ARRAYS}
         if self.arkit is not None:
             arrays["arkit"] = self.arkit
         arrays.update(
@@ -193,7 +193,7 @@ class Animation:
     def from_arrays(cls, z: dict[str, np.ndarray], path: str | os.PathLike) -> "Animation":
         """The animation in the arrays of a checked ``.npz`` (:func:`load_npz_checked`); ``path`` names the file
         in the one-line :class:`FormatError`."""
-        missing = [k for k in (*STREAMS, "fps", "meta") if k not in z]
+        missing = [k for k in (*FRAME_ARRAYS, "fps", "meta") if k not in z]
         if missing:
             raise FormatError(f"{path}: missing array(s) {', '.join(missing)}; the file is damaged or not "
                               "written by kpanim: re-create it with 'kpanim predict'")
@@ -204,7 +204,7 @@ class Animation:
         if not isinstance(meta, dict):
             raise FormatError(f"{path}: 'meta' is not a JSON object; re-create the file with 'kpanim predict'")
         try:
-            return cls(**{k: z[k] for k in STREAMS}, fps=float(z["fps"]), meta=meta, arkit=z.get("arkit"))
+            return cls(**{k: z[k] for k in FRAME_ARRAYS}, fps=float(z["fps"]), meta=meta, arkit=z.get("arkit"))
         except (TypeError, ValueError):
             raise FormatError(f"{path}: 'fps' or a stream is not numeric; re-create the file with 'kpanim predict'") from None
         except FormatError as err:

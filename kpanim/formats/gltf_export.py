@@ -36,7 +36,7 @@ from .. import __version__
 from ..errors import KpanimError
 from ..face.constants import TORSO_NAMES, triangles
 from ..face.morph_basis import MorphBasis, fit_morph_basis
-from .animation import STREAMS, Animation, check_units
+from .animation import FRAME_ARRAYS, Animation, check_units
 from .fileio import atomic_output, check_writable
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def head_quaternions(rotvec: np.ndarray) -> np.ndarray:
 def animation_sha256(anim: Animation) -> str:
     """Content hash of an animation's streams and frame rate (stable across file re-writes)."""
     h = hashlib.sha256(np.float64(anim.fps).tobytes())
-    for name in STREAMS:
+    for name in FRAME_ARRAYS:
         h.update(np.ascontiguousarray(getattr(anim, name), dtype=np.float32).tobytes())
     return h.hexdigest()
 

@@ -30,7 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STREAM_DIMS = {"lip": 40 * 3, "eye": 60 * 3, "head": 6, "torso": 18 * 3}
+from ..face import constants
+
+STREAM_DIMS = {"lip": constants.N_LIP * 3, "eye": constants.N_EYE * 3, "head": constants.POSE_DIM,
+               "torso": constants.N_TORSO * 3}  # flattened width of each predicted stream
 
 
 @dataclasses.dataclass(frozen=True)
