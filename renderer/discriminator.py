@@ -64,17 +64,6 @@ def region_weights(weight: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
     return nn.functional.adaptive_avg_pool2d(weight, scores.shape[-2:])
 
 
-def lsgan_d_loss(real: torch.Tensor, fake: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Least-squares discriminator loss, patch-weighted: real → 1, fake → 0."""
-    norm = w.sum().clamp_min(1e-6)
-    return 0.5 * ((w * (real - 1) ** 2).sum() + (w * fake ** 2).sum()) / norm
-
-
-def lsgan_g_loss(fake: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Least-squares generator loss, patch-weighted: make the fake patches score 1."""
-    return (w * (fake - 1) ** 2).sum() / w.sum().clamp_min(1e-6)
-
-
 def feature_matching_loss(fake_feats: list[torch.Tensor], real_feats: list[torch.Tensor],
                           weight: torch.Tensor) -> torch.Tensor:
     """pix2pixHD feature matching: mean over layers of the L1 distance between the discriminator features

@@ -119,7 +119,9 @@ def sample_batch(data: dict[str, np.ndarray], cfg: TrainConfig, rng: np.random.G
 def losses(model, batch: dict, cfg: TrainConfig, disc=None, gan_scale: float = 0.0) -> dict:
     """The renderer's training losses on one batch; with ``disc`` and ``gan_scale`` > 0 also the GAN terms
     (``gan_scale`` ramps them in). Returns the parts, "total" and the output "frame" (for the D step)."""
-    from .discriminator import feature_matching_loss, lsgan_g_loss, region_weights
+    from kpanim.nets.gan import lsgan_g_loss
+
+    from .discriminator import feature_matching_loss, region_weights
 
     frame, paint = model(batch["sketch"], batch["warped"], batch["photo"], batch["frame_index"])
     target = batch["target"]
@@ -150,7 +152,9 @@ def losses(model, batch: dict, cfg: TrainConfig, disc=None, gan_scale: float = 0
 
 def discriminator_step(disc, opt, batch: dict, frame) -> float:
     """One LSGAN update of the discriminator on real targets vs the renderer's (detached) output."""
-    from .discriminator import lsgan_d_loss, region_weights
+    from kpanim.nets.gan import lsgan_d_loss
+
+    from .discriminator import region_weights
 
     real_scores, _ = disc(batch["sketch"], batch["target"])
     fake_scores, _ = disc(batch["sketch"], frame.detach())

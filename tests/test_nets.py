@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from kpanim.errors import KpanimError
-from kpanim.nets.faconet import Faconet, FaconetConfig, FaconetDiscriminator, lsgan_d_loss, lsgan_g_loss
+from kpanim.nets.faconet import Faconet, FaconetConfig, FaconetDiscriminator, critic_loss, generator_loss
 from kpanim.nets.moda import (
     STREAM_DIMS,
     Moda,
@@ -95,8 +95,8 @@ def test_faconet_and_lsgan():
     subject, lip, eye = torch.randn(1434), torch.randn(5, 120), torch.randn(5, 180)
     dense = gen(subject, lip, eye)
     assert dense.shape == (5, 1434)
-    d_loss = lsgan_d_loss(disc, torch.randn(5, 1434), dense, lip, eye)
-    g_loss = lsgan_g_loss(disc, dense, lip, eye)
+    d_loss = critic_loss(disc, torch.randn(5, 1434), dense, lip, eye)
+    g_loss = generator_loss(disc, dense, lip, eye)
     assert d_loss.item() > 0 and g_loss.item() > 0
     g_loss.backward()
     assert gen.out.weight.grad is not None

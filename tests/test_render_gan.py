@@ -10,18 +10,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from kpanim.renderer.discriminator import (
-    DiscriminatorConfig,
-    PatchDiscriminator,
-    feature_matching_loss,
-    lsgan_d_loss,
-    lsgan_g_loss,
-    region_weights,
-)
+from kpanim.renderer.discriminator import DiscriminatorConfig, PatchDiscriminator, feature_matching_loss, region_weights
 from kpanim.renderer.metrics import mouth_interior_metrics
 from kpanim.renderer.sketch import MOUTH_FILL, inner_mouth_mask
 from kpanim.renderer.train import TrainConfig, held_out, sample_batch, train
 from kpanim.renderer.unet import RendererConfig, TPEUNet
+
+from kpanim.nets.gan import lsgan_d_loss, lsgan_g_loss
 
 TINY = RendererConfig(size=64, base_channels=4, levels=2, max_channels=8, tpe_dim=8)
 

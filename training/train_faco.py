@@ -103,7 +103,7 @@ def train(cfg: FacoTrainConfig) -> Path:
 
     from kpanim.errors import KpanimError
     from kpanim.formats.checkpoint import save_checkpoint
-    from kpanim.nets.faconet import Faconet, FaconetDiscriminator, lsgan_d_loss, lsgan_g_loss
+    from kpanim.nets.faconet import Faconet, FaconetDiscriminator, critic_loss, generator_loss
 
     from .data import compute_norm, load_clips
 
@@ -134,12 +134,12 @@ def train(cfg: FacoTrainConfig) -> Path:
         l1 = (fake - b["dense"]).abs().mean()
         loss_g, loss_d = l1, torch.zeros(())
         if cfg.adv_weight > 0 and step >= cfg.adv_start:
-            loss_d = lsgan_d_loss(disc_net, b["dense"], fake, b["lip"], b["eye"])
+            loss_d = critic_loss(disc_net, b["dense"], fake, b["lip"], b["eye"])
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
             opt_d.step()
             disc.requires_grad_(False)  # the generator step must not update the critic
-            loss_g = l1 + cfg.adv_weight * lsgan_g_loss(disc_net, fake, b["lip"], b["eye"])
+            loss_g = l1 + cfg.adv_weight * generator_loss(disc_net, fake, b["lip"], b["eye"])
             disc.requires_grad_(True)
         opt_g.zero_grad(set_to_none=True)
         loss_g.backward()

@@ -14,6 +14,8 @@ import dataclasses
 import torch
 from torch import nn
 
+from .gan import lsgan_d_loss, lsgan_g_loss
+
 
 @dataclasses.dataclass(frozen=True)
 class FaconetConfig:
@@ -79,12 +81,12 @@ class FaconetDiscriminator(nn.Module):
         return self.net(torch.cat([dense, lip, eye], dim=-1)).squeeze(-1)
 
 
-def lsgan_d_loss(disc: FaconetDiscriminator, real: torch.Tensor, fake: torch.Tensor, lip: torch.Tensor,
-                 eye: torch.Tensor) -> torch.Tensor:
-    """Least-squares GAN (Mao et al. 2017) critic loss: real → 1, generated (detached) → 0."""
-    return 0.5 * ((disc(real, lip, eye) - 1).pow(2).mean() + disc(fake.detach(), lip, eye).pow(2).mean())
+def critic_loss(disc: FaconetDiscriminator, real: torch.Tensor, fake: torch.Tensor, lip: torch.Tensor,
+                eye: torch.Tensor) -> torch.Tensor:
+    """Least-squares critic loss (:mod:`kpanim.nets.gan`) of real vs generated (detached) meshes."""
+    return lsgan_d_loss(disc(real, lip, eye), disc(fake.detach(), lip, eye))
 
 
-def lsgan_g_loss(disc: FaconetDiscriminator, fake: torch.Tensor, lip: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
-    """Least-squares GAN generator loss: push the critic's score of generated meshes to 1."""
-    return 0.5 * (disc(fake, lip, eye) - 1).pow(2).mean()
+def generator_loss(disc: FaconetDiscriminator, fake: torch.Tensor, lip: torch.Tensor, eye: torch.Tensor) -> torch.Tensor:
+    """Least-squares generator loss of generated meshes, halved (FaCo-Net's weighting since 0.1)."""
+    return 0.5 * lsgan_g_loss(disc(fake, lip, eye))
