@@ -131,3 +131,22 @@ def _train_stream(synth_dataset, out, seed):
                                        "8", "--adv-start", "1", "--no-plot", "--out", str(out), *TINY_FACO])
         assert res.exit_code == 0, res.output
     return out / "moda.pt"
+
+
+def test_a_runs_final_numbers_are_kpanim_evals(synth_dataset, tmp_path):
+    """The trainer's val_eval is what `kpanim eval --dataset D --model RUN/moda.pt` prints for the checkpoint
+    (the run has no FaCo-Net of its own: both use the shipped one)."""
+    import warnings
+
+    import torch
+
+    from kpanim.evaluation.evaluate import evaluate_dataset
+
+    path = _train(synth_dataset, tmp_path / "run", seed=0)
+    info = torch.load(path, weights_only=True)["info"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no FaCo-Net next to it: using the shipped one"
+        res = evaluate_dataset(synth_dataset, (str(path),), "val", progress=False, baselines=False)
+    ours, evals = info["val_eval"][synth_dataset.name], res["mean"][str(path)]
+    for key in ("open_corr", "lmd_motion", "articulation", "open_lag", "blink_rate", "head_rot_std_deg"):
+        assert ours[key] == pytest.approx(evals[key], rel=1e-5, abs=1e-9), key

@@ -168,7 +168,8 @@ def opening_correlation(pred_lip, real_lip, mask, lip_std):
 
 
 def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
-    """Lip metrics on whole clips (sliding windows, prior sampled at temperature 1): mouth-opening
+    """The quick periodic look (the run's final numbers are kpanim eval's: training/validation.py). Lip
+    metrics on whole clips (sliding windows, prior sampled at temperature 1): mouth-opening
     Pearson r, articulation (std ratio), lip motion L1 in mm; lip L1 in mm and normalised L1 of the
     other streams."""
     from kpanim.animate.predict import moda_windows
@@ -358,10 +359,17 @@ def train(cfg: ModaTrainConfig) -> Path:
             if val_clips:
                 best = evaluate(model, val_clips, norm)
                 log.write({"step": cfg.steps, "val_calibrated": best, "lip_gain": float(norm["lip_gain"][0])})
+        val_eval = {}
+        if val_clips:  # the run's final numbers, by kpanim eval's own code (training/validation.py)
+            from .validation import eval_metrics
+
+            val_eval = eval_metrics(model, norm, {"name": frontend.name, "path": cfg.frontend_path or None},
+                                    list(cfg.data))
+            log.write({"step": cfg.steps, "val_eval": val_eval})
         info = {"frontend": {"name": frontend.name, "path": cfg.frontend_path or None}, "train_config": to_dict(cfg),
                 "train_clips": [c.clip_id for c in train_clips], "val_clips": [c.clip_id for c in val_clips],
                 "mix_clips": [c.clip_id for c in mix_clips],
-                "val_metrics": best, **run.seconds(), "world_size": world, "command": " ".join(sys.argv),
+                "val_metrics": best, "val_eval": val_eval, **run.seconds(), "world_size": world, "command": " ".join(sys.argv),
                 "faco": "faco.pt"}
         sha = save_checkpoint(out / "moda.pt", "moda", mcfg, model, norm, info, half=cfg.half)
         log.write({"event": "done", "checkpoint": str(out / "moda.pt"), "sha256": sha, **{k: info[k] for k in

@@ -242,9 +242,11 @@ def clip_subject(clip: PreparedClip):
                    subject_id=ref.meta.get("clip_id", clip.path.stem))
 
 
-def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "val", limit: int | None = None,
-                     progress: bool = True) -> dict:
-    """Score ``models`` (paths/names for kpanim.predict) and the baselines on a prepared dataset's split."""
+def evaluate_dataset(dataset: Path, models: tuple = (), split: str = "val", limit: int | None = None,
+                     progress: bool = True, baselines: bool = True) -> dict:
+    """Score ``models`` (checkpoint paths or loaded :class:`~kpanim.animate.bundle.Model` s, each run through
+    kpanim.predict) and, with ``baselines``, the baselines on a prepared dataset's split. A loaded model's
+    rows are named by its ``path``."""
     from tqdm import tqdm
 
     from ..dataset.index import load_index
@@ -256,14 +258,14 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
     clips = clips[:limit] if limit else clips
     from ..animate.predict import predict
 
-    runners = [m for m in models if m not in BASELINES]
-    probe_lips = _lip_probe(dataset, progress)
+    runners = [m for m in models if not isinstance(m, str) or m not in BASELINES]
+    probe_lips = _lip_probe(dataset, progress) if baselines else None
     per_clip: dict[str, dict] = {}
     for c in tqdm(clips, desc="eval", unit="clip", disable=not progress):
         clip, audio_path = load_reference(dataset / "clips" / f"{c['clip_id']}.npz")
         ref, neutral = clip.animation, clip.neutral
         audio = load_audio(audio_path) if audio_path else None
-        rows = score_all(None, ref, neutral, audio)
+        rows = score_all(None, ref, neutral, audio) if baselines else {}
         if probe_lips is not None and audio is not None:
             lips = probe_lips(c["clip_id"], ref.n_frames, neutral)
             rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, lips), ref, audio)
@@ -271,9 +273,9 @@ def evaluate_dataset(dataset: Path, models: tuple[str, ...] = (), split: str = "
             out = predict(str(audio_path), subject=clip_subject(clip), model=m, seed=0,
                           check_speech=False)  # known speech: the no-speech check would only cost time
             pred = out if isinstance(out, Animation) else Animation.load(out)
-            rows = {m: evaluate(pred, ref, audio), **rows}
+            rows = {m if isinstance(m, str) else m.path: evaluate(pred, ref, audio), **rows}
         per_clip[c["clip_id"]] = rows
-    return {"dataset": str(dataset), "split": split, "models": list(models),
+    return {"dataset": str(dataset), "split": split, "models": [m if isinstance(m, str) else m.path for m in models],
             "mean": mean_rows(list(per_clip.values())), "per_clip": per_clip}
 
 

@@ -1,0 +1,44 @@
+"""Score a MODA network in training exactly as ``kpanim eval --dataset DATASET --model`` scores a checkpoint.
+
+The trainer's periodic validation (:func:`training.train_moda.evaluate`) is a quick look at the network's
+own lip stream. The final numbers of a run are instead computed by kpanim eval's own code on each
+dataset's val split: the network, its statistics and gains go through ``kpanim.predict`` (speech gate,
+smoothing, FaCo-Net) with the subject of each clip, and the composed animation is scored against the
+tracked one. A fresh run has no FaCo-Net of its own, so the shipped one composes the mesh, as
+``kpanim predict`` does for a MODA without one (it maps metric lips and eyes, learnt from the data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: list[str]) -> dict:
+    """{dataset name: kpanim eval's mean row of the model on its val split} (datasets without val clips
+    are left out)."""
+    from kpanim.animate.bundle import Model, default_faco_path
+    from kpanim.evaluation.evaluate import evaluate_dataset
+    from kpanim.formats.checkpoint import load_network
+    from kpanim.nets.faconet import Faconet, FaconetConfig
+    from kpanim.nets.stats import MotionStats
+
+    faco, _, faco_norm, _ = load_network(default_faco_path(), "faco", FaconetConfig, Faconet)
+    bundle = Model(moda=model, faco=faco, stats=MotionStats.from_norm(norm, "the trained network"),
+                   faco_stats=MotionStats.from_norm(faco_norm, "faco_default.pt"), info={"frontend": frontend},
+                   path="trained network", sha256="")
+    was_training = model.training
+    model.eval()
+    out = {}
+    try:
+        for d in datasets:
+            from kpanim.dataset.index import load_index
+
+            if not load_index(Path(d), "val"):
+                continue
+            res = evaluate_dataset(Path(d), (bundle,), "val", progress=False, baselines=False)
+            out[Path(d).name] = res["mean"][bundle.path]
+    finally:
+        model.train(was_training)
+    return out
