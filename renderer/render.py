@@ -195,13 +195,58 @@ def load_renderer(renderer):
     return load_checkpoint(renderer)[0]
 
 
-def prepare_audio(audio, anim_duration: float, sample_rate: int) -> np.ndarray:
-    """Load/check the audio track: its length must match the animation's (±0.2 s); padded/trimmed exactly."""
-    from kpanim.speech.audio import fit_to_duration, load_audio
+def prepare_audio(audio, anim_duration: float, sample_rate: int = AUDIO_RATE) -> np.ndarray:
+    """The audio track (M,) float32 at ``sample_rate``, padded/trimmed to exactly the animation's duration.
 
-    samples = load_audio(audio, sample_rate=sample_rate) if isinstance(audio, (str, Path)) else \
-        np.asarray(audio, dtype=np.float32)
-    return fit_to_duration(samples, anim_duration, sample_rate)
+    ``audio`` is a file path (decoded at ``sample_rate``) or (N,) float32 mono samples at 16 kHz
+    (:data:`kpanim.speech.audio.SAMPLE_RATE`, what :func:`kpanim.predict` takes), resampled here.
+    Its length must match the animation's (±0.2 s, ``fit_to_duration``).
+    """
+    from kpanim.speech.audio import SAMPLE_RATE, fit_to_duration, load_audio
+
+    if isinstance(audio, (str, Path)):
+        return fit_to_duration(load_audio(audio, sample_rate=sample_rate), anim_duration, sample_rate)
+    samples = fit_to_duration(np.asarray(audio, dtype=np.float32).reshape(-1), anim_duration, SAMPLE_RATE)
+    return fit_to_duration(resample(samples, SAMPLE_RATE, sample_rate), anim_duration, sample_rate)
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """(N,) float32 at ``rate_in`` → (≈ N * rate_out / rate_in,) float32 at ``rate_out`` (polyphase filter)."""
+    from fractions import Fraction
+
+    from scipy.signal import resample_poly
+
+    if rate_in == rate_out:
+        return samples
+    ratio = Fraction(rate_out, rate_in)
+    return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def photo_and_subject(subject_image, subject=None):
+    """The photo (H, W, 3) uint8, read once, and its Subject: ``subject`` as given (a Subject, or a
+    ``.subject.npz`` path loaded without face detection), else detected on the photo (``make_subject``).
+
+    A subject file must come from this photo: another image size is an error, other bytes a warning.
+    """
+    from kpanim.formats.fileio import file_sha256
+    from kpanim.tracking.images import read_image_rgb
+    from kpanim.tracking.subject import Subject, make_subject
+
+    photo = read_image_rgb(subject_image)
+    if subject is None:
+        return photo, make_subject(subject_image, rgb=photo)
+    if isinstance(subject, Subject):
+        return photo, subject
+    name = subject
+    subject = Subject.load(subject)
+    size, expected = (photo.shape[1], photo.shape[0]), (subject.camera.width, subject.camera.height)
+    if size != expected:
+        raise KpanimError(f"{subject_image}: the photo is {size[0]}x{size[1]} but {name} was made from a "
+                          f"{expected[0]}x{expected[1]} image; give the photo the subject was made from")
+    if file_sha256(subject_image) != subject.image_sha256:
+        warnings.warn(f"{Path(subject_image).name} is not the file {Path(name).name} was made from (sha256 "
+                      f"{subject.image_sha256[:8]}…); using it, as it has the same size", stacklevel=3)
+    return photo, subject
 
 
 def render(anim, subject_image, out_path, audio=None, renderer=None, size: int = DEFAULT_SIZE,
@@ -210,20 +255,21 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     """Render ``anim`` (Animation or .npz path) on the portrait ``subject_image`` into ``out_path`` (.mp4).
 
     Args:
-        audio: speech (path or 48 kHz samples) muxed as AAC; must last as long as the animation.
+        subject_image: the portrait photo (PNG/JPEG path); read once.
+        audio: speech muxed as AAC (48 kHz): a path, or (N,) float32 mono samples at 16 kHz like
+            :func:`kpanim.predict` takes; must last as long as the animation.
         renderer: None/"default" (shipped weights, warp-only if none), "none" (warp only), a
             checkpoint path from ``kpanim train renderer``, or a TPEUNet.
         size: output side (square crop around the face); ``full_frame`` keeps the photo's frame.
         preview: render every 5th frame (at fps/5) for a quick look.
-        subject: a precomputed Subject of the photo (else detected with ``make_subject``).
+        subject: the photo's Subject, or a ``.subject.npz`` of it (``kpanim subject``): no face detection;
+            None: detected on the photo (``make_subject``).
     """
     import time
 
     import torch
     from tqdm import tqdm
 
-    from kpanim.tracking.images import read_image_rgb
-    from kpanim.tracking.subject import make_subject
     from kpanim.tracking.video import write_mp4
 
     t0 = time.perf_counter()
@@ -231,7 +277,9 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
         check_size(size)
     if threads is not None:
         check_threads(threads)
-    inputs = {"ANIMATION": None if isinstance(anim, Animation) else anim, "--subject": subject_image,
+    subject_file = subject if isinstance(subject, (str, Path)) else None
+    inputs = {"ANIMATION": None if isinstance(anim, Animation) else anim,
+              "--subject": subject_file or subject_image, "--image": subject_image if subject_file else None,
               "--audio": audio if isinstance(audio, (str, Path)) else None,
               "--renderer": renderer if isinstance(renderer, (str, Path)) and renderer not in ("default", "none") else None}
     out_path = check_output(out_path, inputs, (".mp4",), what="video")
@@ -243,8 +291,7 @@ def render(anim, subject_image, out_path, audio=None, renderer=None, size: int =
     # the audio and the renderer before the slower photo and face detection: a bad one fails fast
     samples = None if audio is None else prepare_audio(audio, anim.duration, AUDIO_RATE)
     net = load_renderer(renderer)
-    photo = read_image_rgb(subject_image)
-    subject = subject if subject is not None else make_subject(subject_image)
+    photo, subject = photo_and_subject(subject_image, subject)
     wanted = animation_subject_sha(anim.meta)
     retargeted = wanted != subject.image_sha256
     if wanted is not None and retargeted:

@@ -254,6 +254,102 @@ def test_mismatched_subject_warns_and_retargets(astronaut, tmp_path):
     assert stats.retargeted
 
 
+def frames_of(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_render_reads_the_photo_once_and_detects_no_face_given_a_subject(astronaut, tmp_path, monkeypatch):
+    """Without a Subject the photo is decoded once (make_subject gets its pixels); with a Subject object or
+    a .subject.npz the face is not detected again, and the video is the same."""
+    import kpanim.tracking.images as images
+    import kpanim.tracking.landmarks as landmarks
+    import kpanim.tracking.subject as subject_module
+
+    photo, subject = astronaut
+    anim = talking_animation(subject, n_frames=3)
+    reads, original = [], images.read_image_rgb
+
+    def counting_read(path):
+        reads.append(path)
+        return original(path)
+
+    monkeypatch.setattr(images, "read_image_rgb", counting_read)
+    monkeypatch.setattr(subject_module, "read_image_rgb", counting_read)
+    render(anim, photo, tmp_path / "detected.mp4", renderer="none", size=128, progress=False)
+    assert reads == [photo]
+
+    def no_detection(rgb):
+        raise AssertionError("the face was detected again although a Subject was given")
+
+    monkeypatch.setattr(landmarks, "detect_faces", no_detection)
+    subject_file = subject.save(tmp_path / "astronaut.subject.npz")
+    render(anim, photo, tmp_path / "object.mp4", renderer="none", size=128, subject=subject, progress=False)
+    render(anim, photo, tmp_path / "file.mp4", renderer="none", size=128, subject=subject_file, progress=False)
+    # (a subject file keeps float32 points: its video is the one of the loaded Subject, not bit for bit the photo's)
+    render(anim, photo, tmp_path / "loaded.mp4", renderer="none", size=128,
+           subject=subject_module.Subject.load(subject_file), progress=False)
+    assert reads == [photo] * 4
+    for name, reference in (("object.mp4", "detected.mp4"), ("file.mp4", "loaded.mp4")):
+        assert all(np.array_equal(a, b) for a, b in zip(frames_of(tmp_path / name), frames_of(tmp_path / reference),
+                                                        strict=True))
+
+
+def test_cli_subject_file_with_its_photo(astronaut, tmp_path):
+    """`--subject X.subject.npz --image PHOTO` renders like `--subject PHOTO`; a subject file alone, --image
+    with a photo, or the photo of another size are one-line errors."""
+    photo, subject = astronaut
+    anim_path = talking_animation(subject, n_frames=3).save(tmp_path / "anim.npz")
+    subject_file = subject.save(tmp_path / "astronaut.subject.npz")
+    base = ["render", str(anim_path), "-o", str(tmp_path / "out.mp4"), "--renderer", "none", "--size", "128"]
+    result = CliRunner().invoke(cli, base + ["--subject", str(subject_file), "--image", str(photo)])
+    assert result.exit_code == 0, result.output
+    assert "Wrote" in result.output and streams(tmp_path / "out.mp4")["video"]["frames"] == 3
+    copy = tmp_path / "copy.jpg"  # the same photo, other bytes: a warning
+    cv2.imwrite(str(copy), cv2.imread(str(photo)))
+    result = CliRunner().invoke(cli, base + ["--subject", str(subject_file), "--image", str(copy)])
+    assert result.exit_code == 0 and "copy.jpg is not the file astronaut.subject.npz was made from" in result.output
+
+    small = tmp_path / "small.png"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(photo)), (256, 256)))
+    cases = [(["--subject", str(subject_file)], "a subject file holds no pixels; also give the photo it was made "
+                                                 "from, e.g. --image astronaut.png"),
+             (["--subject", str(photo), "--image", str(photo)], "--image is only for a .subject.npz --subject"),
+             (["--subject", str(subject_file), "--image", str(small)], "the photo is 256x256 but")]
+    for args, expected in cases:
+        (tmp_path / "out.mp4").unlink(missing_ok=True)
+        result = CliRunner().invoke(cli, base + args)
+        assert result.exit_code == 1, result.output
+        last = result.output.strip().splitlines()[-1]
+        assert last.startswith("Error:") and expected in last and "Traceback" not in result.output
+        assert not (tmp_path / "out.mp4").exists()
+
+
+def test_audio_arrays_are_16khz_like_predict(astronaut, tmp_path):
+    """render(audio=array) takes (N,) float32 at 16 kHz, as kpanim.predict does; the AAC track is 48 kHz."""
+    from kpanim.renderer.render import AUDIO_RATE, prepare_audio
+
+    from kpanim.speech.audio import SAMPLE_RATE
+
+    t = np.arange(int(0.4 * SAMPLE_RATE)) / SAMPLE_RATE
+    tone = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    track = prepare_audio(tone, 0.4)
+    assert track.dtype == np.float32 and track.shape == (int(0.4 * AUDIO_RATE),)
+    spectrum = np.abs(np.fft.rfft(track))
+    assert np.argmax(spectrum) * AUDIO_RATE / track.size == pytest.approx(440, abs=5)  # same pitch: resampled
+    with pytest.raises(KpanimError, match="longer than the animation"):
+        prepare_audio(np.zeros(int(0.4 * AUDIO_RATE), np.float32), 0.4)  # 0.4 s at 48 kHz is 1.2 s at 16 kHz
+
+    photo, subject = astronaut
+    stats = render(talking_animation(subject, n_frames=10), photo, tmp_path / "a.mp4", audio=tone,
+                   renderer="none", size=128, subject=subject, progress=False)
+    assert stats.frames == 10
+    info = streams(tmp_path / "a.mp4")
+    assert info["audio"]["codec"] == "aac" and abs(info["audio"]["duration"] - 0.4) < 0.1
+    with av.open(str(tmp_path / "a.mp4")) as c:
+        assert c.streams.audio[0].codec_context.sample_rate == AUDIO_RATE
+
+
 @pytest.mark.parametrize("case", ["no_face", "audio_short", "audio_long", "unwritable", "bad_renderer"])
 def test_bad_input_one_line_error_no_partial_file(astronaut, tmp_path, case):
     from PIL import Image

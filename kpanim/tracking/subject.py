@@ -110,13 +110,17 @@ def subject_from_landmarks(points_px: np.ndarray, person_mask: np.ndarray, camer
                    image_sha256=image_sha256, subject_id=subject_id)
 
 
-def make_subject(image: str | Path) -> Subject:
-    """Detect the face in a portrait and build its :class:`Subject` (the Python API of ``kpanim subject``)."""
+def make_subject(image: str | Path, rgb: np.ndarray | None = None) -> Subject:
+    """Detect the face in a portrait and build its :class:`Subject` (the Python API of ``kpanim subject``).
+
+    ``rgb``: the image's (H, W, 3) uint8 pixels if the caller already read them (``read_image_rgb(image)``),
+    so that the photo is decoded once; the file is still hashed for ``image_sha256``.
+    """
     from .landmarks import detect_faces
     from .shoulders import PersonSegmenter
 
     image = Path(image)
-    rgb = read_image_rgb(image)
+    rgb = read_image_rgb(image) if rgb is None else rgb
     h, w = rgb.shape[:2]
     faces = detect_faces(rgb)
     if not faces:
