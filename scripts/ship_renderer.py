@@ -12,6 +12,7 @@ import argparse
 import hashlib
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import torch
@@ -23,6 +24,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("--bench", type=Path, default=None, help="bench_render.py results to quote in the card")
+    ap.add_argument("--started-from", default=None,
+                    help="what the run started from, in words (needed when its --init was a file: a path "
+                         "means nothing on another machine)")
     args = ap.parse_args()
     ckpt = torch.load(args.checkpoint, map_location="cpu", weights_only=True)
     if ckpt.get("kind") != "kpanim-renderer":
@@ -30,6 +34,9 @@ def main() -> None:
     dest = ROOT / "kpanim" / "data" / "renderer_default.pt"
     shutil.copyfile(args.checkpoint, dest)
     extra = ckpt["extra"]
+    init = extra.get("init")
+    if init not in (None, "none", "default") and not args.started_from:
+        raise SystemExit(f"the run started from the file {init}: describe it with --started-from '...'")
     card = {
         "file": dest.name,
         "sha256": hashlib.sha256(dest.read_bytes()).hexdigest(),
@@ -49,7 +56,7 @@ def main() -> None:
         "command": extra.get("command"),
         "steps": extra.get("steps"),
         "weight_average": extra.get("weight_average"),
-        "started_from": extra.get("init"),
+        "started_from": args.started_from or init,
         "earlier_training": extra.get("init_provenance"),
         "train_config": extra.get("train_config"),
         "cpu_seconds": extra.get("cpu_seconds"),
@@ -64,7 +71,10 @@ def main() -> None:
         for key in ("mouth", "blinks"):
             if key in bench:
                 card[f"val_{key}"] = {k: v for k, v in bench[key].items() if k != "baseline"}
-    (dest.with_suffix(".json")).write_text(json.dumps(card, indent=1) + "\n")
+    sys.path.insert(0, str(Path(__file__).parent))
+    from package_default_model import scrub_paths  # no machine paths in a shipped card
+
+    (dest.with_suffix(".json")).write_text(json.dumps(scrub_paths(card, {}), indent=1) + "\n")
     print(f"installed {dest} ({card['bytes'] / 1e6:.1f} MB), card {dest.with_suffix('.json').name}")
 
 
