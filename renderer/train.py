@@ -238,8 +238,7 @@ def train(train_data: dict, val_data: dict | None, cfg: TrainConfig, model=None,
             history.append(row)
             bar.set_postfix(l1=row["l1"], grad=row["grad"], **({"adv": row["adv"]} if "adv" in row else {}))
             if log:
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                log.write(row)
     bar.close()
     model.eval()
     return model, {"steps": step, "history": history}
@@ -392,9 +391,11 @@ def command(config: TrainConfig, inputs, data, out, output, init, val_list, pair
     before = evaluate(model, val_data or train_data)
     if single:  # one person: the fine-tuned network may repaint the whole face (see TPEUNet.paint_scope)
         model.paint_scope = "face"
-    log_path = output.with_suffix(".log.jsonl")
-    with open(log_path, "w") as log:
-        model, info = train(train_data, val_data, cfg, model=model, log=log)
+    from kpanim.training.loop import JsonlLog  # the other trainers' log format
+
+    log = JsonlLog(output.with_suffix(".log.jsonl"))
+    log.write({"event": "start", "pairs": int(len(train_data["target"])), "train_config": dataclasses.asdict(cfg)})
+    model, info = train(train_data, val_data, cfg, model=model, log=log)
     after = evaluate(model, val_data or train_data)
     extra = {"command": "kpanim train renderer " + " ".join(sys.argv[3:]), "train_videos": [s.name for s in train_src],
              "val_videos": [s.name for s in val_src], "pairs": int(len(train_data["target"])), "steps": info["steps"],
