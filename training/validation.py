@@ -10,9 +10,12 @@ tracked one. A fresh run has no FaCo-Net of its own, so the shipped one composes
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
+
+from kpanim.errors import KpanimError
 
 
 def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: list[str]) -> dict:
@@ -37,7 +40,11 @@ def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: l
 
             if not load_index(Path(d), "val"):
                 continue
-            res = evaluate_dataset(Path(d), (bundle,), "val", progress=False, baselines=False)
+            try:
+                res = evaluate_dataset(Path(d), (bundle,), "val", progress=False, baselines=False)
+            except KpanimError as err:  # a damaged val clip must not cost the trained run
+                warnings.warn(f"val_eval skipped for {d}: {err}", stacklevel=2)
+                continue
             out[Path(d).name] = res["mean"][bundle.path]
     finally:
         model.train(was_training)

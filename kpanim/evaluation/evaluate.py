@@ -269,6 +269,9 @@ def evaluate_dataset(dataset: Path, models: tuple = (), split: str = "val", limi
         if probe_lips is not None and audio is not None:
             lips = probe_lips(c["clip_id"], ref.n_frames, neutral)
             rows["baseline-probe"] = evaluate(probe_baseline(ref, neutral, lips), ref, audio)
+        if runners and audio_path is None:
+            raise KpanimError(f"{dataset}: clip {c['clip_id']} has no audio file next to it (its meta names "
+                              f"{ref.meta.get('audio')!r}); re-run kpanim prepare, or score the baselines only")
         for m in runners:
             out = predict(str(audio_path), subject=clip_subject(clip), model=m, seed=0,
                           check_speech=False)  # known speech: the no-speech check would only cost time
