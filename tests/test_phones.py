@@ -46,7 +46,8 @@ def test_occupancy_is_aligned_to_frame_centres():
 
 
 def test_phone_frontend_shape_and_alignment(speech_2s):
-    from kpanim.speech.frontends import make_frontend, n_frames_for
+    from kpanim.speech.frontends import make_frontend
+    from kpanim.speech.mel import n_frames_for
 
     fe = make_frontend("phones")
     T = n_frames_for(len(speech_2s), 25.0)

@@ -64,7 +64,7 @@ def test_stream_frames_are_final_timed_and_complete(stream_model, speech):
             assert np.allclose(out.time, out.index / 25)
     rest = st.close()
     seen.extend(rest.index.tolist())
-    from kpanim.speech.frontends import n_frames_for
+    from kpanim.speech.mel import n_frames_for
 
     assert seen == list(range(n_frames_for(len(speech), 25)))  # every frame once, in order, like predict
     assert st.close().index.size == 0

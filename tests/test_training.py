@@ -34,7 +34,7 @@ def test_mirror_is_an_involution_and_swaps_sides(synth_dataset):
 def test_sampler_balances_speakers_and_normalises(synth_dataset):
     from kpanim.training.data import WindowSampler, compute_norm, load_clips
 
-    from kpanim.speech.frontends import MelFrontend
+    from kpanim.speech.mel import MelFrontend
 
     clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
     clips[0].speaker = clips[1].speaker  # two clips of one speaker, one of another
@@ -167,7 +167,7 @@ def test_scale_free_lip_targets_and_the_linear_probe(synth_dataset, tmp_path):
 
     from kpanim.nets.normalise import lips_from_network, normalise
     from kpanim.nets.stats import MotionStats
-    from kpanim.speech.frontends import MelFrontend
+    from kpanim.speech.mel import MelFrontend
 
     clips = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
     norm = compute_norm(clips)

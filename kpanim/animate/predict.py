@@ -257,7 +257,7 @@ def predict(audio, subject=None, model=None, seed: int = 0, samples: int = 1, te
         An :class:`~kpanim.formats.animation.Animation` (or a list of ``samples`` of them).
     """
     from ..speech.audio import load_audio, speech_warnings
-    from ..speech.frontends import n_frames_for
+    from ..speech.mel import n_frames_for
 
     if samples < 1:
         raise KpanimError(f"--samples must be at least 1, got {samples}")

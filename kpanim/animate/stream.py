@@ -189,7 +189,7 @@ def _bf16_copy(encoder):
 
 def stream_frontend_kind(model) -> str:
     """'whisper' for a ``whisper_l<layers>_nopad`` front-end, 'local' for ``mel``; KpanimError for the rest."""
-    from ..speech.frontends import WhisperLayersFrontend
+    from ..speech.whisper_frontends import WhisperLayersFrontend
 
     fe = model.frontend
     if isinstance(fe, WhisperLayersFrontend) and not fe.pad:
@@ -322,7 +322,7 @@ class Stream:
 
     def close(self) -> StreamFrames:
         """Flush: the remaining frames up to the end of the audio (no look-ahead left). The stream then ends."""
-        from ..speech.frontends import n_frames_for
+        from ..speech.mel import n_frames_for
 
         if self.closed:
             return StreamFrames.empty(self.with_arkit)
@@ -352,7 +352,7 @@ class Stream:
             return self.model.frontend(audio, n_frames, FPS)
         import torch
 
-        from ..speech.frontends import log_mel
+        from ..speech.mel import log_mel
 
         fe = self.model.frontend
         n_states = max(1, int(math.ceil(len(audio) / STATE_SAMPLES)))

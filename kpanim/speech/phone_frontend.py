@@ -20,7 +20,8 @@ import threading
 import numpy as np
 
 from ..errors import KpanimError
-from .frontends import SAMPLE_RATE, segment_at_pauses
+from .audio import SAMPLE_RATE
+from .whisper_frontends import segment_at_pauses
 
 # The CMU/ARPAbet phone set of pocketsphinx's en-us model, plus silence (fillers map to it).
 PHONES = ("SIL", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",

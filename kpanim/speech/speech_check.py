@@ -29,7 +29,7 @@ NO_SPEECH_THRESHOLD = 0.7  # 0.6 flagged 40 s of espeak speech (0.65)
 def _model():
     import ctranslate2
 
-    from .frontends import whisper_ct2_dir
+    from .whisper_frontends import whisper_ct2_dir
 
     return ctranslate2.models.Whisper(str(whisper_ct2_dir()), device="cpu", compute_type="int8", intra_threads=2)
 
@@ -43,7 +43,7 @@ def no_speech_probability(audio: np.ndarray) -> float | None:
         model = _model()
     except Exception:  # the check is optional: without the weights there is simply no warning
         return None
-    from .frontends import log_mel
+    from .mel import log_mel
 
     audio = np.asarray(audio, np.float32).reshape(-1)
     n_windows = min(MAX_WINDOWS, max(1, -(-len(audio) // WINDOW)))
