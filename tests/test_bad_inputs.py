@@ -160,7 +160,9 @@ def test_stopping_a_render_cleans_up_with_the_shells_exit_status(corpus, tmp_pat
 
     make_animation(n_frames=1500).save(tmp_path / "long.npz")
     shutil.copy(root / "face.png", tmp_path / "face.png")
-    proc = _kpanim(["render", "long.npz", "--subject", "face.png", "--renderer", "none", "-o", "talk.mp4"], tmp_path)
+    # as in a terminal: a test run started in the background (`make test &`) inherits SIGINT ignored
+    proc = _kpanim(["render", "long.npz", "--subject", "face.png", "--renderer", "none", "-o", "talk.mp4"], tmp_path,
+                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob(".talk.mp4.*")):
         time.sleep(0.1)
