@@ -85,21 +85,9 @@ def speech_gate(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int =
     """
     from scipy.ndimage import gaussian_filter1d, label, maximum_filter1d
 
-    # Energy of half-frame blocks, summed in chunks (an hour of audio needs no full-size temporaries);
-    # frame t's window is the two half-blocks around its centre t / fps.
-    half = max(1, int(round(sample_rate / fps / 2)))
-    n_blocks = 2 * n_frames + 1
-    energy = np.zeros(n_blocks, np.float64)
-    n_full = min(len(audio) // half, n_blocks)
-    step = half * 4096
-    for c0 in range(0, n_full * half, step):
-        block = np.asarray(audio[c0:min(c0 + step, n_full * half)], np.float64).reshape(-1, half)
-        energy[c0 // half:c0 // half + len(block)] = np.square(block).sum(1)
-    if n_full < n_blocks and n_full * half < len(audio):  # the last partial block
-        energy[n_full] = np.square(np.asarray(audio[n_full * half:], np.float64)).sum()
-    prev = np.r_[0.0, energy[1:2 * n_frames - 1:2]]  # block before each centre (2t - 1)
-    rms = np.sqrt((energy[0:2 * n_frames:2] + prev) / (2 * half))
-    db = 20 * np.log10(np.maximum(rms, 1e-8))
+    from ..speech.audio import frame_power
+
+    db = 10 * np.log10(np.maximum(frame_power(audio, n_frames, fps, sample_rate), 1e-16))
     gate = np.clip((db - floor_db) / 10.0, 0, 1)
     runs, n_runs = label(gate < 1)
     if n_runs:  # quiet runs shorter than min_silence are not silence

@@ -154,15 +154,9 @@ def audio_envelope(audio: np.ndarray, n_frames: int, fps: float = 25.0, sample_r
 
     The window is one frame long; frames past the end of the audio get ``floor_db``.
     """
-    audio = np.asarray(audio, np.float64).reshape(-1)
-    half = int(round(sample_rate / fps / 2))
-    centres = np.round(np.arange(n_frames) * sample_rate / fps).astype(int)
-    padded = np.concatenate([np.zeros(half), audio, np.zeros(half + 1)])
-    csum = np.concatenate([[0.0], np.cumsum(padded * padded)])
-    lo = np.clip(centres, 0, len(padded))
-    hi = np.clip(centres + 2 * half, 0, len(padded))
-    ms = (csum[hi] - csum[lo]) / np.maximum(hi - lo, 1)
-    return np.maximum(10 * np.log10(np.maximum(ms, 1e-12)), floor_db)
+    from ..speech.audio import frame_power
+
+    return np.maximum(10 * np.log10(np.maximum(frame_power(audio, n_frames, fps, sample_rate), 1e-12)), floor_db)
 
 
 def articulation_ratio(open_pred: np.ndarray, open_ref: np.ndarray) -> float:

@@ -196,3 +196,24 @@ def _short(err: Exception) -> str:
     from ..errors import brief
 
     return brief(err, 160)
+
+
+def frame_power(audio: np.ndarray, n_frames: int, fps: float, sample_rate: int = SAMPLE_RATE,
+                chunk: int = 4096) -> np.ndarray:
+    """(n_frames,) float64 mean square of ``audio`` over a window one frame long centred on frame i's time
+    ``i / fps`` (samples outside the audio count as silence): the loudness per frame of the speech gate and
+    of the lip-sync metrics. Chunk by chunk, so an hour of audio needs no full-size float64 copy."""
+    audio = np.asarray(audio).reshape(-1)
+    half = max(1, int(round(sample_rate / fps / 2)))
+    centres = np.round(np.arange(n_frames) * sample_rate / fps).astype(np.int64)
+    out = np.zeros(n_frames)
+    for f0 in range(0, n_frames, chunk):
+        c = centres[f0:f0 + chunk]
+        a0, a1 = int(c[0]) - half, int(c[-1]) + half  # the chunk's samples [a0, a1)
+        seg = np.zeros(a1 - a0)
+        s0, s1 = max(a0, 0), min(a1, len(audio))
+        if s1 > s0:
+            seg[s0 - a0:s1 - a0] = audio[s0:s1]
+        csum = np.concatenate([[0.0], np.cumsum(seg * seg)])
+        out[f0:f0 + chunk] = (csum[c + half - a0] - csum[c - half - a0]) / (2 * half)
+    return out
