@@ -170,16 +170,14 @@ def opening_correlation(pred_lip, real_lip, mask, lip_std):
 def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
     """The quick periodic look (the run's final numbers are kpanim eval's: training/validation.py). Lip
     metrics on whole clips (sliding windows, prior sampled at temperature 1): mouth-opening
-    Pearson r, articulation (std ratio), lip motion L1 in mm; lip L1 in mm and normalised L1 of the
+    (:func:`~kpanim.nets.normalise.opening_gap`, as in the loss and the gain calibration) Pearson r, articulation (std ratio), lip motion L1 in mm; lip L1 in mm and normalised L1 of the
     other streams."""
     from kpanim.animate.predict import moda_windows
-    from kpanim.face import constants
     from kpanim.nets.linear_readout import blend_readout
-    from kpanim.nets.normalise import lips_from_network, normalise, normalise_subject
+    from kpanim.nets.normalise import lips_from_network, normalise, normalise_subject, opening_gap
     from kpanim.nets.stats import MotionStats
 
     stats = MotionStats.from_norm(norm)
-    up, lo = constants.lip_gap_pair()
     rs, arts, lmds, l1 = [], [], [], {k: [] for k in ("lip", "eye", "head", "torso")}
     was_training = model.training
     model.eval()
@@ -190,8 +188,7 @@ def evaluate(model, clips, norm, max_clips: int = 64) -> dict:
         lip = lips_from_network(blend_readout(out["lip"], clip.audio[0], stats), clip.neutral, stats)
         l1["lip"].append(float(np.abs(lip - clip.lip)[clip.valid].mean() * 1000))
         real = clip.lip
-        o_p = np.linalg.norm(lip[:, up] - lip[:, lo], axis=-1)
-        o_r = np.linalg.norm(real[:, up] - real[:, lo], axis=-1)
+        o_p, o_r = opening_gap(lip), opening_gap(real)  # the opening the loss and the calibration use
         v = clip.valid
         if v.sum() > 10 and o_r[v].std() > 1e-6:
             rs.append(float(np.corrcoef(o_p[v], o_r[v])[0, 1]) if o_p[v].std() > 1e-9 else 0.0)
