@@ -201,13 +201,14 @@ def train(train_data: dict, val_data: dict | None, cfg: TrainConfig, model=None,
     """Optimise ``model`` (default: a fresh TPEUNet) for ``cfg.minutes`` (or ``max_steps``); returns
     (model, info). With ``cfg.adv_weight``/``cfg.fm_weight`` a fresh PatchGAN is trained alongside."""
     import torch
+    from kpanim.training.loop import seed_everything  # the trainers' one seeding
     from tqdm import tqdm
 
     from .discriminator import DiscriminatorConfig, PatchDiscriminator
     from .unet import TPEUNet
 
     cfg = cfg.resolved(single_video=False)
-    torch.manual_seed(cfg.seed)
+    seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     model = model or TPEUNet()
     model.train()
