@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,7 +48,7 @@ from kpanim.formats.animation import Animation
 ROOT = Path(__file__).resolve().parents[1]
 VAL_LIST = ROOT / "benchmarks" / "renderer_val_videos.txt"
 OUT = ROOT / "benchmarks" / "results"
-TMP = Path("/tmp/kpanim_bench_render")
+TMP = Path(tempfile.gettempdir()) / "kpanim_bench_render"
 
 
 def astronaut_subject():

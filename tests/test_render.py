@@ -138,9 +138,10 @@ def test_renderer_checkpoint_version_and_strict_loading(tmp_path):
     save_checkpoint(tmp_path / "r.pt", tiny_net())
     ck = torch.load(tmp_path / "r.pt", weights_only=True)
     assert ck["kpanim_checkpoint"] == RENDERER_FORMAT == 1 and ck["kind"] == "kpanim-renderer"
-    shipped = torch.load(default_renderer_path(), weights_only=True)
-    assert "kpanim_checkpoint" not in shipped  # written before the marker: read as version 0
     assert load_checkpoint(default_renderer_path())[0].config.size == 256
+    old = {k: v for k, v in ck.items() if k not in ("kpanim_checkpoint", "kpanim_version")}
+    torch.save(old, tmp_path / "old.pt")  # written before the marker (kpanim 0.1): read as version 0
+    assert load_checkpoint(tmp_path / "old.pt")[0].config == tiny_net().config
 
     def damaged(name, **change):
         bad = {**ck, **change}
