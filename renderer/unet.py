@@ -113,7 +113,7 @@ class TPEUNet(nn.Module):
 RENDERER_KIND = "kpanim-renderer"
 RENDERER_FORMAT = 1
 """Version of the renderer checkpoint (its ``kpanim_checkpoint`` marker, as in kpanim/formats/checkpoint.py).
-1 added the marker and the kpanim version; files without the marker (the shipped renderer_default.pt)
+1 added the marker and the kpanim version; files without the marker (renderers trained with kpanim 0.1)
 are version 0, the same layout otherwise."""
 
 
