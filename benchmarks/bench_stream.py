@@ -129,7 +129,7 @@ def latency(args) -> dict:
     import asyncio
     import tempfile
 
-    from kpanim.commands.stream import stream_audio
+    from kpanim.serving.client import stream_audio
     from kpanim.speech.audio import save_wav
 
     cmd = [sys.executable, "-m", "kpanim.commands.cli", "serve", "--port", "0", "--max-streams", str(max(args.streams, 1))]
@@ -181,7 +181,7 @@ def latency(args) -> dict:
 
 
 async def _warm(url: str, path: Path) -> None:
-    from kpanim.commands.stream import stream_audio
+    from kpanim.serving.client import stream_audio
 
     await stream_audio(url, path, realtime=False)
 

@@ -233,8 +233,8 @@ def test_cli_predict_arkit_outputs(tiny_model, tmp_path):
 def test_viewer_serves_the_curves(animation, tmp_path):
     import urllib.request
 
-    from kpanim.commands.view import ViewerServer, load_for_view
     from kpanim.formats.gltf_export import export_glb
+    from kpanim.serving.viewer import ViewerServer, load_for_view
 
     npz = animation.save(tmp_path / "a.npz")
     glb, meta, payload = load_for_view(npz, with_arkit=True)
@@ -260,7 +260,7 @@ def test_viewer_draws_the_bar_chart(animation, tmp_path):
     from chromium_cdp import Chromium, chromium_path
     from gltf_testlib import require_tool
 
-    from kpanim.commands.view import ViewerServer, load_for_view
+    from kpanim.serving.viewer import ViewerServer, load_for_view
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     glb, _, payload = load_for_view(animation.save(tmp_path / "a.npz"), with_arkit=True)

@@ -77,12 +77,12 @@ def assert_clean_failure(res, expected: str) -> str:
 def run_case(corpus, monkeypatch, command: str, args: list[str], expected: str) -> None:
     root, pristine = corpus
     monkeypatch.chdir(root)
-    from kpanim.commands import view as viewer
+    from kpanim.serving.viewer import ViewerServer
 
     def no_serving(self):
         raise AssertionError("view started serving a bad input")
 
-    monkeypatch.setattr(viewer.ViewerServer, "__enter__", no_serving)
+    monkeypatch.setattr(ViewerServer, "__enter__", no_serving)
     before = snapshot(root)
     try:
         res = CliRunner().invoke(cli, [command, *args])

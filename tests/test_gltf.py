@@ -310,7 +310,7 @@ def test_khronos_validator_zero_errors_and_warnings(anim, glb, tmp_path):
 
 # ---------------------------------------------------------------------- viewer server
 def test_viewer_server_routes(glb, tmp_path):
-    from kpanim.commands.view import ViewerServer, find_audio, load_for_view
+    from kpanim.serving.viewer import ViewerServer, find_audio, load_for_view
 
     wav = tmp_path / "anim.wav"
     wav.write_bytes(b"RIFF" + bytes(100))
@@ -343,7 +343,7 @@ def test_viewer_server_routes(glb, tmp_path):
 
 
 def test_view_converts_npz_and_reports_errors(anim, tmp_path):
-    from kpanim.commands.view import load_for_view
+    from kpanim.serving.viewer import load_for_view
 
     anim.save(tmp_path / "a.npz")
     data, meta = load_for_view(tmp_path / "a.npz", fps=30)

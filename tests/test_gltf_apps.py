@@ -129,7 +129,7 @@ BROWSER_NOISE = ("GPU stall due to ReadPixels",)
 def test_threejs_viewer_plays_the_glb(exported, tmp_path):
     from chromium_cdp import Chromium, chromium_path
 
-    from kpanim.commands.view import ViewerServer
+    from kpanim.serving.viewer import ViewerServer
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     anim, path, motion = exported
@@ -167,7 +167,7 @@ def test_threejs_viewer_follows_the_audio_clock(exported, tmp_path):
     import soundfile as sf
     from chromium_cdp import Chromium, chromium_path
 
-    from kpanim.commands.view import ViewerServer
+    from kpanim.serving.viewer import ViewerServer
 
     require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
     anim, path, _ = exported

@@ -124,7 +124,7 @@ def test_stream_rejects_bad_input_and_unstreamable_models(stream_model, tiny_mod
 # ------------------------------------------------------------------------------------------ the server
 @pytest.fixture
 def server(stream_model):
-    from kpanim.commands.serve import StreamServer
+    from kpanim.serving.server import StreamServer
 
     srv = StreamServer(stream_model, port=0, max_streams=2, idle_timeout=60)
     with srv.running():
@@ -132,7 +132,7 @@ def server(stream_model):
 
 
 def test_python_client_through_the_server(server, stream_model, speech, tmp_path):
-    from kpanim.commands.stream import frames_to_animation, stream_audio
+    from kpanim.serving.client import frames_to_animation, stream_audio
 
     res = asyncio.run(stream_audio(server.url, speech, realtime=False, chunk_ms=30, seed=2))
     pcm = (np.clip(speech, -1, 1) * 32767).astype(np.int16)  # what the client sends
@@ -212,8 +212,8 @@ def test_server_bad_messages_get_an_error_and_a_clean_close(server, messages, co
 def test_server_refuses_streams_past_its_limit_and_survives_disconnects(server, speech):
     from websockets.asyncio.client import connect
 
-    from kpanim.commands.stream import stream_audio
     from kpanim.errors import KpanimError
+    from kpanim.serving.client import stream_audio
 
     async def go():
         a = await connect(server.url)
@@ -272,7 +272,7 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
     from gltf_testlib import require_tool
 
     from kpanim.animate.predict import default_subject_arrays
-    from kpanim.commands.view import ViewerServer
+    from kpanim.serving.viewer import ViewerServer
     from kpanim.speech.audio import save_wav
     from kpanim.speech.tts import synthesize
 
@@ -316,7 +316,7 @@ def test_the_shipped_default_model_streams(speech):
 
 
 def test_server_closes_idle_connections(stream_model):
-    from kpanim.commands.serve import StreamServer
+    from kpanim.serving.server import StreamServer
 
     srv = StreamServer(stream_model, port=0, max_streams=1, idle_timeout=0.5)
     with srv.running():
