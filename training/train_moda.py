@@ -281,6 +281,7 @@ def train(cfg: ModaTrainConfig) -> Path:
     run = start_run(cfg)
     rank, world, device, out, log = run.rank, run.world, run.device, run.out, run.log
     frontend = make_frontend(cfg.frontend, cfg.frontend_path or None)
+    frontend_info = {"name": frontend.name, "path": cfg.frontend_path or None}  # as the checkpoint stores it
     train_clips, val_clips = load_train_val(cfg, frontend, progress=rank == 0)
     # speed-perturbed copies and mixed-in corpora only add windows: the statistics, calibration and blink
     # prior stay those of the recorded training clips
@@ -336,8 +337,10 @@ def train(cfg: ModaTrainConfig) -> Path:
             log.write({"step": step, "loss": total.item(), "kl": kl_mean.item(), "lr": sched.get_last_lr()[0],
                        **parts, "seconds": run.seconds()["wall_seconds"]})
         if run.wants_val(step, bool(val_clips)):
+            from .validation import eval_metrics
+
             metrics = evaluate(model, val_clips, norm)
-            log.write({"step": step, "val": metrics})
+            log.write({"step": step, "val": metrics, "val_eval": eval_metrics(model, norm, frontend_info, list(cfg.data))})
             best = metrics
     if rank == 0:
         from .blinks import blink_statistics
@@ -360,8 +363,7 @@ def train(cfg: ModaTrainConfig) -> Path:
         if val_clips:  # the run's final numbers, by kpanim eval's own code (training/validation.py)
             from .validation import eval_metrics
 
-            val_eval = eval_metrics(model, norm, {"name": frontend.name, "path": cfg.frontend_path or None},
-                                    list(cfg.data))
+            val_eval = eval_metrics(model, norm, frontend_info, list(cfg.data))
             log.write({"step": cfg.steps, "val_eval": val_eval})
         info = {"frontend": {"name": frontend.name, "path": cfg.frontend_path or None}, "train_config": to_dict(cfg),
                 "train_clips": [c.clip_id for c in train_clips], "val_clips": [c.clip_id for c in val_clips],

@@ -1,16 +1,17 @@
 """Score a MODA network in training exactly as ``kpanim eval --dataset DATASET --model`` scores a checkpoint.
 
-The trainer's periodic validation (:func:`training.train_moda.evaluate`) is a quick look at the network's
-own lip stream. The final numbers of a run are instead computed by kpanim eval's own code on each
-dataset's val split: the network, its statistics and gains go through ``kpanim.predict`` (speech gate,
-smoothing, FaCo-Net) with the subject of each clip, and the composed animation is scored against the
-tracked one. A fresh run has no FaCo-Net of its own, so the shipped one composes the mesh, as
+Every validation of the trainer logs these numbers (``val_eval``) next to its quick look at the network's
+own lip stream (:func:`training.train_moda.evaluate`: ``val``), and the run's final ones go in the
+checkpoint's info. They are computed by kpanim eval's own code on each dataset's val split: the network,
+its statistics and gains go through ``kpanim.predict`` (speech gate, smoothing, FaCo-Net) with the subject
+of each clip, and the composed animation is scored against the tracked one. A fresh run has no FaCo-Net of its own, so the shipped one composes the mesh, as
 ``kpanim predict`` does for a MODA without one (it maps metric lips and eyes, learnt from the data).
 """
 
 from __future__ import annotations
 
 import warnings
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,11 @@ from kpanim.errors import KpanimError
 def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: list[str]) -> dict:
     """{dataset name: kpanim eval's mean row of the model on its val split} (datasets without val clips
     are left out)."""
-    from kpanim.animate.bundle import Model, default_faco_path
+    from kpanim.animate.bundle import Model
     from kpanim.evaluation.evaluate import evaluate_dataset
-    from kpanim.formats.checkpoint import load_network
-    from kpanim.nets.faconet import Faconet, FaconetConfig
     from kpanim.nets.stats import MotionStats
 
-    faco, _, faco_norm, _ = load_network(default_faco_path(), "faco", FaconetConfig, Faconet)
+    faco, faco_norm = _shipped_faco()
     bundle = Model(moda=model, faco=faco, stats=MotionStats.from_norm(norm, "the trained network"),
                    faco_stats=MotionStats.from_norm(faco_norm, "faco_default.pt"), info={"frontend": frontend},
                    path="trained network", sha256="")
@@ -49,3 +48,14 @@ def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: l
     finally:
         model.train(was_training)
     return out
+
+
+@lru_cache(maxsize=1)
+def _shipped_faco():
+    """The shipped FaCo-Net and its statistics, read once per training run (validation runs several times)."""
+    from kpanim.animate.bundle import default_faco_path
+    from kpanim.formats.checkpoint import load_network
+    from kpanim.nets.faconet import Faconet, FaconetConfig
+
+    faco, _, faco_norm, _ = load_network(default_faco_path(), "faco", FaconetConfig, Faconet)
+    return faco, faco_norm
