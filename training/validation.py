@@ -23,6 +23,7 @@ def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: l
     """{dataset name: kpanim eval's mean row of the model on its val split} (datasets without val clips
     are left out)."""
     from kpanim.animate.bundle import Model
+    from kpanim.dataset.index import load_index
     from kpanim.evaluation.evaluate import evaluate_dataset
     from kpanim.nets.stats import MotionStats
 
@@ -35,8 +36,6 @@ def eval_metrics(model, norm: dict[str, np.ndarray], frontend: dict, datasets: l
     out = {}
     try:
         for d in datasets:
-            from kpanim.dataset.index import load_index
-
             if not load_index(Path(d), "val"):
                 continue
             try:

@@ -31,9 +31,10 @@ DEFAULT_SMOOTHING = {"lip": 0.0, "eye": 0.0, "head": 2.5, "torso": 2.5}  # Gauss
 # ----------------------------------------------------------------------------- core inference
 def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int = 200, overlap: int = 40,
                  temperature: float = 1.0, seed: int = 0, batch: int = 8,
-                 streams: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+                 lips_only: bool = False) -> dict[str, np.ndarray]:
     """Run MODA over (T, D) features in overlapping windows, linearly cross-faded; returns normalised
-    streams {name: (T, dim)} (only ``streams`` if given). Memory is O(T · outputs) plus one batch of windows."""
+    streams {name: (T, dim)} (only "lip" with ``lips_only``: the extra networks of a lip ensemble). Memory
+    is O(T · outputs) plus one batch of windows."""
     import torch
 
     T = len(feats)
@@ -54,9 +55,9 @@ def moda_windows(moda, feats: np.ndarray, subject_vec: np.ndarray, window: int =
             x[j, :n], pad[j, :n] = feats[s:s + n], False
         with torch.no_grad():
             pred, _ = moda(torch.from_numpy(x), subj.expand(len(group), -1), pad=torch.from_numpy(pad),
-                           temperature=temperature, generator=gen, lips_only=streams == ("lip",))
+                           temperature=temperature, generator=gen, lips_only=lips_only)
         if out is None:
-            out = {k: np.zeros((T, v.shape[-1]), np.float32) for k, v in pred.items() if streams is None or k in streams}
+            out = {k: np.zeros((T, v.shape[-1]), np.float32) for k, v in pred.items()}
         for j, s in enumerate(group):
             n = min(L, T - s)
             w = np.ones(n, np.float32)
@@ -137,13 +138,12 @@ def ensemble_lips(model: Model, lip_z, feats: np.ndarray, neutral: np.ndarray,
     A generator keeps one network's lips in memory at a time (an hour: 43 MB each)."""
     from ..nets.linear_readout import blend_readout
     from ..nets.normalise import lips_from_network
+    from .visemes import blend_lips, viseme_track
 
     total, n = None, 0
     for z, stats in zip(lip_z, [model.stats] + [m.stats for m in model.lip_members], strict=True):
         z = blend_readout(z, feats, stats)
         if visemes is not None:
-            from .visemes import blend_lips, viseme_track
-
             phones, fps_in, weight = visemes
             keys = (stats.visemes or model.stats.visemes).keys  # a member without its own: the main network's
             z = blend_lips(z, viseme_track(phones, keys, fps_in), weight)
@@ -167,7 +167,7 @@ def motion_streams(model: Model, feats: np.ndarray, audio: np.ndarray, neutral: 
     out = moda_windows(model.moda, feats, stats.normalise_subject(neutral), window, overlap, temperature, seed)
     T = len(feats)
     lip_z = itertools.chain([out.pop("lip")], (  # members one at a time (memory)
-        moda_windows(m.moda, feats, m.stats.normalise_subject(neutral), window, overlap, streams=("lip",))["lip"]
+        moda_windows(m.moda, feats, m.stats.normalise_subject(neutral), window, overlap, lips_only=True)["lip"]
         for m in model.lip_members))
     visemes = (phones, fps_in, viseme_blend) if viseme_blend > 0 else None
     smoothing = {**DEFAULT_SMOOTHING, **(smoothing or {})}

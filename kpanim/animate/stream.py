@@ -264,6 +264,8 @@ class Stream:
         self.subject_id = getattr(subj, "subject_id", "template")
         self._subj_moda = stats.normalise_subject(self.neutral)
         self._subj_members = [m.stats.normalise_subject(self.neutral) for m in self.model.lip_members]
+        self._readout_radius = max(st.readout_radius  # the lip read-outs' context, in frames
+                                   for st in [self.model.stats] + [m.stats for m in self.model.lip_members])
         self._smoothing = dict(DEFAULT_SMOOTHING)
         if stats.blink is None:
             self._blinks = None
@@ -389,12 +391,12 @@ class Stream:
         x = torch.from_numpy(feats)[None]
         with torch.inference_mode():
             pred, _ = model.moda(x, torch.from_numpy(self._subj_moda)[None], temperature=self.temperature, prior_z=z)
-            lip_z = [pred["lip"][0].numpy()] + [  # the members' lips alone (SpecAttn)
+            out = {k: v[0].numpy() for k, v in pred.items()}
+            lip_z = [out["lip"]] + [  # the members' lips alone (SpecAttn)
                 m.moda(x, torch.from_numpy(v)[None], lips_only=True)[0]["lip"][0].numpy()
                 for m, v in zip(model.lip_members, self._subj_members)]
-        out = {k: v[0].numpy() for k, v in pred.items()}
         i0, i1 = f0 - s, f1 - s
-        r = max(st.readout_radius for st in [stats] + [m.stats for m in model.lip_members])  # the read-outs' context
+        r = self._readout_radius
         a, b = max(0, i0 - r), min(n, i1 + r)  # (the window's own edges stay edges: same result)
         lip = ensemble_lips(model, [v[a:b] for v in lip_z], feats[a:b], self.neutral)[i0 - a:i1 - a]
         gate = speech_gate(audio, n, FPS)[i0:i1, None]
