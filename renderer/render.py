@@ -202,24 +202,12 @@ def prepare_audio(audio, anim_duration: float, sample_rate: int = AUDIO_RATE) ->
     (:data:`kpanim.speech.audio.SAMPLE_RATE`, what :func:`kpanim.predict` takes), resampled here.
     Its length must match the animation's (±0.2 s, ``fit_to_duration``).
     """
-    from kpanim.speech.audio import SAMPLE_RATE, fit_to_duration, load_audio
+    from kpanim.speech.audio import SAMPLE_RATE, fit_to_duration, load_audio, resample
 
     if isinstance(audio, (str, Path)):
         return fit_to_duration(load_audio(audio, sample_rate=sample_rate), anim_duration, sample_rate)
     samples = fit_to_duration(np.asarray(audio, dtype=np.float32).reshape(-1), anim_duration, SAMPLE_RATE)
     return fit_to_duration(resample(samples, SAMPLE_RATE, sample_rate), anim_duration, sample_rate)
-
-
-def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
-    """(N,) float32 at ``rate_in`` → (≈ N * rate_out / rate_in,) float32 at ``rate_out`` (polyphase filter)."""
-    from fractions import Fraction
-
-    from scipy.signal import resample_poly
-
-    if rate_in == rate_out:
-        return samples
-    ratio = Fraction(rate_out, rate_in)
-    return resample_poly(samples, ratio.numerator, ratio.denominator).astype(np.float32)
 
 
 def photo_and_subject(subject_image, subject=None):

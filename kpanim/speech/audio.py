@@ -102,19 +102,23 @@ def speech_warnings(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, check_spe
     elif check_speech:
         from .speech_check import NO_SPEECH_THRESHOLD, no_speech_probability
 
-        p = no_speech_probability(audio if sample_rate == SAMPLE_RATE else _resample(audio, sample_rate))
+        p = no_speech_probability(resample(audio, sample_rate, SAMPLE_RATE))
         if p is not None and p > NO_SPEECH_THRESHOLD:
             out.append(f"no speech detected in the audio (no-speech probability {p:.2f}): noise or music moves the "
                        "mouth without words; give a speech recording")
     return out
 
 
-def _resample(audio: np.ndarray, rate: int) -> np.ndarray:
+def resample(audio: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
+    """(N,) samples at ``rate_in`` → (≈ N · rate_out / rate_in,) float32 at ``rate_out`` (polyphase filter;
+    the rate ratio within 1/1000); unchanged when the rates are equal."""
+    if rate_in == rate_out:
+        return audio
     from fractions import Fraction
 
     from scipy.signal import resample_poly
 
-    ratio = Fraction(SAMPLE_RATE, rate).limit_denominator(1000)
+    ratio = Fraction(rate_out, rate_in).limit_denominator(1000)
     return resample_poly(audio, ratio.numerator, ratio.denominator).astype(np.float32)
 
 

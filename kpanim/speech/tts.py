@@ -48,7 +48,7 @@ def _engine() -> tuple[ctypes.CDLL, int]:
 
 def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 150, sample_rate: int = 16000) -> np.ndarray:
     """Speak ``text`` → (N,) float32 mono at ``sample_rate``."""
-    from scipy.signal import resample_poly
+    from .audio import resample
 
     lib, native_rate = _engine()
     with _lock:
@@ -61,5 +61,4 @@ def synthesize(text: str, voice: str = "en-us", words_per_minute: int = 150, sam
         lib.espeak_Synchronize()
         pcm = np.concatenate(_chunks) if _chunks else np.zeros(0, np.int16)
     audio = pcm.astype(np.float32) / 32768.0
-    g = np.gcd(sample_rate, native_rate)
-    return resample_poly(audio, sample_rate // g, native_rate // g).astype(np.float32)
+    return resample(audio, native_rate, sample_rate).astype(np.float32)
