@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from kpanim.animate import arkit
-from kpanim.animate.predict import load_model, predict
+from kpanim.animate.bundle import load_model
+from kpanim.animate.predict import predict
 from kpanim.dataset.index import load_index
 from kpanim.evaluation import metrics
 from kpanim.evaluation.evaluate import clip_subject, load_reference

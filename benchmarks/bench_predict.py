@@ -51,7 +51,7 @@ t0 = time.perf_counter()
 import torch  # noqa: F401
 t1 = time.perf_counter()
 import kpanim
-from kpanim.animate.predict import load_model
+from kpanim.animate.bundle import load_model
 t2 = time.perf_counter()
 model = load_model({model!r})
 t3 = time.perf_counter()
@@ -94,7 +94,7 @@ def main() -> None:
         startup(args.model)
     import torch
 
-    from kpanim.animate.predict import load_model
+    from kpanim.animate.bundle import load_model
 
     if args.threads:
         torch.set_num_threads(args.threads)

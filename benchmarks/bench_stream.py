@@ -42,7 +42,8 @@ def stream_kwargs(args) -> dict:
 
 # ----------------------------------------------------------------------------------------------- quality
 def quality(args) -> dict:
-    from kpanim.animate.predict import load_model, predict
+    from kpanim.animate.bundle import load_model
+    from kpanim.animate.predict import predict
     from kpanim.animate.stream import stream_file
     from kpanim.dataset.index import load_index
     from kpanim.evaluation.evaluate import clip_subject, evaluate, load_reference, mean_rows
@@ -83,7 +84,7 @@ def quality(args) -> dict:
 def cpu(args) -> dict:
     import torch
 
-    from kpanim.animate.predict import load_model
+    from kpanim.animate.bundle import load_model
     from kpanim.animate.stream import Stream
 
     torch.set_num_threads(1)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from kpanim.animate.predict import load_model, predict
+from kpanim.animate.bundle import load_model
+from kpanim.animate.predict import predict
 from kpanim.evaluation import metrics
 from kpanim.speech.audio import load_audio
 

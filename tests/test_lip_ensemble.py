@@ -41,7 +41,8 @@ def ensemble(members, tmp_path_factory):
 def test_ensemble_lips_are_the_members_mean_and_the_rest_is_the_main_network(members, ensemble):
     from model_synth import speechlike
 
-    from kpanim.animate.predict import default_subject_arrays, load_model, motion_streams
+    from kpanim.animate.bundle import load_model
+    from kpanim.animate.predict import default_subject_arrays, motion_streams
 
     audio = speechlike(2.0, 3)[0]
     ens, a, b = load_model(ensemble), load_model(members[0]), load_model(members[1])
@@ -100,7 +101,7 @@ def test_stream_averages_the_lips_like_predict(synth_dataset, tmp_path):
     from kpanim.training.lip_ensemble import combine
     from model_synth import speechlike
 
-    from kpanim.animate.predict import load_model
+    from kpanim.animate.bundle import load_model
     from kpanim.animate.stream import Stream, StreamFrames
 
     runs = []

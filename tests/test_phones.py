@@ -121,7 +121,8 @@ def test_blend_weight_zero_is_network_output():
 
 
 def test_train_phones_viseme_prior_and_predict_end_to_end(synth_dataset, tiny_model, tmp_path, speech_2s):
-    from kpanim.animate.predict import load_model, predict
+    from kpanim.animate.bundle import load_model
+    from kpanim.animate.predict import predict
 
     out = tmp_path / "run"
     res = CliRunner().invoke(cli, ["train", "moda", "--data", str(synth_dataset), "--frontend", "mel+phones",
@@ -146,7 +147,8 @@ def test_train_phones_viseme_prior_and_predict_end_to_end(synth_dataset, tiny_mo
 
 
 def test_viseme_blend_zero_matches_model_without_prior(tiny_model, speech_2s):
-    from kpanim.animate.predict import load_model, predict
+    from kpanim.animate.bundle import load_model
+    from kpanim.animate.predict import predict
 
     model = load_model(tiny_model)
     plain = predict(speech_2s, model=model)
@@ -180,7 +182,7 @@ def test_add_viseme_prior_script(tiny_model, synth_dataset, tmp_path):
     import sys
     from pathlib import Path
 
-    from kpanim.animate.predict import load_model
+    from kpanim.animate.bundle import load_model
     from kpanim.formats.fileio import file_sha256
 
     script = Path(__file__).parents[1] / "scripts" / "add_viseme_prior.py"

@@ -8,7 +8,8 @@ import torch
 from click.testing import CliRunner
 from model_synth import speechlike
 
-from kpanim.animate.predict import load_model, moda_windows, predict, speech_gate
+from kpanim.animate.bundle import load_model
+from kpanim.animate.predict import moda_windows, predict, speech_gate
 from kpanim.commands.cli import cli
 from kpanim.errors import KpanimError
 from kpanim.face import constants

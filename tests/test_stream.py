@@ -27,7 +27,7 @@ def stream_model(synth_dataset, tiny_model, tmp_path_factory):
                                    "--no-plot", "--out", str(out), *TINY_MODA])
     assert res.exit_code == 0, res.output
     shutil.copy(tiny_model.parent / "faco.pt", out / "faco.pt")
-    from kpanim.animate.predict import load_model
+    from kpanim.animate.bundle import load_model
 
     return load_model(out / "moda.pt")
 
@@ -102,7 +102,7 @@ def test_stream_resamples_other_rates(stream_model, speech):
 def test_stream_rejects_bad_input_and_unstreamable_models(stream_model, tiny_model, tmp_path):
     import torch
 
-    from kpanim.animate.predict import load_model
+    from kpanim.animate.bundle import load_model
     from kpanim.animate.stream import Stream
     from kpanim.errors import KpanimError
 

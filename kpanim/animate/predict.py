@@ -20,7 +20,7 @@ from ..errors import KpanimError
 from ..face import constants
 from ..formats.animation import Animation
 from ..nets.stats import MotionStats
-from .bundle import LipMember, Model, default_model_path, load_model  # noqa: F401 - the bundle's public home was here
+from .bundle import Model, load_model
 
 FPS = 25.0  # the networks' native frame rate; other --fps values are resampled
 GATE_FLOOR_DB = -55.0  # speech gate (speech_gate): silence is quieter than this, dBFS ...

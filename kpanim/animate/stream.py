@@ -209,7 +209,7 @@ class Stream:
     rest (a stream covers ``round(seconds · 25)`` frames, like :func:`kpanim.predict`).
 
     Args:
-        model: a loaded :class:`~kpanim.animate.predict.Model`, a checkpoint path, or None for the default.
+        model: a loaded :class:`~kpanim.animate.bundle.Model`, a checkpoint path, or None for the default.
             Its front-end must be ``whisper_l<layers>_nopad`` (or ``mel``).
         subject: a :class:`~kpanim.tracking.subject.Subject`, portrait, ``.subject.npz`` or None (template face).
         seed: seed of blinks, head and torso; same seed and audio → same frames.
@@ -230,7 +230,8 @@ class Stream:
                  sample_rate: int = SAMPLE_RATE, lookback: float = DEFAULT_LOOKBACK,
                  lookahead: float = DEFAULT_LOOKAHEAD, hop: int = DEFAULT_HOP, arkit: bool = True,
                  blink_rate: float | None = None, tail: float = DEFAULT_TAIL, precision: str = "auto"):
-        from .predict import DEFAULT_SMOOTHING, Model, _load_subject, default_subject_arrays, load_model
+        from .bundle import Model, load_model
+        from .predict import DEFAULT_SMOOTHING, _load_subject, default_subject_arrays
 
         self.model = model if isinstance(model, Model) else load_model(model)
         self.kind = stream_frontend_kind(self.model)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..animate.predict import DEFAULT_SMOOTHING, FPS, _load_subject, load_model, predict
+from ..animate.bundle import load_model
+from ..animate.predict import DEFAULT_SMOOTHING, FPS, _load_subject, predict
 from ..errors import KpanimError
 from .echo import warnings_to_stderr
 

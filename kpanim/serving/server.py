@@ -54,7 +54,7 @@ class StreamServer:
     ``with server.running():`` to run it in a background thread (tests, ``kpanim view --live``).
 
     Args:
-        model: a loaded :class:`~kpanim.animate.predict.Model`, a checkpoint path or None (the default model).
+        model: a loaded :class:`~kpanim.animate.bundle.Model`, a checkpoint path or None (the default model).
         host, port: where to listen (port 0: any free port; ``port`` holds the real one once started).
         max_streams: connections served at once.
         workers: threads running the model (default: the CPU count).
@@ -66,7 +66,8 @@ class StreamServer:
     def __init__(self, model=None, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
                  max_streams: int = DEFAULT_MAX_STREAMS, workers: int | None = None, stream_options: dict | None = None,
                  idle_timeout: float = 30.0, subject=None, log=None):
-        from ..animate.predict import Model, _load_subject, load_model
+        from ..animate.bundle import Model, load_model
+        from ..animate.predict import _load_subject
         from ..animate.stream import Stream
 
         self.model = model if isinstance(model, Model) else load_model(model)
