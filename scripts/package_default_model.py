@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from kpanim import __version__
-from kpanim.formats.checkpoint import load_lip_members, load_network, save_checkpoint
+from kpanim.formats.checkpoint import build_network, load_network, read_checkpoint, save_checkpoint
 from kpanim.nets.faconet import Faconet, FaconetConfig
 from kpanim.nets.moda import Moda, ModaConfig
 
@@ -49,7 +49,8 @@ def main() -> None:
     ap.add_argument("--eval", help="kpanim eval --json output on the val split")
     ap.add_argument("--data", help="dataset the run trained on (to add the blink prior if missing)")
     args = ap.parse_args()
-    moda, mcfg, norm, info = load_network(args.moda, "moda", ModaConfig, Moda)
+    ckpt = read_checkpoint(args.moda, "moda")
+    moda, mcfg, norm, info = build_network(ckpt, ModaConfig, Moda, args.moda)
     faco, fcfg, fnorm, finfo = load_network(args.faco, "faco", FaconetConfig, Faconet)
     if "blink_shape" not in norm:
         from kpanim.training.blinks import blink_statistics
@@ -59,7 +60,8 @@ def main() -> None:
     names = {str(Path(args.data).resolve()): "DATASET", args.data: "DATASET"} if args.data else {}
     info = scrub_paths(dict(info, faco="faco_default.pt"), names)
     finfo = scrub_paths(dict(finfo), names)
-    members = [(c, m, n, scrub_paths(dict(i), names)) for m, c, n, i in load_lip_members(args.moda, ModaConfig, Moda)]
+    members = [(c, m, n, scrub_paths(dict(i), names))  # a lip ensemble's other networks (kpanim/formats/checkpoint.py)
+               for m, c, n, i in (build_network(e, ModaConfig, Moda, args.moda) for e in ckpt.get("lip_members", []))]
     moda_sha = save_checkpoint(DATA / "moda_default.pt", "moda", mcfg, moda, norm, info, half=True,
                                lip_members=members)
     if Path(args.faco).resolve() == (DATA / "faco_default.pt").resolve():  # FaCo-Net unchanged: keep its bytes

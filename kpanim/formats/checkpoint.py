@@ -124,9 +124,3 @@ def build_network(entry: dict, config_cls: type, model_cls: type, path: str | os
 def load_network(path: str | os.PathLike, kind: str, config_cls: type, model_cls: type):
     """(model in eval mode, config, norm as numpy dict, info) of a checkpoint file's main network."""
     return build_network(read_checkpoint(path, kind), config_cls, model_cls, path)
-
-
-def load_lip_members(path: str | os.PathLike, config_cls: type, model_cls: type) -> list[tuple]:
-    """The (model, config, norm, info) of each of a MODA checkpoint's ``lip_members`` (none: [])."""
-    return [build_network(entry, config_cls, model_cls, path)
-            for entry in read_checkpoint(path, "moda").get("lip_members", [])]
