@@ -44,8 +44,9 @@ def astronaut_subject(astronaut_png):
     return make_subject(astronaut_png)
 
 
-def make_animation(n_frames: int = 50, fps: float = 25.0, seed: int = 0):
-    """A synthetic but plausible animation: template face, jaw opening, head nod, shoulder sway."""
+def make_animation(n_frames: int = 50, fps: float = 25.0, seed: int = 0, jaw_hz: float = 3.0):
+    """A synthetic but plausible animation: template face, jaw opening (``jaw_hz`` cycles a second), head nod,
+    shoulder sway."""
     from kpanim.face import constants
     from kpanim.formats.animation import Animation
 
@@ -53,7 +54,7 @@ def make_animation(n_frames: int = 50, fps: float = 25.0, seed: int = 0):
     t = np.arange(n_frames) / fps
     base = constants.template()
     lower = base[:, 1] < base[1, 1]  # below the nose tip
-    opening = 0.006 * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))  # metres
+    opening = 0.006 * (0.5 + 0.5 * np.sin(2 * np.pi * jaw_hz * t))  # metres
     dense = np.repeat(base[None], n_frames, 0).copy()
     dense[:, lower, 1] -= opening[:, None] * (base[lower, 1] - base[1, 1])[None] / (base[:, 1].min() - base[1, 1])
     dense += rng.normal(scale=1e-5, size=dense.shape)

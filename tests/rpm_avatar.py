@@ -1,0 +1,96 @@
+"""A stand-in for a Ready Player Me avatar, for the TalkingHead.js test: made here, no download.
+
+TalkingHead.js (``@met4citizen/talkinghead``) loads RPM avatars: a node ``Armature`` holding the
+Mixamo-named skeleton it poses (Hips … Head, LeftEye/RightEye, arms, fingers, legs) and meshes whose
+morph targets carry the 52 ARKit names in Apple's camelCase plus the 15 Oculus visemes
+(``viseme_aa`` …). This file builds exactly that layout as a .glb: the bones are plain nodes at rough
+human positions (y up, facing +Z, metres) and the "head" is a disc attached to the Head bone with one
+morph target per name, each moving its own vertex, so a test can read every weight back.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+
+from kpanim.animate.arkit import APPLE_NAMES
+
+VISEMES = tuple(f"viseme_{v}" for v in ("sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E",
+                                         "I", "O", "U"))
+MORPH_NAMES = tuple(APPLE_NAMES) + VISEMES
+
+_FINGERS = ("Thumb", "Index", "Middle", "Ring", "Pinky")
+
+
+def _skeleton() -> list[tuple[str, str | None, tuple[float, float, float]]]:
+    """(name, parent, translation relative to the parent) in parent-before-child order."""
+    bones = [("Hips", None, (0, 1.0, 0)), ("Spine", "Hips", (0, 0.1, 0)), ("Spine1", "Spine", (0, 0.12, 0)),
+             ("Spine2", "Spine1", (0, 0.12, 0)), ("Neck", "Spine2", (0, 0.15, 0)), ("Head", "Neck", (0, 0.1, 0)),
+             ("HeadTop_End", "Head", (0, 0.2, 0)), ("LeftEye", "Head", (0.03, 0.07, 0.08)),
+             ("RightEye", "Head", (-0.03, 0.07, 0.08))]
+    for side, s in (("Left", 1.0), ("Right", -1.0)):
+        bones += [(f"{side}Shoulder", "Spine2", (s * 0.05, 0.1, 0)), (f"{side}Arm", f"{side}Shoulder", (s * 0.1, 0, 0)),
+                  (f"{side}ForeArm", f"{side}Arm", (s * 0.27, 0, 0)), (f"{side}Hand", f"{side}ForeArm", (s * 0.25, 0, 0))]
+        for k, finger in enumerate(_FINGERS):
+            parent = f"{side}Hand"
+            for j in range(1, 5):
+                offset = (s * 0.04, 0, 0.03 - 0.015 * k) if j == 1 else (s * 0.025, 0, 0)
+                bones.append((f"{side}Hand{finger}{j}", parent, offset))
+                parent = f"{side}Hand{finger}{j}"
+        bones += [(f"{side}UpLeg", "Hips", (s * 0.1, -0.05, 0)), (f"{side}Leg", f"{side}UpLeg", (0, -0.45, 0)),
+                  (f"{side}Foot", f"{side}Leg", (0, -0.42, 0)), (f"{side}ToeBase", f"{side}Foot", (0, -0.05, 0.12)),
+                  (f"{side}Toe_End", f"{side}ToeBase", (0, 0, 0.05))]
+    return bones
+
+
+def _pad(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 4)
+
+
+def build_glb(morph_names=MORPH_NAMES) -> bytes:
+    """The avatar as .glb bytes. Vertex 0 is the disc's centre; vertex k + 1 moves 1 cm forward (+Z) in
+    morph target k, so ``morphTargetInfluences[k]`` is the weight of ``morph_names[k]``."""
+    n = len(morph_names)
+    angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    rim = np.stack([0.08 * np.cos(angles), 0.1 * np.sin(angles), np.zeros(n)], 1)
+    positions = np.vstack([[0, 0, 0], rim]).astype(np.float32) + np.float32([0, 0.1, 0.09])
+    indices = np.array([(0, 1 + k, 1 + (k + 1) % n) for k in range(n)], np.uint16).ravel()
+    targets = np.zeros((n, n + 1, 3), np.float32)
+    targets[np.arange(n), np.arange(n) + 1, 2] = 0.01
+
+    blobs = [positions.tobytes(), indices.tobytes(), *(t.tobytes() for t in targets)]
+    views, accessors, offset = [], [], 0
+    for k, blob in enumerate(blobs):
+        views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(blob),
+                      **({"target": 34963} if k == 1 else {"target": 34962})})
+        offset += len(_pad(blob))
+    vec3 = lambda view, a: {"bufferView": view, "componentType": 5126, "count": n + 1, "type": "VEC3",  # noqa: E731
+                            "min": a.min(0).tolist(), "max": a.max(0).tolist()}
+    accessors.append(vec3(0, positions))
+    accessors.append({"bufferView": 1, "componentType": 5123, "count": len(indices), "type": "SCALAR"})
+    accessors += [vec3(2 + k, targets[k]) for k in range(n)]
+
+    bones = _skeleton()
+    index = {name: 2 + k for k, (name, _, _) in enumerate(bones)}  # node 0: Armature, 1: the head mesh
+    nodes = [{"name": "Armature", "children": [index["Hips"]]}, {"name": "Wolf3D_Head", "mesh": 0}]
+    for name, _, translation in bones:
+        children = [index[c] for c, parent, _ in bones if parent == name] + ([1] if name == "Head" else [])
+        nodes.append({"name": name, "translation": list(map(float, translation)), **({"children": children}
+                                                                                      if children else {})})
+    doc = {
+        "asset": {"version": "2.0", "generator": "kpanim tests (RPM-layout stand-in)"},
+        "scene": 0, "scenes": [{"nodes": [0]}], "nodes": nodes,
+        "meshes": [{"name": "Wolf3D_Head", "weights": [0.0] * n, "extras": {"targetNames": list(morph_names)},
+                    "primitives": [{"attributes": {"POSITION": 0}, "indices": 1, "material": 0,
+                                    "targets": [{"POSITION": 2 + k} for k in range(n)]}]}],
+        "materials": [{"name": "skin", "pbrMetallicRoughness": {"baseColorFactor": [0.9, 0.7, 0.6, 1.0]}}],
+        "accessors": accessors, "bufferViews": views,
+        "buffers": [{"byteLength": offset}],
+    }
+    body = b"".join(_pad(b) for b in blobs)
+    text = json.dumps(doc).encode()
+    text += b" " * (-len(text) % 4)
+    chunks = struct.pack("<II", len(text), 0x4E4F534A) + text + struct.pack("<II", len(body), 0x004E4942) + body
+    return struct.pack("<III", 0x46546C67, 2, 12 + len(chunks)) + chunks
