@@ -3,7 +3,7 @@
 Works as a Blender 4.2+ extension (``kpanim blender-addon --zip``) and ships inside the kpanim
 Python package as ``kpanim.blender_addon``. Nothing here imports kpanim (Blender's Python has no
 torch): the file readers and solvers are plain numpy modules (npz_reader, glb_reader, motion,
-retarget, cli_job, arkit_curves) and the bpy glue (bl_scene, ops_*, panel) stays thin. bpy is imported only in
+retarget, cli_job, arkit_curves) and the bpy glue (bl_scene, arkit_head, ops_*, panel) stays thin. bpy is imported only in
 :func:`register`, so the numpy modules can be imported and tested without Blender.
 """
 

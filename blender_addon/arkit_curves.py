@@ -10,6 +10,12 @@ Sources (see docs/FORMAT.md and kpanim.animate.arkit):
   largest frame number (a clip of at least a second), else Live Link Face's default 60;
 * a kpanim ``.arkit.json`` (``fps`` + ``blendshapes``: name → per-frame values).
 
+Each may also carry the head rotation as yaw, pitch, roll in radians (kpanim.animate.arkit.head_angles'
+conventions: intrinsic Y-X-Z in the head frame; yaw + turns the face to the subject's left, pitch + looks
+down, roll + tilts towards the subject's right shoulder): the CSV's ``HeadYaw,HeadPitch,HeadRoll``
+columns, the JSON's ``head: {yaw, pitch, roll}``, and the .npz's ``head_pose`` through
+:func:`.motion.head_angles`, exactly as kpanim's CSV writer computes them.
+
 Shape keys match ARKit names in any case and spelling of separators (``jawOpen``, ``JawOpen``,
 ``jaw_open``, ``JAW-OPEN``), with ``Left``/``Right`` also accepted as ``_L``/``_R``/``.L``/``.R``.
 """
@@ -26,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .motion import head_angles
 from .npz_reader import ReadError
 
 # kpanim.animate.arkit.NAMES: MediaPipe Blendshape V2's output order (the .npz 'arkit' array's columns).
@@ -42,6 +49,7 @@ MEDIAPIPE_NAMES = (
 ARKIT_NAMES = tuple(sorted(set(MEDIAPIPE_NAMES[1:]) | {"tongueOut"}, key=str.lower))  # the 52 ARKit shapes
 NOT_SHAPES = {"timecode", "blendshapecount", "headyaw", "headpitch", "headroll", "lefteyeyaw", "lefteyepitch",
               "lefteyeroll", "righteyeyaw", "righteyepitch", "righteyeroll"}
+HEAD_COLUMNS = ("headyaw", "headpitch", "headroll")  # normalised names of the CSV's head rotation columns
 LIVE_LINK_DEFAULT_FPS = 60.0
 
 
@@ -55,6 +63,8 @@ class Curves:
         times: (T,) seconds, increasing.
         fps: the source's frame rate.
         path: the file they came from.
+        head: (T, 3) head yaw, pitch, roll in radians (see the module's docstring), or None when the
+            source has no head rotation.
     """
 
     names: tuple
@@ -62,10 +72,16 @@ class Curves:
     times: np.ndarray
     fps: float
     path: Path
+    head: np.ndarray | None = None
 
     def at_fps(self, fps: float) -> np.ndarray:
         """(N, K) values at frames i / fps covering the clip (linear interpolation), N = duration · fps + 1."""
         return resample(self.times, self.values, fps)
+
+    def head_at_fps(self, fps: float) -> np.ndarray | None:
+        """(N, 3) head yaw, pitch, roll at the frames of :meth:`at_fps` (unwrapped first, so an angle
+        crossing ±π interpolates the short way), or None without head rotation."""
+        return None if self.head is None else resample(self.times, np.unwrap(self.head, axis=0), fps)
 
 
 def _canonical(name: str) -> str:
@@ -106,6 +122,7 @@ def _read_npz(path: Path) -> Curves:
             kind = str(z["kind"]) if "kind" in z.files else "unknown"
             values = z["arkit"].astype(np.float64) if "arkit" in z.files else None
             fps = float(z["fps"]) if "fps" in z.files else float("nan")
+            pose = z["head_pose"].astype(np.float64) if "head_pose" in z.files else None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as err:
         raise ReadError(f"{path}: cannot read the .npz ({err}); the file is damaged") from None
     if kind != "animation":
@@ -117,7 +134,10 @@ def _read_npz(path: Path) -> Curves:
         raise ReadError(f"{path}: 'arkit' has shape {values.shape}, expected (T, 52) with T > 0")
     if not (math.isfinite(fps) and fps > 0) or not np.all(np.isfinite(values)):
         raise ReadError(f"{path}: invalid fps or values in the ARKit curves; re-create the file")
-    return Curves(MEDIAPIPE_NAMES[1:], values[:, 1:], np.arange(len(values)) / fps, fps, path)
+    head = None
+    if pose is not None and pose.shape == (len(values), 6) and np.all(np.isfinite(pose)):
+        head = head_angles(pose)
+    return Curves(MEDIAPIPE_NAMES[1:], values[:, 1:], np.arange(len(values)) / fps, fps, path, head)
 
 
 def parse_timecode(text: str) -> tuple[int, float]:
@@ -143,9 +163,13 @@ def _read_csv(path: Path, csv_fps: float) -> Curves:
     columns = [(j, n) for j, n in columns if n in ARKIT_NAMES]
     if not columns:
         raise ReadError(f"{path.name}: no ARKit blendshape columns (EyeBlinkLeft, JawOpen, ...) in the header")
+    keys = [normalise(h) for h in header]
+    head_columns = [keys.index(c) for c in HEAD_COLUMNS if c in keys]
     try:
         stamps = [parse_timecode(r[0]) for r in rows[1:]]
         values = np.array([[float(r[j]) for j, _ in columns] for r in rows[1:]], dtype=np.float64)
+        head = (np.array([[float(r[j]) for j in head_columns] for r in rows[1:]], dtype=np.float64)
+                if len(head_columns) == 3 else None)
     except (ValueError, IndexError):
         raise ReadError(f"{path.name}: a row has a bad timecode (HH:MM:SS:FF.sss) or value; the file is damaged") \
             from None
@@ -159,7 +183,9 @@ def _read_csv(path: Path, csv_fps: float) -> Curves:
     times = times - times[0]
     if len(times) > 1 and np.any(np.diff(times) <= 0):
         raise ReadError(f"{path.name}: the timecodes do not increase at {fps:g} fps; set the CSV's frame rate")
-    return Curves(tuple(n for _, n in columns), np.clip(values, 0, 1), times, fps, path)
+    if head is not None and not np.all(np.isfinite(head)):
+        head = None
+    return Curves(tuple(n for _, n in columns), np.clip(values, 0, 1), times, fps, path, head)
 
 
 def _read_json(path: Path) -> Curves:
@@ -174,7 +200,17 @@ def _read_json(path: Path) -> Curves:
                         "x.arkit.json'") from None
     if not names or values.ndim != 2 or not len(values) or not (math.isfinite(fps) and fps > 0):
         raise ReadError(f"{path.name}: no ARKit curves or no frames in the file")
-    return Curves(tuple(_canonical(n) for n in names), np.clip(values, 0, 1), np.arange(len(values)) / fps, fps, path)
+    return Curves(tuple(_canonical(n) for n in names), np.clip(values, 0, 1), np.arange(len(values)) / fps, fps, path,
+                  _json_head(doc.get("head"), len(values)))
+
+
+def _json_head(head, n_frames: int) -> np.ndarray | None:
+    """(T, 3) from the JSON's ``head: {yaw, pitch, roll}`` lists, or None when absent or unusable."""
+    try:
+        angles = np.array([head[k] for k in ("yaw", "pitch", "roll")], dtype=np.float64).T
+    except (KeyError, TypeError, ValueError):
+        return None
+    return angles if angles.shape == (n_frames, 3) and np.all(np.isfinite(angles)) else None
 
 
 def match_shape_keys(key_names, curve_names) -> tuple[dict, list]:

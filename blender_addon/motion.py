@@ -87,6 +87,59 @@ def head_pose_to_blender(head_pose: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return head_pose[:, 3:] @ AXIS_TO_BLENDER.T, continuous_quaternions(matrix_to_quaternion(rot))
 
 
+def euler_yxz(rot: np.ndarray) -> np.ndarray:
+    """Rotation matrices (..., 3, 3) → (..., 3) intrinsic Y-X-Z Euler angles (a, b, c) in radians, with
+    ``rot = Ry(a) Rx(b) Rz(c)``: scipy's ``Rotation.as_euler("YXZ")`` (b in [-π/2, π/2]), away from b = ±π/2."""
+    rot = np.asarray(rot, dtype=np.float64)
+    # Ry(a) Rx(b) Rz(c) has third column (sin a cos b, -sin b, cos a cos b), middle row (cos b sin c, cos b cos c, ·)
+    b = np.arcsin(np.clip(-rot[..., 1, 2], -1.0, 1.0))
+    a = np.arctan2(rot[..., 0, 2], rot[..., 2, 2])
+    c = np.arctan2(rot[..., 1, 0], rot[..., 1, 1])
+    return np.stack([a, b, c], axis=-1)
+
+
+def euler_yxz_matrix(angles: np.ndarray) -> np.ndarray:
+    """(..., 3) intrinsic Y-X-Z angles (a, b, c) → (..., 3, 3) matrices ``Ry(a) Rx(b) Rz(c)``."""
+    angles = np.asarray(angles, dtype=np.float64)
+    axes = np.eye(3)[[1, 0, 2]]  # Y, X, Z
+    rots = [rotvec_to_matrix(angles[..., k, None] * axes[k]) for k in range(3)]
+    return rots[0] @ rots[1] @ rots[2]
+
+
+def head_angles(head_pose: np.ndarray) -> np.ndarray:
+    """kpanim head poses (T, 6) → (T, 3) yaw, pitch, roll in radians: a numpy copy of
+    ``kpanim.animate.arkit.head_angles`` (HeadYaw/HeadPitch/HeadRoll of kpanim's CSV), pinned by
+    tests/test_blender_constants.py. Yaw + turns the face to the subject's left, pitch + looks down,
+    roll + tilts the head towards the subject's right shoulder (kpanim axes: +X the subject's left,
+    +Y up, +Z forward, out of the face)."""
+    pose = np.asarray(head_pose, dtype=np.float64).reshape(-1, 6)
+    return euler_yxz(rotvec_to_matrix(pose[:, :3])).reshape(-1, 3)
+
+
+def head_rotation_to_blender(angles: np.ndarray) -> np.ndarray:
+    """(T, 3) yaw, pitch, roll (see :func:`head_angles`) → (T, 3, 3) rotations in Blender world axes.
+
+    ``A Ry(yaw) Rx(pitch) Rz(roll) A^T``, the rotation the imported kpanim head gets
+    (:func:`head_pose_to_blender`): for a character facing -Y with +Z up (its left +X), yaw turns about
+    +Z (the face towards +X), pitch about +X (the face down, towards -Z), roll about the forward axis -Y
+    (the top of the head towards -X, the subject's right)."""
+    return AXIS_TO_BLENDER @ euler_yxz_matrix(angles) @ AXIS_TO_BLENDER.T
+
+
+def bone_local_quaternions(world_rot: np.ndarray, rest: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) world-axis rotations R → (T, 4) continuous quaternions (w, x, y, z) of a pose bone.
+
+    ``rest`` (3, 3) is the bone's rest orientation in world axes (the armature object's world matrix
+    times ``bone.matrix_local``; scale removed here). The bone's local pose rotation ``C^-1 R C``
+    turns it by R about its own head, in world axes, whatever its roll or rest direction."""
+    u, _, vt = np.linalg.svd(np.asarray(rest, dtype=np.float64))
+    c = u @ vt  # the nearest rotation: drops (non-uniform) object scale
+    if np.linalg.det(c) < 0:
+        raise ValueError("the bone's rest matrix is mirrored (negative scale); cannot key a rotation on it")
+    local = c.T @ np.asarray(world_rot, dtype=np.float64) @ c
+    return continuous_quaternions(matrix_to_quaternion(local))
+
+
 def blender_fps(fps: float) -> tuple[int, float]:
     """Blender's (render.fps, render.fps_base) for a frame rate: fps / fps_base == ``fps``."""
     if not (fps > 0 and math.isfinite(fps)):

@@ -10,6 +10,7 @@ import ast
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from kpanim.blender_addon import arkit_curves, npz_reader
 
@@ -55,3 +56,16 @@ def test_npz_reader_matches_the_animation_format():
 def test_arkit_curves_match_kpanims_arkit_columns():
     assert arkit_curves.MEDIAPIPE_NAMES == arkit.NAMES
     assert arkit_curves.NOT_SHAPES == {n.lower() for n in ("Timecode", "BlendShapeCount", *arkit.ROTATION_COLUMNS)}
+
+
+def test_head_angles_are_kpanims():
+    """The add-on's numpy head_angles (its .npz reader's HeadYaw/Pitch/Roll) is kpanim's scipy one, which the
+    CSV and JSON writers use: random poses, large angles included."""
+    from kpanim.blender_addon import motion
+
+    rng = np.random.default_rng(0)
+    pose = np.concatenate([rng.normal(0, 1.0, (500, 3)), rng.normal(0, 0.3, (500, 3))], axis=1)
+    pose[:4, :3] = [[0, 0, 0], [0, math.pi - 1e-3, 0], [0.3, 0, 0], [0, 0, -0.4]]
+    np.testing.assert_allclose(motion.head_angles(pose), arkit.head_angles(pose), atol=1e-9)
+    np.testing.assert_allclose(motion.head_angles(pose.astype(np.float32)),
+                               arkit.head_angles(pose.astype(np.float32)), atol=1e-9)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import json
 import subprocess
 import sys
 import textwrap
@@ -354,12 +355,45 @@ def test_arkit_curves_read_npz_csv_json_alike(tmp_path):
     assert arkit_curves.read_curves(tmp_path / "a.arkit.csv").fps == 25.0  # 1.6 s: rate from the frame numbers
 
 
+def test_arkit_curves_carry_the_head_rotation_of_npz_csv_json_alike(tmp_path):
+    from kpanim.animate import arkit
+
+    anim = make_anim(n_frames=40, fps=25.0)
+    anim = anim.replace(arkit=np.zeros((40, 52), np.float32))
+    anim.save(tmp_path / "a.npz")
+    arkit.write_curves(anim, tmp_path / "a.arkit.csv")
+    arkit.write_curves(anim, tmp_path / "a.arkit.json")
+    expected = arkit.head_angles(anim.head_pose)  # what kpanim's CSV writer puts in HeadYaw, HeadPitch, HeadRoll
+    assert np.abs(expected).max() > 0.3
+    for name in ("a.npz", "a.arkit.csv", "a.arkit.json"):
+        c = arkit_curves.read_curves(tmp_path / name)
+        np.testing.assert_allclose(c.head, expected, atol=1e-6, err_msg=name)
+        at50 = c.head_at_fps(50.0)  # resampled like the shapes
+        assert at50.shape == (c.at_fps(50.0).shape[0], 3)
+        np.testing.assert_allclose(at50[1], (expected[0] + expected[1]) / 2, atol=1e-6)
+    # no head rotation: a JSON without "head", a CSV without the three columns
+    doc = arkit.json_document(anim)
+    del doc["head"]
+    (tmp_path / "b.json").write_text(json.dumps(doc))
+    assert arkit_curves.read_curves(tmp_path / "b.json").head is None
+    (tmp_path / "b.csv").write_text("Timecode,BlendShapeCount,JawOpen,HeadYaw\n00:00:00:00.000,61,0.5,0.1\n")
+    c = arkit_curves.read_curves(tmp_path / "b.csv")
+    assert c.head is None and c.head_at_fps(25.0) is None
+
+
+def test_head_angles_unwrap_before_resampling():
+    c = arkit_curves.Curves(("jawOpen",), np.zeros((2, 1)), np.array([0.0, 1.0]), 1.0, Path("x"),
+                            np.array([[3.1, 0, 0], [-3.1, 0, 0]]))
+    assert abs(c.head_at_fps(2.0)[1, 0]) > 3.1  # through ±π, not through 0
+
+
 def test_arkit_curves_read_an_epic_style_csv(tmp_path):
     header = "Timecode,BlendShapeCount,EyeBlinkLeft,JawOpen,TongueOut,HeadYaw,HeadPitch,HeadRoll"
     rows = [f"17:38:26:{f:02d}.{(f * 37) % 100:03d},61,0.1,{f / 10:.2f},0,0.01,0.02,0.03" for f in range(7)]
     (tmp_path / "take.csv").write_text(header + "\n" + "\n".join(rows) + "\n")
     c = arkit_curves.read_curves(tmp_path / "take.csv")  # under a second: Live Link Face's 60 fps
     assert c.names == ("eyeBlinkLeft", "jawOpen", "tongueOut") and c.fps == 60
+    np.testing.assert_allclose(c.head, [[0.01, 0.02, 0.03]] * 7)  # HeadYaw, HeadPitch, HeadRoll
     np.testing.assert_allclose(c.values[:, 1], np.arange(7) / 10)
     np.testing.assert_allclose(c.times[1], (1 + 0.037) / 60)  # sub-frame fractions count
     assert c.at_fps(30).shape == (4, 3)
