@@ -5,9 +5,9 @@ Sources (see docs/FORMAT.md and kpanim.animate.arkit):
 * a kpanim animation ``.npz`` with the optional ``arkit`` (T, 52) array (MediaPipe's order,
   ``_neutral`` first; ``kpanim predict ... --arkit`` stores it);
 * a Live Link Face CSV (``Timecode,BlendShapeCount,EyeBlinkLeft,...``; Epic's iPhone app, or
-  ``kpanim ... -o name.arkit.csv``). Its timecodes ``HH:MM:SS:FF.sss`` count frames at the
-  recording's rate, which the file does not store: pass ``csv_fps``, or 0 to take it from the
-  largest frame number (a clip of at least a second), else Live Link Face's default 60;
+  ``kpanim ... -o name.arkit.csv``). Its timecodes ``HH:MM:SS:FF.sss`` count frames at a rate the
+  file does not store (60 in the app's 60 fps takes and in kpanim's files, 30 in 30 fps takes): pass
+  ``csv_fps``, or 0 to infer it (:func:`timecode_fps`);
 * a kpanim ``.arkit.json`` (``fps`` + ``blendshapes``: name → per-frame values).
 
 Each may also carry the head rotation as yaw, pitch, roll in radians (kpanim.animate.arkit.head_angles'
@@ -149,6 +149,18 @@ def parse_timecode(text: str) -> tuple[int, float]:
     return h * 3600 + m * 60 + s, float(parts[3])
 
 
+def timecode_fps(seconds: np.ndarray, frames: np.ndarray) -> float:
+    """The rate a CSV's timecode frames count at, which the file does not store. A frame number of 30 or
+    more means 60 (Live Link Face's 60 fps takes and every kpanim file: Unreal's importer decides the same
+    way); else, over a clip of at least a second, the largest frame number + 1 (30 fps takes, files of
+    older kpanim versions, which counted at the animation's rate); else Live Link Face's default 60."""
+    if frames.max() >= 30:
+        return LIVE_LINK_DEFAULT_FPS
+    if seconds.max() - seconds.min() >= 1:
+        return float(math.floor(frames.max()) + 1)
+    return LIVE_LINK_DEFAULT_FPS
+
+
 def _read_csv(path: Path, csv_fps: float) -> Curves:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -177,8 +189,7 @@ def _read_csv(path: Path, csv_fps: float) -> Curves:
     frames = np.array([f for _, f in stamps], dtype=np.float64)
     fps = float(csv_fps)
     if not fps > 0:
-        long_enough = seconds.max() - seconds.min() >= 1
-        fps = float(math.floor(frames.max()) + 1) if long_enough else LIVE_LINK_DEFAULT_FPS
+        fps = timecode_fps(seconds, frames)
     times = seconds + frames / fps
     times = times - times[0]
     if len(times) > 1 and np.any(np.diff(times) <= 0):

@@ -126,9 +126,28 @@ def test_animation_arkit_array_roundtrip_and_edits(animation, tmp_path):
 
 
 def test_timecode():
+    """Frames at 60 fps with the sub-frame after the point, as Live Link Face writes them, whatever the rate."""
     assert arkit.timecode(0, 30) == "00:00:00:00.000"
-    assert arkit.timecode(31, 30) == "00:00:01:01.000"
-    assert arkit.timecode(3600 * 25 + 61 * 25 + 24, 25) == "01:01:01:24.000"
+    assert arkit.timecode(1, 25) == "00:00:00:02.400"
+    assert arkit.timecode(31, 30) == "00:00:01:02.000"
+    assert arkit.timecode(3600 * 25 + 61 * 25 + 24, 25) == "01:01:01:57.600"
+    assert arkit.timecode(2, 3 * 60000) == "00:00:00:00.001"  # rounding carries into the frame and second
+    assert arkit.timecode(59999, 60000) == "00:00:00:59.999" and arkit.timecode(119999, 120000) == "00:00:01:00.000"
+
+
+def _unreal_seconds(code: str, any_frame_over_30: bool) -> float:
+    """Unreal's LiveLinkFaceImporter: h·3600 + m·60 + s + FF.fff / R, R = 60 when some FF exceeds 30, else 30."""
+    h, m, s, ff = code.split(":")
+    return int(h) * 3600 + int(m) * 60 + int(s) + float(ff) / (60 if any_frame_over_30 else 30)
+
+
+@pytest.mark.parametrize("fps", [24.0, 25.0, 29.97, 30.0, 60.0])
+def test_timecodes_give_unreal_the_frame_times(fps):
+    codes = [arkit.timecode(i, fps) for i in range(int(3 * fps))]
+    over_30 = any(float(c.rsplit(":", 1)[1]) > 30 for c in codes)
+    assert over_30
+    times = [_unreal_seconds(c, over_30) for c in codes]
+    np.testing.assert_allclose(times, np.arange(len(codes)) / fps, atol=1e-5)
 
 
 def test_livelink_csv_and_json(animation, tmp_path):

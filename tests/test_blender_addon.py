@@ -551,7 +551,7 @@ def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
     missing = list(bpy.context.scene["kpanim_arkit_missing"])
     assert len(missing) == 51 - 3 and "jawOpen" not in missing and "tongueOut" not in missing
     assert bpy.context.scene.frame_end >= 98
-    # the same curves from the Live Link Face CSV (25 fps timecodes, a 2 s clip: rate read from the file)
+    # the same curves from the Live Link Face CSV (25 fps rows, timecodes counting 60 fps frames as the app's)
     head2 = _arkit_head(bpy, ["jawOpen"])
     assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.arkit.csv")) == {"FINISHED"}
     np.testing.assert_allclose(key_values(addon, head2.data.shape_keys, "jawOpen", frames), jaw, atol=1e-5)

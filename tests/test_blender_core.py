@@ -345,14 +345,15 @@ def test_arkit_curves_read_npz_csv_json_alike(tmp_path):
     arkit.write_curves(anim, tmp_path / "a.arkit.json")
     got = {}
     for name in ("a.npz", "a.arkit.csv", "a.arkit.json"):
-        c = arkit_curves.read_curves(tmp_path / name, csv_fps=25.0)
-        assert c.fps == 25.0 and np.allclose(c.times, np.arange(40) / 25)
+        c = arkit_curves.read_curves(tmp_path / name, csv_fps=60.0)  # Live Link Face's timecodes count 60 fps frames
+        assert c.fps == (60.0 if name.endswith(".csv") else 25.0) and np.allclose(c.times, np.arange(40) / 25)
         got[name] = {n: c.values[:, k] for k, n in enumerate(c.names)}
     for name in ("a.arkit.csv", "a.arkit.json"):
         for shape, values in got["a.npz"].items():
             np.testing.assert_allclose(got[name][shape], values, atol=1e-6)
         assert np.all(got[name]["tongueOut"] == 0)
-    assert arkit_curves.read_curves(tmp_path / "a.arkit.csv").fps == 25.0  # 1.6 s: rate from the frame numbers
+    auto = arkit_curves.read_curves(tmp_path / "a.arkit.csv")  # 1.6 s: the timecodes' rate from the frame numbers
+    assert auto.fps == 60.0 and np.allclose(auto.times, np.arange(40) / 25)
 
 
 def test_arkit_curves_carry_the_head_rotation_of_npz_csv_json_alike(tmp_path):
@@ -463,3 +464,15 @@ def test_damaged_glb_is_one_clear_error_in_kpanim_and_the_addon(tmp_path, damage
         glb_reader.glb_timing(tmp_path / "bad.glb")
     read_glb(tmp_path / "a.glb")  # the intact file still reads
     assert glb_reader.glb_timing(tmp_path / "a.glb")[0] == 25.0
+
+
+def test_csv_timecode_rate_is_inferred_like_unreal():
+    """60 once a frame number reaches 30 (60 fps takes, kpanim's files); else the largest frame + 1 over a
+    second (30 fps takes, older kpanim files); else Live Link Face's default 60."""
+    def rate(codes):
+        return arkit_curves.timecode_fps(np.array([s for s, _ in codes], float), np.array([f for _, f in codes]))
+
+    assert rate([arkit_curves.parse_timecode(f"00:00:01:{f:05.3f}") for f in (0, 2.4, 57.6)]) == 60
+    assert rate([(s, f) for s in (0, 1) for f in range(30)]) == 30
+    assert rate([(s, f) for s in (0, 1) for f in range(25)]) == 25
+    assert rate([(0, f) for f in range(10)]) == 60

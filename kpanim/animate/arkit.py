@@ -32,7 +32,6 @@ ARKit order (``ARFaceAnchor.BlendShapeLocation``, which Live Link Face's columns
 from __future__ import annotations
 
 import json
-import math
 import os
 from functools import lru_cache
 from importlib import resources
@@ -84,6 +83,7 @@ ROTATION_COLUMNS = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePi
                     "RightEyeYaw", "RightEyePitch", "RightEyeRoll")
 LIVELINK_HEADER = ("Timecode", "BlendShapeCount", *(n[0].upper() + n[1:] for n in APPLE_NAMES), *ROTATION_COLUMNS)
 BLENDSHAPE_COUNT = len(APPLE_NAMES) + len(ROTATION_COLUMNS)  # 61, as Live Link Face writes it
+LIVELINK_TIMECODE_FPS = 60  # the rate Live Link Face counts its timecodes' frames at
 
 VIEW_DISTANCE_M = 0.5  # virtual camera: this far in front of the head's pivot (a webcam / phone distance)
 VIEW_FOCAL_PX = 1000.0  # its focal length; the network is scale-invariant, so only the distance matters
@@ -305,14 +305,18 @@ def output_kind(path: str | os.PathLike) -> str | None:
 
 
 def timecode(frame: int, fps: float) -> str:
-    """Live Link Face's ``HH:MM:SS:FF.mmm`` for frame ``frame`` (frames counted at ``fps``, from 0)."""
-    t = frame / fps
-    seconds = int(math.floor(t + 1e-9))
-    ff = (t - seconds) * fps
-    frames, sub = int(math.floor(ff + 1e-6)), ff - math.floor(ff + 1e-6)
+    """Live Link Face's ``HH:MM:SS:FF.fff`` for frame ``frame`` of an animation at ``fps`` (from 0).
+
+    As the iPhone app writes it, ``FF`` counts frames at :data:`LIVELINK_TIMECODE_FPS` (60) whatever the
+    animation's rate, and ``.fff`` is the fraction of such a frame (frame 1 at 25 fps: ``00:00:00:02.400``).
+    Unreal's Live Link Face importer reads the time as ``HH·3600 + MM·60 + SS + FF.fff / 60`` (60 once some
+    ``FF`` exceeds 30, so in every clip longer than 0.52 s; it assumes 30 otherwise)."""
+    milli = int(round(frame / fps * LIVELINK_TIMECODE_FPS * 1000))  # thousandths of a 60 fps frame
+    frames60, sub = divmod(milli, 1000)
+    seconds, ff = divmod(frames60, LIVELINK_TIMECODE_FPS)
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)
-    return f"{h:02d}:{m:02d}:{s:02d}:{frames:02d}.{int(round(max(sub, 0) * 1000)) % 1000:03d}"
+    return f"{h:02d}:{m:02d}:{s:02d}:{ff:02d}.{sub:03d}"
 
 
 def _frames(anim: Animation, curves: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -360,7 +364,8 @@ def _write_text(path: Path, text: str) -> Path:
 
 
 def write_livelink_csv(anim: Animation, path: str | os.PathLike, curves: np.ndarray | None = None) -> Path:
-    """Write Live Link Face's CSV: ``Timecode`` (``HH:MM:SS:FF.mmm`` at the animation's fps),
+    """Write Live Link Face's CSV: ``Timecode`` (``HH:MM:SS:FF.fff``, 60 fps frames: :func:`timecode`), one row
+    per animation frame,
     ``BlendShapeCount`` (61), the 52 shapes in Apple's order and PascalCase (values 0..1, TongueOut 0),
     then HeadYaw/Pitch/Roll and Left/RightEyeYaw/Pitch/Roll in radians. Atomic (no partial file)."""
     return _write_text(Path(path), livelink_csv_text(anim, curves))
