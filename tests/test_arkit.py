@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import make_animation
 
 from kpanim.animate import arkit
 from kpanim.errors import FormatError, KpanimError
@@ -135,19 +136,34 @@ def test_timecode():
     assert arkit.timecode(59999, 60000) == "00:00:00:59.999" and arkit.timecode(119999, 120000) == "00:00:01:00.000"
 
 
-def _unreal_seconds(code: str, any_frame_over_30: bool) -> float:
-    """Unreal's LiveLinkFaceImporter: h·3600 + m·60 + s + FF.fff / R, R = 60 when some FF exceeds 30, else 30."""
-    h, m, s, ff = code.split(":")
-    return int(h) * 3600 + int(m) * 60 + int(s) + float(ff) / (60 if any_frame_over_30 else 30)
+def _unreal_import(text: str) -> tuple[list, np.ndarray, np.ndarray]:
+    """What Unreal's Live Link Face importer (the LiveLinkFaceImporter plugin, read from its public source)
+    makes of a CSV: property names, sample times (s), values. It rejects a file whose first two columns are
+    not Timecode and BlendShapeCount, stops at a row whose field count differs from the header's, reads
+    ``hh:mm:ss:frame.zzz`` as h·3600 + m·60 + s + frame / R with R = 60 when some frame exceeds 30, else 30,
+    and passes every other value through unchanged (no unit conversion)."""
+    lines = [line for line in text.splitlines() if line]
+    keys = lines[0].split(",")
+    assert keys[:2] == ["Timecode", "BlendShapeCount"] and len(keys) > 2, "Unreal: poorly formatted CSV"
+    rows = [[f for f in line.split(",") if f] for line in lines[1:]]  # ParseIntoArray drops empty fields
+    assert all(len(r) == len(keys) for r in rows), "Unreal: a row has the wrong number of columns: aborts"
+    stamps = [r[0].split(":") for r in rows]
+    assert all(len(t) == 4 for t in stamps), "Unreal: malformed timecode"
+    rate = 60 if any(float(t[3]) > 30 for t in stamps) else 30
+    times = np.array([int(h) * 3600 + int(m) * 60 + int(sec) + float(ff) / rate for h, m, sec, ff in stamps])
+    return keys[2:], times, np.array([[float(v) for v in r[2:]] for r in rows])
 
 
 @pytest.mark.parametrize("fps", [24.0, 25.0, 29.97, 30.0, 60.0])
-def test_timecodes_give_unreal_the_frame_times(fps):
-    codes = [arkit.timecode(i, fps) for i in range(int(3 * fps))]
-    over_30 = any(float(c.rsplit(":", 1)[1]) > 30 for c in codes)
-    assert over_30
-    times = [_unreal_seconds(c, over_30) for c in codes]
-    np.testing.assert_allclose(times, np.arange(len(codes)) / fps, atol=1e-5)
+def test_unreal_imports_the_csv_at_the_frame_times(fps):
+    anim = make_animation(int(2 * fps), fps=fps)
+    names, times, values = _unreal_import(arkit.livelink_csv_text(anim))
+    assert names == list(arkit.LIVELINK_HEADER[2:])
+    np.testing.assert_allclose(times, np.arange(anim.n_frames) / fps, atol=1e-5)
+    jaw = arkit.animation_curves(anim)[:, arkit.NAMES.index("jawOpen")]
+    np.testing.assert_allclose(values[:, names.index("JawOpen")], jaw, atol=1e-6)
+    np.testing.assert_allclose(values[:, names.index("HeadPitch")], arkit.head_angles(anim.head_pose)[:, 1],
+                               atol=1e-6)
 
 
 def test_livelink_csv_and_json(animation, tmp_path):
