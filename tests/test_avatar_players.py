@@ -1,44 +1,61 @@
-"""A kpanim .arkit.json plays on a TalkingHead.js avatar with the one line docs/ARKIT.md gives.
+"""A kpanim .arkit.json drives the avatar players people use, with the lines docs/ARKIT.md gives.
 
-TalkingHead.js (npm ``@met4citizen/talkinghead``, pinned in package.json) runs in headless Chromium with
-its own three.js, loads an avatar in Ready Player Me's layout (built by ``rpm_avatar``: no download) and
-plays the speech with our curves as its ``blendshapes`` animation template. The page records, per drawn
-frame, the audio clock, the morph-target weights TalkingHead applied and its Head bone's rotation.
+Both run in headless Chromium from npm packages pinned in package.json, on avatars built by ``avatars``
+(no download):
+
+* TalkingHead.js (``@met4citizen/talkinghead``, with its own three.js) loads an avatar in Ready Player Me's
+  layout and plays the speech with our curves as its ``blendshapes`` animation template; the page records,
+  per drawn frame, the audio clock, the morph-target weights TalkingHead applied and its Head bone's
+  rotation;
+* three-vrm (``@pixiv/three-vrm``) loads a VRM 1.0 perfect-sync model; the page applies every frame through
+  the expression manager and the humanoid's head bone and records what the model got.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import json
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from avatars import build_rpm_glb, build_vrm
 from conftest import make_animation
 from gltf_testlib import require_tool
-from rpm_avatar import build_glb
+from scipy.spatial.transform import Rotation
 
 from kpanim.animate import arkit
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "node_modules" / "@met4citizen" / "talkinghead"
-PAGE = Path(__file__).parent / "js" / "talkinghead.html"
+NODE = ROOT / "node_modules"
+TALKINGHEAD = NODE / "@met4citizen" / "talkinghead"
+THREE_VRM = NODE / "@pixiv" / "three-vrm"
+PAGES = Path(__file__).parent / "js"
 
 
-def _three() -> Path:
-    """The three.js TalkingHead resolves (npm nests its own when the project's is another version)."""
-    nested = PACKAGE / "node_modules" / "three"
-    return nested if nested.is_dir() else ROOT / "node_modules" / "three"
+def _three(package: Path) -> Path:
+    """The three.js ``package`` resolves (npm nests its own when the project's is another version)."""
+    nested = package / "node_modules" / "three"
+    return nested if nested.is_dir() else NODE / "three"
+
+
+def _require_player(package: Path, module: str) -> None:
+    from chromium_cdp import chromium_path
+
+    require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
+    require_tool((package / module).is_file() and (_three(package) / "build").is_dir(), package.name,
+                 "run: bash scripts/install_test_tools.sh")
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".mjs": "text/javascript",
                       ".js": "text/javascript", ".glb": "model/gltf-binary"}
 
-    def __init__(self, *args, site: Path, **kwargs):
-        self.routes = {"/three/": _three(), "/talkinghead/": PACKAGE, "/": site}
+    def __init__(self, *args, routes: dict, **kwargs):
+        self.routes = routes
         super().__init__(*args, **kwargs)
 
     def translate_path(self, path: str) -> str:
@@ -50,10 +67,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _play(site: Path, seconds: float) -> tuple[dict, list]:
+def _play(site: Path, package: Path, seconds: float) -> tuple[dict, list]:
+    """Serve ``site`` (its index.html), ``package`` under /<its name>/ and its three.js under /three/; open the
+    page and wait until it sets ``window.kpanimResult.state`` to done or error."""
     from chromium_cdp import Chromium
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, site=site))
+    routes = {"/three/": _three(package), f"/{package.name}/": package, "/": site}
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Handler, routes=routes))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with Chromium(480, 480) as browser:
@@ -83,11 +103,8 @@ def _best_lag(trace_t, trace, times, curve, lags):
 @pytest.mark.browser
 def test_talkinghead_plays_the_arkit_json(tmp_path):
     import soundfile as sf
-    from chromium_cdp import chromium_path
 
-    require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
-    require_tool((PACKAGE / "modules" / "talkinghead.mjs").is_file() and (_three() / "build").is_dir(),
-                 "@met4citizen/talkinghead", "run: bash scripts/install_test_tools.sh")
+    _require_player(TALKINGHEAD, "modules/talkinghead.mjs")
     # 5 s, the mouth opening once a second; the head turns, nods and tilts at different slow rates.
     anim = make_animation(125, jaw_hz=1.0)
     t = np.arange(anim.n_frames) / anim.fps
@@ -96,12 +113,12 @@ def test_talkinghead_plays_the_arkit_json(tmp_path):
                             0.12 * np.sin(2 * np.pi * 0.33 * t + 1)], 1)
     anim = anim.replace(head_pose=pose.astype(np.float32))
     arkit.write_curves(anim, tmp_path / "anim.arkit.json", arkit.animation_curves(anim))
-    (tmp_path / "avatar.glb").write_bytes(build_glb())
+    (tmp_path / "avatar.glb").write_bytes(build_rpm_glb())
     sr = 16000
     sf.write(tmp_path / "speech.wav", 0.1 * np.sin(2 * np.pi * 220 * np.arange(int(anim.duration * sr)) / sr), sr)
-    (tmp_path / "index.html").write_text(PAGE.read_text())
+    (tmp_path / "index.html").write_text((PAGES / "talkinghead.html").read_text())
 
-    result, console = _play(tmp_path, anim.duration)
+    result, console = _play(tmp_path, TALKINGHEAD, anim.duration)
     assert result.get("state") == "done", f"TalkingHead did not play it: {result.get('error')}; console: {console}"
     errors = [m for m in console if m["level"] == "error"]
     assert errors == [], errors
@@ -130,3 +147,34 @@ def test_talkinghead_plays_the_arkit_json(tmp_path):
         ref = np.interp(trace_t[playing] - lag, times, angles[:, column])
         slope = np.polyfit(ref, bone[playing], 1)[0]
         assert 0.8 < slope < 1.2, f"Head bone {axis}: {slope:.2f} rad per rad"
+
+
+@pytest.mark.browser
+def test_three_vrm_applies_the_arkit_json_to_a_perfect_sync_model(tmp_path):
+    _require_player(THREE_VRM, "lib/three-vrm.module.js")
+    anim = make_animation(20)
+    t = np.arange(anim.n_frames) / anim.fps
+    pose = anim.head_pose.copy()
+    pose[:, :3] = np.stack([0.3 * np.sin(2 * np.pi * t), 0.4 * np.cos(2 * np.pi * t), 0.2 * np.sin(4 * t)], 1)
+    anim = anim.replace(head_pose=pose.astype(np.float32))
+    doc = json.loads(arkit.write_curves(anim, tmp_path / "anim.arkit.json").read_text())
+    (tmp_path / "avatar.vrm").write_bytes(build_vrm())
+    (tmp_path / "index.html").write_text((PAGES / "vrm.html").read_text())
+
+    result, console = _play(tmp_path, THREE_VRM, 1)
+    assert result.get("state") == "done", f"three-vrm failed: {result.get('error')}; console: {console}"
+    problems = [m for m in console if m["level"] in ("error", "warning", "warn")]
+    assert problems == [], problems
+    assert set(result["expressions"]) >= {n[0].upper() + n[1:] for n in arkit.APPLE_NAMES}
+    frames = result["frames"]
+    assert len(frames) == anim.n_frames
+    # every expression reaches its morph target at the file's weight
+    weights = np.array([f["weights"] for f in frames])
+    expected = np.array([doc["blendshapes"][name] for name in arkit.APPLE_NAMES]).T
+    np.testing.assert_allclose(weights, expected, atol=1e-6)
+    assert expected[:, list(arkit.APPLE_NAMES).index("jawOpen")].std() > 0.01, "the test moves the jaw"
+    # the head bone turns as the file says: R = Ry(yaw) Rx(pitch) Rz(roll) of a model facing +Z (VRM 1.0)
+    rot = Rotation.from_euler("YXZ", np.stack([doc["head"][k] for k in ("yaw", "pitch", "roll")], 1))
+    np.testing.assert_allclose([f["forward"] for f in frames], rot.apply([0, 0, 1]), atol=1e-5)
+    np.testing.assert_allclose([f["up"] for f in frames], rot.apply([0, 1, 0]), atol=1e-5)
+    np.testing.assert_allclose(rot.as_rotvec(), anim.head_pose[:, :3], atol=1e-5)  # the animation's own turn

@@ -1,11 +1,16 @@
-"""A stand-in for a Ready Player Me avatar, for the TalkingHead.js test: made here, no download.
+"""Stand-ins for the avatars people drive with ARKit curves, for the browser tests: made here, no download.
 
-TalkingHead.js (``@met4citizen/talkinghead``) loads RPM avatars: a node ``Armature`` holding the
-Mixamo-named skeleton it poses (Hips … Head, LeftEye/RightEye, arms, fingers, legs) and meshes whose
-morph targets carry the 52 ARKit names in Apple's camelCase plus the 15 Oculus visemes
-(``viseme_aa`` …). This file builds exactly that layout as a .glb: the bones are plain nodes at rough
-human positions (y up, facing +Z, metres) and the "head" is a disc attached to the Head bone with one
-morph target per name, each moving its own vertex, so a test can read every weight back.
+* :func:`build_rpm_glb`, a Ready Player Me avatar as TalkingHead.js (``@met4citizen/talkinghead``) loads
+  it: a node ``Armature`` holding the Mixamo-named skeleton it poses (Hips … Head, LeftEye/RightEye, arms,
+  fingers, legs) and a mesh whose morph targets carry the 52 ARKit names in Apple's camelCase plus the 15
+  Oculus visemes (``viseme_aa`` …);
+* :func:`build_vrm`, a VRM 1.0 "perfect sync" model as three-vrm (``@pixiv/three-vrm``) loads it: the
+  same skeleton mapped to VRM humanoid bones, and 52 custom expressions named in PascalCase (``JawOpen``,
+  as VRoid/HANA_Tool, VMagicMirror and VSeeFace models name them), each bound to one morph target.
+
+The bones are plain nodes at rough human positions (y up, facing +Z, metres) and the "head" is a disc on
+the Head bone with one morph target per name, each moving its own vertex, so a test can read every
+weight back.
 """
 
 from __future__ import annotations
@@ -49,9 +54,40 @@ def _pad(data: bytes) -> bytes:
     return data + b"\0" * (-len(data) % 4)
 
 
-def build_glb(morph_names=MORPH_NAMES) -> bytes:
-    """The avatar as .glb bytes. Vertex 0 is the disc's centre; vertex k + 1 moves 1 cm forward (+Z) in
-    morph target k, so ``morphTargetInfluences[k]`` is the weight of ``morph_names[k]``."""
+def build_rpm_glb() -> bytes:
+    """The RPM-layout avatar as .glb bytes; ``morphTargetInfluences[k]`` is the weight of ``MORPH_NAMES[k]``."""
+    return _glb(_document(MORPH_NAMES))
+
+
+# VRM 1.0 humanoid bone → our (Mixamo) node name; fingers are optional in VRM and left out.
+VRM_BONES = {"hips": "Hips", "spine": "Spine", "chest": "Spine1", "upperChest": "Spine2", "neck": "Neck",
+             "head": "Head", "leftEye": "LeftEye", "rightEye": "RightEye",
+             **{f"{side}{vrm}": f"{side.title()}{ours}" for side in ("left", "right") for vrm, ours in (
+                 ("Shoulder", "Shoulder"), ("UpperArm", "Arm"), ("LowerArm", "ForeArm"), ("Hand", "Hand"),
+                 ("UpperLeg", "UpLeg"), ("LowerLeg", "Leg"), ("Foot", "Foot"), ("Toes", "ToeBase"))}}
+
+
+def build_vrm() -> bytes:
+    """A VRM 1.0 perfect-sync model as .vrm (glb) bytes: expression ``JawOpen`` drives morph target
+    ``jawOpen`` (index k of ``APPLE_NAMES``) with weight 1, and so on for the 52."""
+    doc = _document(tuple(APPLE_NAMES))
+    nodes = {node["name"]: k for k, node in enumerate(doc["nodes"])}
+    doc["extensionsUsed"] = ["VRMC_vrm"]
+    doc["extensions"] = {"VRMC_vrm": {
+        "specVersion": "1.0",
+        "meta": {"name": "kpanim test avatar", "version": "1", "authors": ["kpanim tests"],
+                 "licenseUrl": "https://vrm.dev/licenses/1.0/"},
+        "humanoid": {"humanBones": {bone: {"node": nodes[ours]} for bone, ours in VRM_BONES.items()}},
+        "expressions": {"custom": {name[0].upper() + name[1:]: {
+            "morphTargetBinds": [{"node": nodes["Wolf3D_Head"], "index": k, "weight": 1.0}]}
+            for k, name in enumerate(APPLE_NAMES)}},
+    }}
+    return _glb(doc)
+
+
+def _document(morph_names) -> dict:
+    """The glTF JSON (with the binary body under the key ``"_body"``). Vertex 0 is the disc's centre; vertex
+    k + 1 moves 1 cm forward (+Z) in morph target k."""
     n = len(morph_names)
     angles = np.linspace(0, 2 * np.pi, n, endpoint=False)
     rim = np.stack([0.08 * np.cos(angles), 0.1 * np.sin(angles), np.zeros(n)], 1)
@@ -88,8 +124,14 @@ def build_glb(morph_names=MORPH_NAMES) -> bytes:
         "materials": [{"name": "skin", "pbrMetallicRoughness": {"baseColorFactor": [0.9, 0.7, 0.6, 1.0]}}],
         "accessors": accessors, "bufferViews": views,
         "buffers": [{"byteLength": offset}],
+        "_body": b"".join(_pad(b) for b in blobs),
     }
-    body = b"".join(_pad(b) for b in blobs)
+    return doc
+
+
+def _glb(doc: dict) -> bytes:
+    doc = dict(doc)
+    body = doc.pop("_body")
     text = json.dumps(doc).encode()
     text += b" " * (-len(text) % 4)
     chunks = struct.pack("<II", len(text), 0x4E4F534A) + text + struct.pack("<II", len(body), 0x004E4942) + body
