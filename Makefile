@@ -26,7 +26,7 @@ $(VENV)/.stamp-dev: pyproject.toml | $(PY)
 install: $(VENV)/.stamp-run
 install-dev: $(VENV)/.stamp-dev
 
-# Node-side checkers (Khronos glTF-Validator, three.js, TalkingHead.js) and headless Chromium for the browser tests.
+# Node-side checkers and players (glTF-Validator, three.js, TalkingHead.js, three-vrm) and headless Chromium for the browser tests.
 test-tools:
 	@bash scripts/install_test_tools.sh
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the non-Python tools the test-suite uses: npm packages (gltf-validator, three, TalkingHead.js) into
+# Installs the non-Python tools the test-suite uses: npm packages (gltf-validator, three, TalkingHead.js, three-vrm) into
 # ./node_modules, and Debian's chromium for the headless three.js check. Idempotent and quiet.
 set -euo pipefail
 cd "$(dirname "$0")/.."
