@@ -98,3 +98,19 @@ def tiny_model(synth_dataset, tmp_path_factory) -> Path:
     assert res.exit_code == 0, res.output
     (out / "faco_run" / "faco.pt").replace(out / "faco.pt")
     return out / "moda.pt"
+
+
+@pytest.fixture(scope="module")
+def addon(tmp_path_factory):
+    """The Blender add-on installed and enabled in real Blender (blender_fixtures), per test module: other
+    modules reset Blender's preferences (read_factory_settings), which removes it."""
+    from blender_fixtures import install_addon
+
+    yield from install_addon(tmp_path_factory.mktemp("blender"))
+
+
+@pytest.fixture
+def bpy(addon):
+    """bpy with an empty scene (the add-on stays enabled)."""
+    addon.bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
+    return addon.bpy

@@ -17,13 +17,12 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from blender_fixtures import MODULE, arkit_head_mesh, key_values
 from blender_test_data import mesh_from, remeshed_face, talking_face, write_wav
 
-from kpanim.commands.blender_addon import build_addon_zip
 from kpanim.face import constants
 from kpanim.face.geometry import apply_pose
 
@@ -33,49 +32,7 @@ if importlib.util.find_spec("bpy") is None:
     pytest.skip("needs bpy (pip install -e '.[blender]')", allow_module_level=True)
 
 pytestmark = pytest.mark.blender
-REPO = "kpanim_test"
-MODULE = f"bl_ext.{REPO}.kpanim"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-# ------------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def addon(tmp_path_factory):
-    root = tmp_path_factory.mktemp("blender")
-    # Blender reads its profile location once, when bpy is first imported: make that a private one so
-    # nothing touches the user's (the add-on itself goes into a private repository either way).
-    old = os.environ.get("BLENDER_USER_RESOURCES")
-    os.environ["BLENDER_USER_RESOURCES"] = str(root / "profile")
-    try:
-        bpy = importlib.import_module("bpy")
-    finally:
-        if old is None:
-            del os.environ["BLENDER_USER_RESOURCES"]
-        else:
-            os.environ["BLENDER_USER_RESOURCES"] = old
-
-    (root / "repo").mkdir()
-    repo = bpy.context.preferences.extensions.repos.new(name=REPO, module=REPO, custom_directory=str(root / "repo"),
-                                                        source="USER")
-    zpath = build_addon_zip(root / "dist")
-    assert bpy.ops.extensions.package_install_files(filepath=str(zpath), repo=REPO, enable_on_install=True) == {"FINISHED"}
-    assert MODULE in bpy.context.preferences.addons
-    module = importlib.import_module(MODULE)
-    yield SimpleNamespace(bpy=bpy, root=root, zip=zpath, bl_scene=importlib.import_module(f"{MODULE}.bl_scene"),
-                          motion=importlib.import_module(f"{MODULE}.motion"))
-    bpy.ops.preferences.addon_disable(module=MODULE)
-    bpy.context.preferences.extensions.repos.remove(repo)
-    assert module
-
-
-@pytest.fixture
-def bpy(addon):
-    addon.bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
-    return addon.bpy
-
-
-def key_values(addon, key, name, frames):
-    return addon.bl_scene.fcurve_values(key, f'key_blocks["{name}"].value', 0, np.asarray(frames))
 
 
 # ---------------------------------------------------------------------------------------- install
@@ -517,16 +474,6 @@ def test_file_import_menu_has_the_kpanim_importer(addon, bpy):
 
 
 # ------------------------------------------------------------------------------------ ARKit keys
-def _arkit_head(bpy, names):
-    verts, faces, _ = remeshed_face(1.0, (0, 0, 0))
-    head = mesh_from(bpy, "avatar", verts, faces)
-    head.shape_key_add(name="Basis")
-    for name in names:
-        head.shape_key_add(name=name)
-    bpy.context.view_layer.objects.active = head
-    return head
-
-
 def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
     from kpanim.animate import arkit
 
@@ -538,7 +485,7 @@ def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
     anim.save(tmp_path / "talk.npz")
     arkit.write_curves(anim, tmp_path / "talk.arkit.csv")
     # an avatar with a few ARKit keys, in other spellings, and one unrelated key
-    head = _arkit_head(bpy, ["JawOpen", "eye_blink_L", "MOUTHFUNNEL", "Smile"])
+    head = arkit_head_mesh(bpy, ["JawOpen", "eye_blink_L", "MOUTHFUNNEL", "Smile"])
     bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 50, 1.0
     assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.npz")) == {"FINISHED"}
     key = head.data.shape_keys
@@ -552,7 +499,7 @@ def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
     assert len(missing) == 51 - 3 and "jawOpen" not in missing and "tongueOut" not in missing
     assert bpy.context.scene.frame_end >= 98
     # the same curves from the Live Link Face CSV (25 fps rows, timecodes counting 60 fps frames as the app's)
-    head2 = _arkit_head(bpy, ["jawOpen"])
+    head2 = arkit_head_mesh(bpy, ["jawOpen"])
     assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.arkit.csv")) == {"FINISHED"}
     np.testing.assert_allclose(key_values(addon, head2.data.shape_keys, "jawOpen", frames), jaw, atol=1e-5)
 
@@ -560,10 +507,10 @@ def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
 def test_drive_arkit_errors_reach_the_user(addon, bpy, tmp_path):
     anim, _, _ = talking_face(n_frames=10)
     anim.save(tmp_path / "plain.npz")  # no curves
-    _arkit_head(bpy, ["jawOpen"])
+    arkit_head_mesh(bpy, ["jawOpen"])
     with pytest.raises(RuntimeError, match="no ARKit curves"):
         bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "plain.npz"))
     anim.replace(arkit=np.zeros((10, 52), np.float32)).save(tmp_path / "curves.npz")
-    _arkit_head(bpy, ["Smile"])
+    arkit_head_mesh(bpy, ["Smile"])
     with pytest.raises(RuntimeError, match="none of the 52 ARKit shape keys"):
         bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "curves.npz"))

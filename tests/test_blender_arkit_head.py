@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 import pytest
+from blender_fixtures import MODULE, arkit_head_mesh
 from blender_test_data import talking_face
-from test_blender_addon import MODULE, _arkit_head, addon, bpy  # noqa: F401  (fixtures)
 
 from kpanim.face import constants
 from kpanim.face.geometry import apply_pose
@@ -66,7 +66,7 @@ def make_rig(bpy, variant: str):  # noqa: F811
     bpy.ops.object.mode_set(mode="OBJECT")
     if variant == "euler":
         rig.pose.bones[name].rotation_mode = "YZX"
-    mesh = _arkit_head(bpy, ["jawOpen"])
+    mesh = arkit_head_mesh(bpy, ["jawOpen"])
     if variant in ("plain", "rolled"):
         mod = mesh.modifiers.new("Armature", "ARMATURE")
         mod.object = rig
@@ -145,7 +145,7 @@ def test_a_named_bone_that_does_not_exist_is_an_error_and_keys_nothing(addon, bp
 def test_without_a_head_bone_the_shapes_are_still_keyed(addon, bpy, tmp_path):  # noqa: F811
     ops = importlib.import_module(f"{MODULE}.ops_arkit")
     stem = write_sources(tmp_path, "yaw")
-    mesh = _arkit_head(bpy, ["jawOpen"])  # no armature at all
+    mesh = arkit_head_mesh(bpy, ["jawOpen"])  # no armature at all
     info = ops.drive_shape_keys(bpy.context, mesh, f"{stem}.arkit.csv")
     assert info["keyed"] == ["jawOpen"] and info["head"] is None
     assert info["head_note"] == "head rotation not keyed: no head bone found (set Head Bone)"
