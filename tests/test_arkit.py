@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -164,6 +165,16 @@ def test_unreal_imports_the_csv_at_the_frame_times(fps):
     np.testing.assert_allclose(values[:, names.index("JawOpen")], jaw, atol=1e-6)
     np.testing.assert_allclose(values[:, names.index("HeadPitch")], arkit.head_angles(anim.head_pose)[:, 1],
                                atol=1e-6)
+
+
+def test_short_csv_warns_about_unreal(tmp_path):
+    with pytest.warns(UserWarning, match="half speed"):
+        arkit.write_curves(make_animation(10), tmp_path / "short.arkit.csv")  # 0.36 s
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        arkit.write_curves(make_animation(14), tmp_path / "long.arkit.csv")  # 0.52 s
+        assert max(float(r.split(",")[0].rsplit(":", 1)[1]) for r in
+                   (tmp_path / "long.arkit.csv").read_text().splitlines()[1:]) > 30
 
 
 def test_livelink_csv_and_json(animation, tmp_path):

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -367,8 +368,16 @@ def write_livelink_csv(anim: Animation, path: str | os.PathLike, curves: np.ndar
     """Write Live Link Face's CSV: ``Timecode`` (``HH:MM:SS:FF.fff``, 60 fps frames: :func:`timecode`), one row
     per animation frame,
     ``BlendShapeCount`` (61), the 52 shapes in Apple's order and PascalCase (values 0..1, TongueOut 0),
-    then HeadYaw/Pitch/Roll and Left/RightEyeYaw/Pitch/Roll in radians. Atomic (no partial file)."""
-    return _write_text(Path(path), livelink_csv_text(anim, curves))
+    then HeadYaw/Pitch/Roll and Left/RightEyeYaw/Pitch/Roll in radians. Atomic (no partial file).
+
+    Warns when the last frame is at most 0.5 s in: no timecode frame then exceeds 30, from which Unreal's
+    importer concludes 30 fps timecodes and plays the clip at half speed."""
+    path = _write_text(Path(path), livelink_csv_text(anim, curves))
+    if anim.n_frames > 1 and (anim.n_frames - 1) / anim.fps <= 0.5:
+        warnings.warn(f"{path.name} lasts {(anim.n_frames - 1) / anim.fps:.2f} s: Unreal's Live Link Face importer "
+                      "plays clips of 0.5 s or less at half speed (it guesses their timecodes' rate); other "
+                      "importers are not affected", stacklevel=2)
+    return path
 
 
 def write_json(anim: Animation, path: str | os.PathLike, curves: np.ndarray | None = None) -> Path:

@@ -28,6 +28,7 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
     """Convert an animation .npz to a glTF .glb (face mesh with morph targets, head and torso nodes), or to
     ARKit-52 blendshape curves (-o name.arkit.csv / name.arkit.json)."""
     from ..animate import arkit
+    from ..commands.echo import warnings_to_stderr
     from ..formats.fileio import file_sha256
 
     if animation.suffix.lower() in (".glb", ".gltf"):
@@ -50,7 +51,8 @@ def export_command(animation: Path, output: Path | None, fps: float | None, subj
             raise KpanimError(f"{animation}: the animation has no frames; nothing to export")
         check_units(anim, str(animation))
         anim = anim.resample(fps) if fps else anim
-        arkit.write_curves(anim, output)
+        with warnings_to_stderr():
+            arkit.write_curves(anim, output)
         source = "stored" if anim.arkit is not None else "computed"
         click.echo(f"Wrote {output}: ARKit-52 curves ({source}), {anim.n_frames} frames at {anim.fps:g} fps")
         return

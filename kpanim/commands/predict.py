@@ -105,7 +105,8 @@ def predict_command(audio, subject, output, seed, samples, temperature, model_pa
     anims = anims if isinstance(anims, list) else [anims]
     for anim, path in zip(anims, paths):
         if arkit_kind is not None:
-            arkit.write_curves(anim, path)
+            with warnings_to_stderr():
+                arkit.write_curves(anim, path)
         elif suffix == ".glb":
             from ..formats.gltf_export import export_glb
 
