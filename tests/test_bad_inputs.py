@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,7 @@ def assert_clean_failure(res, expected: str) -> str:
         f"uncaught {type(res.exception).__name__}: {res.exception}\n{res.output}"
     assert res.exit_code not in (0, None), f"exit 0 for a bad input:\n{res.output}"
     assert "Traceback" not in res.output, res.output
+    assert not re.search(r"\w+Warning: ", res.output), f"a warning in Python's display, not one line:\n{res.output}"
     lines = [line for line in res.output.splitlines() if line.strip()]
     assert lines and lines[-1].startswith("Error: "), f"no 'Error:' line last:\n{res.output}"
     error = lines[-1]
@@ -109,6 +111,16 @@ def _make_test(command: str):
 
 for _command in CASES:  # one parametrised test per command
     globals()[f"test_{_command.replace('-', '_')}_bad_inputs"] = _make_test(_command)
+
+
+def test_warnings_on_the_way_are_one_line(corpus, monkeypatch):
+    """A warning from the API while a command runs shows as one 'Warning: ...' line, not Python's display."""
+    monkeypatch.chdir(corpus[0])
+    with warnings.catch_warnings():  # as outside pytest: warnings are shown, not recorded
+        warnings.simplefilter("default")
+        res = CliRunner().invoke(cli, ["preview", "anim.npz", "-o", "out.mp4", "--audio", "cut.wav"])
+    assert "Warning: cut.wav: the WAV header promises" in res.output, res.output
+    assert not re.search(r"\w+Warning: ", res.output), res.output
 
 
 def test_every_command_is_swept():

@@ -64,8 +64,11 @@ class LazyGroup(click.Group):
             formatter.write_dl([(name, help_) for name, (_, help_) in self.registry.items()])
 
     def invoke(self, ctx: click.Context):
+        from .echo import one_line_warnings
+
         try:
-            return super().invoke(ctx)
+            with one_line_warnings():
+                return super().invoke(ctx)
         except KpanimError as err:
             raise click.ClickException(str(err)) from None
         except KeyboardInterrupt as err:

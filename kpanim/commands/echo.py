@@ -19,3 +19,15 @@ def warnings_to_stderr(category: type[Warning] = UserWarning):
     for w in caught:
         if issubclass(w.category, category):
             click.echo(f"Warning: {w.message}", err=True)
+
+
+@contextlib.contextmanager
+def one_line_warnings():
+    """Show every warning raised while a command runs as one ``Warning: ...`` line on stderr, as it happens
+    (so long commands such as serve and train show theirs live), not Python's file-and-line display."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        click.echo(f"Warning: {message}", err=True)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
