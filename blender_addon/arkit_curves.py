@@ -194,9 +194,17 @@ def _read_csv(path: Path, csv_fps: float) -> Curves:
     times = times - times[0]
     if len(times) > 1 and np.any(np.diff(times) <= 0):
         raise ReadError(f"{path.name}: the timecodes do not increase at {fps:g} fps; set the CSV's frame rate")
+    _check_finite(path, values)
     if head is not None and not np.all(np.isfinite(head)):
         head = None
     return Curves(tuple(n for _, n in columns), np.clip(values, 0, 1), times, fps, path, head)
+
+
+def _check_finite(path: Path, values: np.ndarray) -> None:
+    """Keyframes of NaN or infinity break the shape keys: refuse the file instead."""
+    if not np.all(np.isfinite(values)):
+        raise ReadError(f"{path.name}: some blendshape values are not numbers (NaN or infinity); the file is damaged: "
+                        "export it again")
 
 
 def _read_json(path: Path) -> Curves:
@@ -211,6 +219,7 @@ def _read_json(path: Path) -> Curves:
                         "x.arkit.json'") from None
     if not names or values.ndim != 2 or not len(values) or not (math.isfinite(fps) and fps > 0):
         raise ReadError(f"{path.name}: no ARKit curves or no frames in the file")
+    _check_finite(path, values)
     return Curves(tuple(_canonical(n) for n in names), np.clip(values, 0, 1), np.arange(len(values)) / fps, fps, path,
                   _json_head(doc.get("head"), len(values)))
 

@@ -404,11 +404,18 @@ def test_arkit_curves_read_an_epic_style_csv(tmp_path):
     ("a,b\n1,2\n", "not a Live Link Face CSV"),
     ("Timecode,BlendShapeCount,Foo\n00:00:00:00.000,61,1\n", "no ARKit blendshape columns"),
     ("Timecode,BlendShapeCount,JawOpen\nnoon,61,1\n", "bad timecode"),
+    ("Timecode,BlendShapeCount,JawOpen\n00:00:00:00.000,61,nan\n", "not numbers"),
 ])
 def test_arkit_curves_bad_csv(tmp_path, content, message):
     (tmp_path / "x.csv").write_text(content)
     with pytest.raises(npz_reader.ReadError, match=message):
         arkit_curves.read_curves(tmp_path / "x.csv")
+
+
+def test_arkit_curves_bad_json_values(tmp_path):
+    (tmp_path / "x.arkit.json").write_text('{"fps": 25, "blendshapes": {"jawOpen": [0.1, NaN]}}')
+    with pytest.raises(npz_reader.ReadError, match="not numbers"):
+        arkit_curves.read_curves(tmp_path / "x.arkit.json")
 
 
 def test_arkit_curves_bad_files(tmp_path):
