@@ -85,6 +85,16 @@ def build_vrm() -> bytes:
     return _glb(doc)
 
 
+def build_named_glb(morph_names, head: str | None = "Head") -> bytes:
+    """The RPM-layout avatar with other morph-target names (``jaw_open``, ``JawOpen``, ...; index k moves
+    vertex k + 1) and its head bone renamed to ``head`` (None: a name no rig uses, so no head bone)."""
+    doc = _document(tuple(morph_names))
+    for node in doc["nodes"]:
+        if node["name"] == "Head":
+            node["name"] = head or "Skull"
+    return _glb(doc)
+
+
 def _document(morph_names) -> dict:
     """The glTF JSON (with the binary body under the key ``"_body"``). Vertex 0 is the disc's centre; vertex
     k + 1 moves 1 cm forward (+Z) in morph target k."""

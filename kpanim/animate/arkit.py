@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from functools import lru_cache
 from importlib import resources
@@ -91,6 +92,15 @@ VIEW_FOCAL_PX = 1000.0  # its focal length; the network is scale-invariant, so o
 EYEBALL_RADIUS_M = 0.012
 SUFFIXES = (".arkit.csv", ".arkit.json")
 JSON_FORMAT = "kpanim-arkit"
+
+
+def normalise_name(name: str) -> str:
+    """Matching key of a shape-key, morph-target or curve name: lower case, letters and digits only, a
+    ``_L``/``.L``/``-L``/`` L`` (or R) suffix spelled out, so ``jawOpen``, ``JawOpen``, ``jaw_open`` and
+    ``eyeBlink_L`` = ``eyeBlinkLeft`` match. The Blender add-on's ``arkit_curves.normalise`` and the viewer's
+    ``normaliseName`` (kpanim/data/viewer/common.js) are copies of this rule (tests pin them)."""
+    key = re.sub(r"[._\-\s]([lr])$", lambda m: {"l": "left", "r": "right"}[m[1].lower()], name.strip(), flags=re.I)
+    return re.sub(r"[^0-9a-z]", "", key.lower())
 
 
 def weights_path() -> Path:

@@ -24,6 +24,10 @@ from ..serving.viewer import AUDIO_SUFFIXES, ViewerServer, find_audio, load_for_
               help="Port on 127.0.0.1 (0: any free port).")
 @click.option("--no-browser", is_flag=True, help="Only print the address; do not open a browser.")
 @click.option("--no-arkit", is_flag=True, help="Do not show the ARKit blendshape bar chart.")
+@click.option("--avatar", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Your character (.glb or .vrm with ARKit-named morph targets: jawOpen, JawOpen, jaw_open, ...), "
+                   "shown next to the face and driven by the ARKit curves and the head rotation (its head bone, "
+                   "found by name). With PATH or --live.")
 @click.option("--live", is_flag=True,
               help="Live: the page captures the microphone, streams it to a kpanim server and animates the face as you "
                    "speak (no PATH).")
@@ -32,13 +36,17 @@ from ..serving.viewer import AUDIO_SUFFIXES, ViewerServer, find_audio, load_for_
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --live and no --server: the MODA checkpoint (default: the shipped model).")
 def view_command(path: Path | None, audio: Path | None, subject: Path | None, fps: float | None, port: int,
-                 no_browser: bool, no_arkit: bool, live: bool, server_url: str | None, model_path: Path | None) -> None:
+                 no_browser: bool, no_arkit: bool, avatar: Path | None, live: bool, server_url: str | None,
+                 model_path: Path | None) -> None:
     """Play an animation (.glb, or .npz converted on the fly) with its audio in the browser, with a live bar
-    chart of its ARKit-52 blendshape curves; or, with --live, animate the face from your microphone."""
+    chart of its ARKit-52 blendshape curves; or, with --live, animate the face from your microphone. With
+    --avatar, your own character is shown too, its ARKit morph targets and head bone driven by the curves."""
+    if avatar is not None and no_arkit:
+        raise KpanimError("--avatar is driven by the ARKit curves; leave out --no-arkit")
     if live:
         if path is not None or audio is not None or fps is not None:
             raise KpanimError("--live animates the microphone: give no PATH, --audio or --fps")
-        return _view_live(subject, port, no_browser, server_url, model_path)
+        return _view_live(subject, port, no_browser, server_url, model_path, _avatar(avatar))
     if server_url is not None or model_path is not None:
         raise KpanimError("--server and --model apply to --live only; add --live or leave them out")
     if path is None:
@@ -47,7 +55,11 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
     from .checks import check_fps
 
     check_fps(fps)
+    character = _avatar(avatar)
     data, meta, curves = load_for_view(path, subject, fps, with_arkit=not no_arkit)
+    if character is not None and curves is None:
+        raise KpanimError(f"{path.name} has no ARKit curves to drive --avatar (not a kpanim animation); give a "
+                          "kpanim .npz or .glb (kpanim predict / export)")
     if audio is not None:
         check_playable(audio, AUDIO_SUFFIXES)
     else:
@@ -58,7 +70,8 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
             except KpanimError as err:
                 click.echo(f"Warning: not playing the animation's own audio: {err}", err=True)
                 audio = None
-    with ViewerServer(data, audio, title=path.name, port=port, echo=True, arkit=curves) as server:
+    with ViewerServer(data, audio, title=path.name, port=port, echo=True, arkit=curves,
+                      avatar=_serve_avatar(character)) as server:
         click.echo(f"Serving {path.name}" + (f" with audio {audio}" if audio else " (no audio found)") +
                    f" at {server.url}  (Ctrl+C to stop)")
         if not no_browser:
@@ -69,8 +82,27 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
             click.echo("Stopped.")
 
 
+def _avatar(path: Path | None):
+    """The checked character (:class:`~kpanim.formats.avatar.AvatarCheck`), or None without --avatar."""
+    if path is None:
+        return None
+    from ..formats.avatar import check_avatar
+
+    return check_avatar(path)
+
+
+def _serve_avatar(check) -> bytes | None:
+    """The character's bytes for the page (None without one), after saying what of it the curves drive."""
+    if check is None:
+        return None
+    missing = f" (not on it: {', '.join(check.missing)})" if check.missing else ""
+    click.echo(f"Avatar {check.path.name}: {len(check.matched)} of the 52 ARKit shapes found as morph "
+               f"targets{missing}")
+    return check.path.read_bytes()
+
+
 def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: str | None,
-               model_path: Path | None) -> None:
+               model_path: Path | None, avatar=None) -> None:
     import contextlib
 
     from ..animate.predict import _load_subject, default_subject_arrays
@@ -94,7 +126,8 @@ def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: st
         else:
             neutral = default_subject_arrays(model.stats)[0] if model is not None else _template()
         page = stack.enter_context(ViewerServer(b"", title="microphone", port=port, echo=True,
-                                                live={"server": server_url, "neutral": neutral}))
+                                                live={"server": server_url, "neutral": neutral},
+                                                avatar=_serve_avatar(avatar)))
         click.echo(f"Live page at {page.url} (streams to {server_url}); press Start and speak  (Ctrl+C to stop)")
         if not no_browser:
             webbrowser.open(page.url)

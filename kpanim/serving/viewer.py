@@ -12,6 +12,11 @@ ARKit-rigged character would receive at that moment.
 ``kpanim serve`` WebSocket server (its own, in-process, unless ``--server`` names one) and animates the
 face mesh (``/mesh.json``: the subject's neutral face and the mesh triangles) and the ARKit bars from the
 frames that come back.
+
+With an avatar (``kpanim view --avatar CHARACTER.glb``) the page also loads the user's character
+(``/avatar.glb``: the bytes of the one file given, nothing else) and drives its ARKit-named morph targets
+and its head bone from the same curves (``/arkit.json``'s ``head``: yaw, pitch, roll per frame; the live
+stream's ``head`` block).
 """
 
 from __future__ import annotations
@@ -51,13 +56,16 @@ class ViewerServer(ThreadingHTTPServer):
         echo: print the page's warnings/errors to stderr.
         arkit: the ARKit curves to chart (:func:`arkit_payload`), or None for no chart.
         live: ``{"server": "ws://...", "neutral": (478, 3) face}`` to serve the live microphone page instead.
+        avatar: a character's .glb/.vrm bytes (checked by :func:`kpanim.formats.avatar.check_avatar`) to
+            drive next to the face, or None.
     """
 
     daemon_threads = True
 
     def __init__(self, glb: bytes, audio: Path | None = None, title: str = "animation", port: int = 0,
-                 echo: bool = False, arkit: dict | None = None, live: dict | None = None) -> None:
-        self.glb, self.audio, self.title, self.echo = glb, audio, title, echo
+                 echo: bool = False, arkit: dict | None = None, live: dict | None = None,
+                 avatar: bytes | None = None) -> None:
+        self.glb, self.audio, self.title, self.echo, self.avatar = glb, audio, title, echo, avatar
         self.live = live  # {"server": ws url, "neutral": (478, 3)}: serve the live microphone page
         self.arkit = json.dumps(arkit, separators=(",", ":")).encode() if arkit is not None else None
         self.messages: list[dict] = []
@@ -106,10 +114,14 @@ class _Handler(BaseHTTPRequestHandler):
             return self._bytes(self.server.glb, "model/gltf-binary")
         if path == "/config.json":
             config = {"title": self.server.title, "audio": self.server.audio is not None,
-                      "arkit": self.server.arkit is not None}
+                      "arkit": self.server.arkit is not None, "avatar": self.server.avatar is not None}
             if live:
-                config["server"] = live["server"]
+                from ..animate.arkit import APPLE_NAMES
+
+                config["server"], config["arkit_names"] = live["server"], list(APPLE_NAMES)
             return self._bytes(json.dumps(config).encode(), "application/json")
+        if path == "/avatar.glb" and self.server.avatar is not None:
+            return self._bytes(self.server.avatar, "model/gltf-binary")
         if path == "/arkit.json" and self.server.arkit is not None:
             return self._bytes(self.server.arkit, "application/json")
         if path == "/audio" and self.server.audio is not None:
@@ -199,13 +211,15 @@ def find_audio(anim_path: Path, meta: dict) -> Path | None:
 
 
 def arkit_payload(anim) -> dict:
-    """``{"fps", "names", "values"}`` for the page's chart: the animation's ARKit curves (stored or computed),
-    Apple's names without tongueOut (never predicted), values (T, 51) rounded to 3 decimals."""
+    """``{"fps", "names", "values", "head"}`` for the page's chart and avatar: the animation's ARKit curves
+    (stored or computed), Apple's names without tongueOut (never predicted), values (T, 51) rounded to 3
+    decimals; head (T, 3) yaw, pitch, roll in radians (:func:`kpanim.animate.arkit.head_angles`), 5 decimals."""
     from ..animate import arkit
 
     curves = arkit.to_apple(arkit.curves_of(anim))[:, :-1]  # APPLE_NAMES ends with tongueOut
     return {"fps": anim.fps, "names": list(arkit.APPLE_NAMES[:-1]),
-            "values": np.round(np.clip(curves, 0, 1), 3).tolist()}
+            "values": np.round(np.clip(curves, 0, 1), 3).tolist(),
+            "head": np.round(arkit.head_angles(anim.head_pose), 5).tolist()}
 
 
 def load_for_view(path: Path, subject: Path | None = None, fps: float | None = None,

@@ -3,7 +3,7 @@
 // delay (the server's look-ahead + one step + a margin), so the face moves smoothly at 25 fps.
 // Problems are reported back to the page's server (POST /log), which prints them in the terminal.
 import * as THREE from "three";
-import { drawArkitBars, makeScene, report, reportProblems } from "./common.js";
+import { drawArkitBars, loadAvatar, makeScene, report, reportProblems } from "./common.js";
 
 reportProblems();
 
@@ -11,7 +11,8 @@ const canvas = document.getElementById("view");
 const startButton = document.getElementById("start");
 const levelMeter = document.getElementById("level");
 const statusLabel = document.getElementById("status");
-const live = { state: "loading", received: 0, shown: -1, jawOpen: 0, lipTravel: 0, error: null };
+const live = { state: "loading", received: 0, shown: -1, jawOpen: 0, lipTravel: 0, error: null,
+               avatarJaw: null };  // --avatar: [min, max] of its jawOpen influence so far
 window.kpanimLive = live;
 const setStatus = (text) => { statusLabel.textContent = text; };
 
@@ -80,6 +81,12 @@ function applyFrame(f) {
   live.jawOpen = f.arkit[arkitNames.indexOf("jawOpen")];
   const gap = f.dense[13 * 3 + 1] - f.dense[14 * 3 + 1], gap0 = neutral[13 * 3 + 1] - neutral[14 * 3 + 1];
   live.lipTravel = Math.max(live.lipTravel, Math.abs(gap - gap0));
+  if (avatar) {  // --avatar: the character follows the same frame (its ARKit shapes, its head bone)
+    avatar.driver.apply(f.arkit, f.head);
+    const state = avatar.driver.status(), jaw = state.influences.jawOpen ?? 0;
+    window.kpanimAvatar = state;
+    live.avatarJaw = live.avatarJaw ? [Math.min(live.avatarJaw[0], jaw), Math.max(live.avatarJaw[1], jaw)] : [jaw, jaw];
+  }
 }
 
 function connect(url, sampleRate) {
@@ -87,7 +94,7 @@ function connect(url, sampleRate) {
     const ws = new WebSocket(url);
     ws.binaryType = "arraybuffer";
     ws.onopen = () => ws.send(JSON.stringify({ type: "start", sample_rate: sampleRate, format: "binary",
-                                               streams: ["arkit", "head_pose", "dense"] }));
+                                               streams: ["arkit", "head", "head_pose", "dense"] }));
     ws.onmessage = (event) => {
       if (typeof event.data !== "string") {
         const frames = decodeFrames(event.data);
@@ -99,6 +106,7 @@ function connect(url, sampleRate) {
       if (msg.type === "hello") {
         hello = msg;
         arkitNames = msg.arkit_names;
+        if (avatar) avatar.driver.setNames(arkitNames);
         delay = (msg.lookahead_ms + 40 * msg.hop_frames + 120) / 1000;
       } else if (msg.type === "started") {
         resolve(ws);
@@ -167,17 +175,21 @@ function tick() {
   }
   controls.update();
   renderer.render(scene, camera);
+  if (avatar) avatar.render();
 }
 
-let config = null;
+let config = null, avatar = null;
 async function main() {
   config = await (await fetch("./config.json")).json();
   document.title = `kpanim live: ${config.title}`;
+  if (config.avatar) avatar = await loadAvatar(document.getElementById("avatar-view"), config.arkit_names);
   buildFace(await (await fetch("./mesh.json")).json());
   drawArkit(new Array(52).fill(0));
   renderer.setAnimationLoop(tick);
   live.state = "ready";
-  setStatus(`ready: press Start and speak (server ${config.server})`);
+  const a = window.kpanimAvatar;
+  setStatus(`ready: press Start and speak (server ${config.server})` + (!a ? "" : `; avatar: ${a.matched} ARKit shapes` +
+    (a.headBone ? `, head bone ${a.headBone}` : ", no head bone found: head not turned")));
   report("info", `loaded: ${JSON.stringify({ live: true, server: config.server })}`);
 }
 main().catch((e) => { setStatus(`failed: ${e.message ?? e}`); report("error", `load failed: ${e.stack ?? e}`); });

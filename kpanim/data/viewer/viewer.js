@@ -3,7 +3,7 @@
 // Problems are reported back to the server (POST /log) so `kpanim view` prints them in the terminal.
 import * as THREE from "three";
 import { GLTFLoader } from "three/addons/loaders/GLTFLoader.js";
-import { drawArkitBars, makeScene, report, reportProblems } from "./common.js";
+import { drawArkitBars, loadAvatar, makeScene, report, reportProblems } from "./common.js";
 
 reportProblems();
 
@@ -66,6 +66,23 @@ function drawArkit(time) {
   window.kpanimArkit = { frame, jawOpen: row[arkit.names.indexOf("jawOpen")] };
 }
 
+// The user's character (--avatar): its morph targets and head bone follow the curves, interpolated
+// between frames at the time shown (the face's own animation interpolates its keyframes the same way).
+let avatar = null;
+const avatarValues = [], avatarAngles = [0, 0, 0];
+
+function driveAvatar(time) {
+  if (!avatar || !arkit || !arkit.values.length) return;
+  const last = arkit.values.length - 1, f = Math.min(last, Math.max(0, time * arkit.fps));
+  const i = Math.floor(f), j = Math.min(last, i + 1), w = f - i;
+  const a = arkit.values[i], b = arkit.values[j];
+  for (let k = 0; k < a.length; k++) avatarValues[k] = a[k] + w * (b[k] - a[k]);
+  const head = arkit.head;
+  if (head && head.length > j) for (let k = 0; k < 3; k++) avatarAngles[k] = head[i][k] + w * (head[j][k] - head[i][k]);
+  avatar.driver.apply(avatarValues, head ? avatarAngles : null);
+  window.kpanimAvatar = { ...avatar.driver.status(), time };
+}
+
 function setTime(t) {
   if (!action) return;
   mixer.setTime(Math.min(Math.max(t, 0), duration));
@@ -108,13 +125,19 @@ async function main() {
     audio.addEventListener("ended", () => setPlaying(false));
   }
   if (config.arkit) await loadArkit();
+  if (config.avatar && arkit) {
+    avatar = await loadAvatar(document.getElementById("avatar-view"), arkit.names);
+    resize();  // the face's view now shares the window
+  }
   const face = root.getObjectByName("face");
   const targets = face ? (face.morphTargetInfluences ?? face.children[0]?.morphTargetInfluences ?? []).length : 0;
   const extras = gltf.asset.extras ?? {};
   statusLabel.textContent = `${extras.n_frames ?? "?"} frames @ ${extras.fps ?? "?"} fps, ${targets} morph targets` +
-    (config.audio ? ", with audio" : "");
+    (config.audio ? ", with audio" : "") + (avatar ? avatarSummary(window.kpanimAvatar) : "");
   window.kpanimStatus = { loaded: true, duration, targets, tracks: gltf.animations[0]?.tracks.length ?? 0,
-                          arkit: arkit ? arkit.names.length : 0 };
+                          arkit: arkit ? arkit.names.length : 0,
+                          avatar: avatar ? { matched: window.kpanimAvatar.matched, missing: window.kpanimAvatar.missing,
+                                             headBone: window.kpanimAvatar.headBone } : null };
   report("info", `loaded: ${JSON.stringify(window.kpanimStatus)}`);
   renderer.setAnimationLoop(tick);
 }
@@ -128,8 +151,15 @@ function tick(timestamp) {
   seek.value = duration ? String(mixer.time / duration) : "0";
   timeLabel.textContent = `${mixer.time.toFixed(2)} s`;
   drawArkit(mixer.time);
+  driveAvatar(mixer.time);
   controls.update();
   renderer.render(scene, camera);
+  if (avatar) avatar.render();
+}
+
+function avatarSummary(s) {
+  return `; avatar: ${s.matched} ARKit shapes` + (s.missing.length ? ` (${s.missing.length} missing)` : "") +
+    (s.headBone ? `, head bone ${s.headBone}` : ", no head bone found: head not turned");
 }
 
 main().catch((e) => { statusLabel.textContent = `failed: ${e.message ?? e}`; report("error", `load failed: ${e.stack ?? e}`); });
