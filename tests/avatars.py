@@ -85,11 +85,14 @@ def build_vrm() -> bytes:
     return _glb(doc)
 
 
-def build_named_glb(morph_names, head: str | None = "Head") -> bytes:
+def build_named_glb(morph_names, head: str | None = "Head", rest: dict | None = None) -> bytes:
     """The RPM-layout avatar with other morph-target names (``jaw_open``, ``JawOpen``, ...; index k moves
-    vertex k + 1) and its head bone renamed to ``head`` (None: a name no rig uses, so no head bone)."""
+    vertex k + 1) and its head bone renamed to ``head`` (None: a name no rig uses, so no head bone).
+    ``rest``: {bone name (before renaming): rest rotation quaternion (x, y, z, w)}, e.g. a rolled head bone."""
     doc = _document(tuple(morph_names))
     for node in doc["nodes"]:
+        if node["name"] in (rest or {}):
+            node["rotation"] = [float(v) for v in rest[node["name"]]]
         if node["name"] == "Head":
             node["name"] = head or "Skull"
     return _glb(doc)

@@ -69,3 +69,24 @@ def test_head_angles_are_kpanims():
     np.testing.assert_allclose(motion.head_angles(pose), arkit.head_angles(pose), atol=1e-9)
     np.testing.assert_allclose(motion.head_angles(pose.astype(np.float32)),
                                arkit.head_angles(pose.astype(np.float32)), atol=1e-9)
+
+
+def test_name_matching_is_kpanims():
+    """The add-on's normalise (its shape-key matching) is kpanim's normalise_name, which the viewer's
+    normaliseName (common.js) copies: the same keys for the names rigs use."""
+    names = [*arkit.APPLE_NAMES, *(n[0].upper() + n[1:] for n in arkit.APPLE_NAMES), "jaw_open", "eyeBlink_L",
+             "Eye_Blink.R", "mouth-smile-l", "brow down r", " cheekPuff ", "MOUTH_FUNNEL", "viseme_aa", "Key 1",
+             "head.L", "x_l", "_R", "jawLeft", "tongue_out"]
+    assert [arkit_curves.normalise(n) for n in names] == [arkit.normalise_name(n) for n in names]
+
+
+def test_viewer_head_bone_names_are_the_addons():
+    """kpanim view --avatar looks for the head bone by the add-on's names, in the same order."""
+    import re
+
+    from kpanim.serving.viewer import viewer_root
+
+    js = (viewer_root() / "common.js").read_text(encoding="utf-8")
+    line = re.search(r"export const HEAD_BONE_NAMES = \[(.*?)\];", js)
+    assert line, "common.js: expected 'export const HEAD_BONE_NAMES = [...];'"
+    assert tuple(re.findall(r'"([^"]*)"', line[1])) == addon_constant("arkit_head", "HEAD_BONE_NAMES")

@@ -22,6 +22,9 @@ from kpanim.formats.avatar import check_avatar
 SNAKE = {"eyeBlinkLeft": "eye_blink_L", "eyeBlinkRight": "Eye_Blink.R", "jawOpen": "jaw_open",
          "mouthSmileLeft": "mouth-smile-l", "mouthFunnel": "MOUTH_FUNNEL"}
 
+NAME_CASES = [*APPLE_NAMES, *SNAKE.values(), "brow down r", " cheekPuff ", "viseme_aa", "Key 1", "head.L", "x_l", "_R",
+              "jaw_R", "tongue_out"]
+
 
 def pascal(name: str) -> str:
     return name[0].upper() + name[1:]
@@ -129,10 +132,13 @@ def test_viewer_drives_the_avatar(tmp_path):
     glb, _, payload = load_for_view(anim.save(tmp_path / "a.npz"), with_arkit=True)
     head = np.array(payload["head"])
     assert head[-1, 0] == pytest.approx(0.6, abs=0.05) and head[-1, 1] > 0.05  # yaw, pitch
+    # the PascalCase one has a rolled head bone under a tilted neck: the turn must not depend on them
+    rest = {"Neck": Rotation.from_euler("x", 0.4).as_quat(), "Head": Rotation.from_euler("zy", [1.2, -0.5]).as_quat()}
+    rest_world = {"J_Bip_C_Head": Rotation.from_quat(rest["Neck"]) * Rotation.from_quat(rest["Head"])}
     avatars = {
         "rpm": (build_rpm_glb(), "Head", []),
-        "pascal": (build_named_glb([pascal(n) for n in APPLE_NAMES if n != "cheekPuff"], "J_Bip_C_Head"), "J_Bip_C_Head",
-                   ["cheekPuff"]),
+        "pascal": (build_named_glb([pascal(n) for n in APPLE_NAMES if n != "cheekPuff"], "J_Bip_C_Head", rest),
+                   "J_Bip_C_Head", ["cheekPuff"]),
         "snake": (build_named_glb(list(SNAKE.values()), "mixamorig:Head"), "mixamorig:Head",
                   [n for n in APPLE_NAMES[:-1] if n not in SNAKE]),
         "no_head": (build_named_glb(APPLE_NAMES, None), None, []),
@@ -147,8 +153,14 @@ def test_viewer_drives_the_avatar(tmp_path):
                 paused = open_avatar_page(browser, server, pause_at=1.5) if key == "rpm" else None
                 seen[key] = (playing, paused, browser.evaluate("window.kpanimStatus"),
                              browser.evaluate("document.getElementById('status').textContent"), server.errors())
+                if key == "rpm":  # the page's normaliseName is kpanim's normalise_name
+                    browser.evaluate(f"import('{server.url}common.js').then((m) => {{ window.testKeys = "
+                                     f"{json.dumps(NAME_CASES)}.map(m.normaliseName); }}); 0")
+                    browser.pump(0.3)
+                    js_keys = browser.evaluate("window.testKeys")
         errors = [m for m in browser.console if m["level"] == "error"]
     assert errors == [], errors
+    assert js_keys == [normalise_name(n) for n in NAME_CASES]
     for key, (_, head_name, missing) in avatars.items():
         playing, paused, status, text, server_errors = seen[key]
         assert server_errors == [], (key, server_errors)
@@ -167,6 +179,7 @@ def test_viewer_drives_the_avatar(tmp_path):
                 angles = [np.interp(t * 25, np.arange(len(head)), head[:, k]) for k in range(3)]
                 want = Rotation.from_euler("YXZ", angles)
                 got = Rotation.from_quat(state["headWorld"])  # three.js order: x, y, z, w
+                got = got * rest_world.get(head_name, Rotation.identity()).inv()  # the turn from the rest pose
                 assert (got * want.inv()).magnitude() < 1e-3, (key, got.as_euler("YXZ"), angles)
                 # the same turn as kpanim's own head: its head_pose rotation vector, interpolated
                 rotvec = [np.interp(t * 25, np.arange(anim.n_frames), anim.head_pose[:, k]) for k in range(3)]
