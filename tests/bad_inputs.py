@@ -103,6 +103,10 @@ def make_corpus(root: Path, portrait: Path, subject) -> Path:
     os.symlink("face.subject.npz", root / "link_face.subject.npz")
     os.link(root / "anim.npz", root / "hard_anim.npz")
     (root / "speech.arkit.csv").write_bytes(b"Timecode,BlendShapeCount\n")  # an existing curves file
+    from avatars import build_rpm_glb
+
+    (root / "avatar.glb").write_bytes(build_rpm_glb())  # a character with ARKit morph targets
+    (root / "avatar.gltf").write_bytes(b'{"asset": {"version": "2.0"}}')
     return root
 
 
@@ -284,6 +288,16 @@ CASES: dict[str, list[tuple[str, list[str], str]]] = {
         ("live_with_path", ["anim.glb", "--live"], "--live animates the microphone"),
         ("live_bad_server", ["--live", "--server", "http://x"], "give a WebSocket address"),
         ("server_without_live", ["anim.glb", "--server", "ws://127.0.0.1:9"], "--server and --model apply to --live"),
+        ("avatar_missing", ["anim.npz", "--avatar", "missing.glb"], "no such file"),
+        ("avatar_gltf", ["anim.npz", "--avatar", "avatar.gltf"], "expected a binary glTF character"),
+        ("avatar_image", ["anim.npz", "--avatar", "face.png"], "expected a binary glTF character"),
+        ("avatar_text", ["anim.npz", "--avatar", "text.glb"], "not a binary glTF"),
+        ("avatar_truncated", ["anim.npz", "--avatar", "trunc_anim_glb.glb"], "truncated or damaged"),
+        ("avatar_no_arkit_shapes", ["anim.npz", "--avatar", "anim.glb"], "no morph targets named after ARKit shapes"),
+        ("avatar_no_arkit", ["anim.npz", "--avatar", "avatar.glb", "--no-arkit"], "leave out --no-arkit"),
+        ("avatar_no_curves", ["avatar.glb", "--avatar", "avatar.glb"], "no ARKit curves to drive --avatar"),
+        ("live_avatar_missing", ["--live", "--avatar", "missing.glb"], "no such file"),
+        ("live_avatar_no_arkit_shapes", ["--live", "--avatar", "anim.glb"], "no morph targets named after ARKit"),
     ],
     "serve": [
         ("model_missing", ["--model", "missing.pt"], "no such model"),
