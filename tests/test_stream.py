@@ -268,8 +268,11 @@ def test_cli_serve_prints_its_address_and_stream_errors_are_one_line(stream_mode
 # ------------------------------------------------------------------------------------------ live page
 @pytest.mark.browser
 def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_model, tmp_path):
+    """... and the --avatar character next to it: its jawOpen morph target and head bone follow the stream."""
+    from avatars import build_rpm_glb
     from chromium_cdp import FLAGS, Chromium, chromium_path
     from gltf_testlib import require_tool
+    from scipy.spatial.transform import Rotation
 
     from kpanim.animate.predict import default_subject_arrays
     from kpanim.serving.viewer import ViewerServer
@@ -283,7 +286,7 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
     FLAGS.extend(extra)
     try:
         live = {"server": server.url, "neutral": default_subject_arrays(stream_model.stats)[0]}
-        with ViewerServer(b"", title="mic", live=live) as page, Chromium(900, 600) as browser:
+        with ViewerServer(b"", title="mic", live=live, avatar=build_rpm_glb()) as page, Chromium(900, 600) as browser:
             browser.open(page.url)
             assert page.loaded.wait(60), f"page did not load; console: {browser.console}"
             browser.evaluate("document.getElementById('start').click()")
@@ -293,6 +296,7 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
                 state = browser.evaluate("window.kpanimLive")
                 if state["received"] >= 50 and state["shown"] >= 25:
                     break
+            state, avatar = browser.evaluate("[window.kpanimLive, window.kpanimAvatar]")  # the same frame
             errors = [m for m in browser.console if m["level"] == "error"]
     finally:
         for flag in extra:
@@ -300,6 +304,13 @@ def test_live_page_streams_a_fake_microphone_and_moves_the_face(server, stream_m
     assert state["state"] == "streaming" and state["error"] is None, state
     assert state["received"] >= 50 and state["shown"] >= 25, state
     assert state["lipTravel"] > 1e-4, state  # the mouth moved
+    # the avatar: all 52 names bound (the stream sends tongueOut too), its jaw moved, its head bone turned
+    assert avatar["matched"] == 52 and avatar["missing"] == [] and avatar["headBone"] == "Head", avatar
+    assert state["avatarJaw"][1] - state["avatarJaw"][0] > 0.02, state
+    assert avatar["influences"]["jawOpen"] == pytest.approx(state["jawOpen"], abs=1e-6)  # what the chart shows
+    # the head bone (rest: identity) turned by the frame's head angles
+    turn = Rotation.from_quat(avatar["headWorld"]) * Rotation.from_euler("YXZ", state["head"]).inv()
+    assert turn.magnitude() < 1e-4 and any(state["head"]), (avatar, state)
     assert errors == [] and page.errors() == [], (errors, page.errors())
 
 

@@ -11,7 +11,7 @@ const canvas = document.getElementById("view");
 const startButton = document.getElementById("start");
 const levelMeter = document.getElementById("level");
 const statusLabel = document.getElementById("status");
-const live = { state: "loading", received: 0, shown: -1, jawOpen: 0, lipTravel: 0, error: null,
+const live = { state: "loading", received: 0, shown: -1, jawOpen: 0, head: null, lipTravel: 0, error: null,
                avatarJaw: null };  // --avatar: [min, max] of its jawOpen influence so far
 window.kpanimLive = live;
 const setStatus = (text) => { statusLabel.textContent = text; };
@@ -79,6 +79,7 @@ function applyFrame(f) {
   drawArkit(f.arkit);
   live.shown = f.index;
   live.jawOpen = f.arkit[arkitNames.indexOf("jawOpen")];
+  live.head = Array.from(f.head);  // yaw, pitch, roll
   const gap = f.dense[13 * 3 + 1] - f.dense[14 * 3 + 1], gap0 = neutral[13 * 3 + 1] - neutral[14 * 3 + 1];
   live.lipTravel = Math.max(live.lipTravel, Math.abs(gap - gap0));
   if (avatar) {  // --avatar: the character follows the same frame (its ARKit shapes, its head bone)
