@@ -8,6 +8,7 @@ the way kpanim's head does (yaw + = the face towards the character's own left, +
 from __future__ import annotations
 
 import json
+import types
 import urllib.request
 
 import numpy as np
@@ -202,3 +203,35 @@ def test_server_serves_the_avatar_only_when_given(tmp_path):
         assert json.loads(urllib.request.urlopen(server.url + "config.json").read())["avatar"] is False
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(server.url + "avatar.glb")
+
+
+def test_cli_view_serves_the_avatar(tmp_path, monkeypatch):
+    """kpanim view ANIM.npz --avatar / --live --avatar: says what matched and serves the character's bytes."""
+    from click.testing import CliRunner
+
+    from kpanim.commands import view
+    from kpanim.commands.cli import cli
+    from kpanim.serving.viewer import ViewerServer
+
+    served, pages = [], []
+
+    class Stop:  # instead of waiting for Ctrl+C: note what the page gets, then stop
+        def wait(self):
+            served.append(json.loads(urllib.request.urlopen(pages[-1].url + "config.json").read()))
+            served.append(urllib.request.urlopen(pages[-1].url + "avatar.glb").read())
+            raise KeyboardInterrupt
+
+    enter = ViewerServer.__enter__
+    monkeypatch.setattr(view, "threading", types.SimpleNamespace(Event=Stop))
+    monkeypatch.setattr(ViewerServer, "__enter__", lambda self: pages.append(self) or enter(self))
+    names = [pascal(n) for n in APPLE_NAMES if n not in ("cheekPuff", "tongueOut")]
+    (tmp_path / "char.vrm").write_bytes(build_named_glb(names))
+    npz = ramp_animation().save(tmp_path / "a.npz")
+    for args in ([str(npz)], ["--live", "--server", "ws://127.0.0.1:9"]):
+        res = CliRunner().invoke(cli, ["view", *args, "--avatar", str(tmp_path / "char.vrm"), "--no-browser"])
+        assert res.exit_code == 0, res.output
+        assert res.output.splitlines()[0] == ("Avatar char.vrm: 50 of the 52 ARKit shapes found as morph targets "
+                                              "(not on it: cheekPuff, tongueOut)")
+        assert res.output.splitlines()[-1] == "Stopped."
+        config, data = served[-2:]
+        assert config["avatar"] is True and data == (tmp_path / "char.vrm").read_bytes()

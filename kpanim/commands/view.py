@@ -5,12 +5,16 @@ from __future__ import annotations
 import threading
 import webbrowser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from ..errors import KpanimError
 from ..serving.viewer import AUDIO_SUFFIXES, ViewerServer, find_audio, load_for_view
+
+if TYPE_CHECKING:
+    from ..formats.avatar import AvatarCheck
 
 
 @click.command("view")
@@ -82,7 +86,7 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
             click.echo("Stopped.")
 
 
-def _avatar(path: Path | None):
+def _avatar(path: Path | None) -> AvatarCheck | None:
     """The checked character (:class:`~kpanim.formats.avatar.AvatarCheck`), or None without --avatar."""
     if path is None:
         return None
@@ -91,7 +95,7 @@ def _avatar(path: Path | None):
     return check_avatar(path)
 
 
-def _serve_avatar(check) -> bytes | None:
+def _serve_avatar(check: AvatarCheck | None) -> bytes | None:
     """The character's bytes for the page (None without one), after saying what of it the curves drive."""
     if check is None:
         return None
@@ -102,7 +106,7 @@ def _serve_avatar(check) -> bytes | None:
 
 
 def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: str | None,
-               model_path: Path | None, avatar=None) -> None:
+               model_path: Path | None, avatar: AvatarCheck | None = None) -> None:
     import contextlib
 
     from ..animate.predict import _load_subject, default_subject_arrays
