@@ -242,3 +242,21 @@ def test_cli_view_serves_the_avatar(tmp_path, monkeypatch):
         assert res.output.splitlines()[-1] == "Stopped."
         config, data = served[-2:]
         assert config["avatar"] is True and data == (tmp_path / "char.vrm").read_bytes()
+
+
+@pytest.mark.browser
+def test_a_broken_avatar_leaves_the_face_playing(tmp_path):
+    from chromium_cdp import Chromium, chromium_path
+    from gltf_testlib import require_tool
+
+    from kpanim.serving.viewer import ViewerServer, load_for_view
+
+    require_tool(chromium_path() is not None, "chromium", "run as root: bash scripts/install_test_tools.sh")
+    glb, _, payload = load_for_view(ramp_animation().save(tmp_path / "a.npz"), with_arkit=True)
+    with ViewerServer(glb, arkit=payload, avatar=b"glTF not really") as server, Chromium() as browser:
+        browser.open(server.url)
+        assert server.loaded.wait(60), f"page did not load; console: {browser.console}"
+        browser.pump(0.5)
+        status = browser.evaluate("window.kpanimStatus")
+    assert status["loaded"] and status["avatar"] is None and status["arkit"] == 51
+    assert any(e.startswith("avatar failed to load") for e in server.errors()), server.errors()

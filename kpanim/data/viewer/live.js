@@ -183,7 +183,13 @@ let config = null, avatar = null;
 async function main() {
   config = await (await fetch("./config.json")).json();
   document.title = `kpanim live: ${config.title}`;
-  if (config.avatar) avatar = await loadAvatar(document.getElementById("avatar-view"), config.arkit_names);
+  if (config.avatar) {
+    try {
+      avatar = await loadAvatar(document.getElementById("avatar-view"), config.arkit_names);
+    } catch (e) {  // the face still works
+      report("error", `avatar failed to load: ${e.message ?? e}`);
+    }
+  }
   buildFace(await (await fetch("./mesh.json")).json());
   drawArkit(new Array(52).fill(0));
   renderer.setAnimationLoop(tick);

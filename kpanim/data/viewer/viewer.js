@@ -126,7 +126,11 @@ async function main() {
   }
   if (config.arkit) await loadArkit();
   if (config.avatar && arkit) {
-    avatar = await loadAvatar(document.getElementById("avatar-view"), arkit.names);
+    try {
+      avatar = await loadAvatar(document.getElementById("avatar-view"), arkit.names);
+    } catch (e) {  // the face still plays
+      report("error", `avatar failed to load: ${e.message ?? e}`);
+    }
     resize();  // the face's view now shares the window
   }
   const face = root.getObjectByName("face");
