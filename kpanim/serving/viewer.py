@@ -114,7 +114,9 @@ class _Handler(BaseHTTPRequestHandler):
             return self._bytes(self.server.glb, "model/gltf-binary")
         if path == "/config.json":
             config = {"title": self.server.title, "audio": self.server.audio is not None,
-                      "arkit": self.server.arkit is not None, "avatar": self.server.avatar is not None}
+                      "arkit": self.server.arkit is not None}
+            if self.server.avatar is not None:
+                config["avatar"] = True
             if live:
                 from ..animate.arkit import APPLE_NAMES
 
