@@ -85,6 +85,29 @@ def build_vrm() -> bytes:
     return _glb(doc)
 
 
+def build_vrm0() -> bytes:
+    """A VRM 0.x model: the RPM-layout avatar turned to face -Z (VRM 0.x's front; its left is -X), marked
+    with the ``VRM`` extension (specVersion 0.0; morph targets camelCase)."""
+    doc = _document(MORPH_NAMES)
+    for node in doc["nodes"]:
+        if "translation" in node:
+            x, y, z = node["translation"]
+            node["translation"] = [-x, y, -z]
+    body = bytearray(doc["_body"])
+    for accessor in doc["accessors"]:
+        if accessor["type"] != "VEC3":
+            continue
+        view = doc["bufferViews"][accessor["bufferView"]]
+        a = np.frombuffer(body, np.float32, accessor["count"] * 3, view["byteOffset"]).reshape(-1, 3) * np.float32(
+            [-1, 1, -1])
+        body[view["byteOffset"]:view["byteOffset"] + a.nbytes] = a.tobytes()
+        accessor["min"], accessor["max"] = a.min(0).tolist(), a.max(0).tolist()
+    doc["_body"] = bytes(body)
+    doc["extensionsUsed"] = ["VRM"]
+    doc["extensions"] = {"VRM": {"specVersion": "0.0", "meta": {"title": "kpanim test avatar (VRM 0.x)"}}}
+    return _glb(doc)
+
+
 def build_named_glb(morph_names, head: str | None = "Head", rest: dict | None = None) -> bytes:
     """The RPM-layout avatar with other morph-target names (``jaw_open``, ``JawOpen``, ...; index k moves
     vertex k + 1) and its head bone renamed to ``head`` (None: a name no rig uses, so no head bone).

@@ -13,7 +13,7 @@ import urllib.request
 
 import numpy as np
 import pytest
-from avatars import build_named_glb, build_rpm_glb, build_vrm
+from avatars import build_named_glb, build_rpm_glb, build_vrm, build_vrm0
 from conftest import make_animation
 
 from kpanim.animate.arkit import APPLE_NAMES, NAMES, normalise_name
@@ -150,7 +150,9 @@ def test_viewer_drives_the_avatar(tmp_path):
         "snake": (build_named_glb(list(SNAKE.values()), "mixamorig:Head"), "mixamorig:Head",
                   [n for n in APPLE_NAMES[:-1] if n not in SNAKE]),
         "no_head": (build_named_glb(APPLE_NAMES, None), None, []),
+        "vrm0": (build_vrm0(), "Head", []),  # faces -Z: the same turns, seen from behind
     }
+    behind = Rotation.from_euler("y", np.pi)  # a VRM 0.x model's frame: R' = Ry(π) R Ry(π)⁻¹
     seen = {}
     with Chromium(900, 600) as browser:
         for key, (data, _, _) in avatars.items():
@@ -185,16 +187,19 @@ def test_viewer_drives_the_avatar(tmp_path):
             if head_name is not None:
                 # R = Ry(yaw)·Rx(pitch)·Rz(roll) on the rest pose (identity here), in world axes
                 angles = [np.interp(t * 25, np.arange(len(head)), head[:, k]) for k in range(3)]
-                want = Rotation.from_euler("YXZ", angles)
+                frame = behind if key == "vrm0" else Rotation.identity()
+                want = frame * Rotation.from_euler("YXZ", angles) * frame.inv()
                 got = Rotation.from_quat(state["headWorld"])  # three.js order: x, y, z, w
                 got = got * rest_world.get(head_name, Rotation.identity()).inv()  # the turn from the rest pose
                 assert (got * want.inv()).magnitude() < 1e-3, (key, got.as_euler("YXZ"), angles)
                 # the same turn as kpanim's own head: its head_pose rotation vector, interpolated
                 rotvec = [np.interp(t * 25, np.arange(anim.n_frames), anim.head_pose[:, k]) for k in range(3)]
-                assert (got * Rotation.from_rotvec(rotvec).inv()).magnitude() < 5e-3
-                # sign: yaw + turns the face (+Z) towards the character's left (its LeftEye bone is at +X)
-                forward = got.apply([0, 0, 1])
-                assert forward[0] > 0.3 * t / 1.96 and forward[1] < 0, (key, forward)  # + pitch looks down
+                assert (got * frame * Rotation.from_rotvec(rotvec).inv() * frame.inv()).magnitude() < 5e-3
+                # sign: yaw + turns the face towards the character's left (its LeftEye bone's side: +X, or -X
+                # for the VRM 0.x model facing -Z); + pitch looks down
+                forward = got.apply(frame.apply([0, 0, 1]))
+                left = np.sign(frame.apply([1, 0, 0])[0])
+                assert left * forward[0] > 0.3 * t / 1.96 and forward[1] < 0, (key, forward)
     assert seen["rpm"][1]["time"] == pytest.approx(1.5, abs=0.01)
     assert seen["rpm"][1]["influences"]["jawOpen"] == pytest.approx(1.5 / 1.96, abs=0.01)
 

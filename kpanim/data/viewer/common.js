@@ -112,6 +112,9 @@ export function findHeadBone(gltf) {
 // axes (the character facing +Z, glTF's front), applied on top of the bone's rest world rotation and
 // expressed in its parent's frame (q_local = q_parentWorld⁻¹ · R · q_restWorld), so bone rolls don't matter.
 export function makeAvatarDriver(gltf) {
+  // VRM 0.x models face -Z (glTF's back): the same turn seen from behind, R' = Ry(π)·R·Ry(π)⁻¹, which
+  // negates pitch and roll. VRM 1.0 and other glTF characters face +Z.
+  const facing = gltf.parser?.json?.extensions?.VRM ? -1 : 1;
   const meshes = [];
   gltf.scene.traverse((obj) => { if (obj.isMesh && obj.morphTargetInfluences) meshes.push([obj, targetNamesOf(gltf, obj)]); });
   const [headName, head] = findHeadBone(gltf);
@@ -136,7 +139,7 @@ export function makeAvatarDriver(gltf) {
   function apply(values, angles) {
     for (const [k, mesh, t] of bindings) mesh.morphTargetInfluences[t] = values[k];
     if (head && angles) {
-      euler.set(angles[1], angles[0], angles[2], "YXZ");  // x: pitch, y: yaw, z: roll
+      euler.set(facing * angles[1], angles[0], facing * angles[2], "YXZ");  // x: pitch, y: yaw, z: roll
       delta.setFromEuler(euler).multiply(restWorld);  // R · q_restWorld
       if (head.parent) head.parent.getWorldQuaternion(parentWorld); else parentWorld.identity();
       head.quaternion.copy(parentWorld.invert().multiply(delta));
@@ -150,7 +153,7 @@ export function makeAvatarDriver(gltf) {
       influences[name] = b ? b[1].morphTargetInfluences[b[2]] : null;
     }
     const headWorld = head ? head.getWorldQuaternion(new THREE.Quaternion()).toArray() : null;
-    return { loaded: true, matched: matched.size, targets: bindings.length, headBone: headName,
+    return { loaded: true, matched: matched.size, targets: bindings.length, headBone: headName, facing,
              missing: names.filter((n, k) => !matched.has(k)), influences, headWorld };
   }
 
@@ -160,7 +163,7 @@ export function makeAvatarDriver(gltf) {
     for (const [mesh] of meshes) if (bindings.some(([, m]) => m === mesh)) box.expandByObject(mesh);
     return box.isEmpty() ? new THREE.Box3().setFromObject(gltf.scene) : box;
   }
-  return { setNames, apply, status, focus, headName };
+  return { setNames, apply, status, focus, headName, facing };
 }
 
 // Loads ./avatar.glb into its own scene on `canvas` (shown next to the kpanim face), framed on its face.
@@ -177,7 +180,7 @@ export async function loadAvatar(canvas, names) {
   const box = driver.focus();
   const centre = box.getCenter(new THREE.Vector3());
   const radius = Math.max(box.getBoundingSphere(new THREE.Sphere()).radius, 0.05);
-  view.camera.position.set(centre.x, centre.y, centre.z + 4.5 * radius);
+  view.camera.position.set(centre.x, centre.y, centre.z + driver.facing * 4.5 * radius);  // in front of the face
   view.camera.near = radius / 20;
   view.camera.far = radius * 200;
   view.controls.target.copy(centre);
