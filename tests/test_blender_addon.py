@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from blender_fixtures import MODULE, arkit_head_mesh, key_values
+from blender_fixtures import MODULE, key_values
 from blender_test_data import mesh_from, remeshed_face, talking_face, write_wav
 
 from kpanim.face import constants
@@ -471,46 +471,3 @@ def test_file_import_menu_has_the_kpanim_importer(addon, bpy):
     assert len(draws) == 1
     draws[0](type("M", (), {"layout": Layout()})(), bpy.context)
     assert calls == [("kpanim.import_animation", "kpanim Animation (.npz/.glb)")]
-
-
-# ------------------------------------------------------------------------------------ ARKit keys
-def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
-    from kpanim.animate import arkit
-
-    anim, _, _ = talking_face(n_frames=50, fps=25.0)
-    curves = np.zeros((50, 52), np.float32)
-    curves[:, arkit.NAMES.index("jawOpen")] = np.linspace(0, 1, 50)
-    curves[:, arkit.NAMES.index("eyeBlinkLeft")] = 0.5
-    anim = anim.replace(arkit=curves)
-    anim.save(tmp_path / "talk.npz")
-    arkit.write_curves(anim, tmp_path / "talk.arkit.csv")
-    # an avatar with a few ARKit keys, in other spellings, and one unrelated key
-    head = arkit_head_mesh(bpy, ["JawOpen", "eye_blink_L", "MOUTHFUNNEL", "Smile"])
-    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 50, 1.0
-    assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.npz")) == {"FINISHED"}
-    key = head.data.shape_keys
-    frames = np.arange(1, 99)
-    jaw = key_values(addon, key, "JawOpen", frames)
-    np.testing.assert_allclose(jaw, np.interp((frames - 1) / 50, np.arange(50) / 25, curves[:, 25]), atol=1e-5)
-    np.testing.assert_allclose(key_values(addon, key, "eye_blink_L", frames), 0.5, atol=1e-6)
-    paths = {fc.data_path for fc in addon.bl_scene.action_fcurves(key.animation_data.action)}
-    assert paths == {f'key_blocks["{n}"].value' for n in ("JawOpen", "eye_blink_L", "MOUTHFUNNEL")}  # not "Smile"
-    missing = list(bpy.context.scene["kpanim_arkit_missing"])
-    assert len(missing) == 51 - 3 and "jawOpen" not in missing and "tongueOut" not in missing
-    assert bpy.context.scene.frame_end >= 98
-    # the same curves from the Live Link Face CSV (25 fps rows, timecodes counting 60 fps frames as the app's)
-    head2 = arkit_head_mesh(bpy, ["jawOpen"])
-    assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.arkit.csv")) == {"FINISHED"}
-    np.testing.assert_allclose(key_values(addon, head2.data.shape_keys, "jawOpen", frames), jaw, atol=1e-5)
-
-
-def test_drive_arkit_errors_reach_the_user(addon, bpy, tmp_path):
-    anim, _, _ = talking_face(n_frames=10)
-    anim.save(tmp_path / "plain.npz")  # no curves
-    arkit_head_mesh(bpy, ["jawOpen"])
-    with pytest.raises(RuntimeError, match="no ARKit curves"):
-        bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "plain.npz"))
-    anim.replace(arkit=np.zeros((10, 52), np.float32)).save(tmp_path / "curves.npz")
-    arkit_head_mesh(bpy, ["Smile"])
-    with pytest.raises(RuntimeError, match="none of the 52 ARKit shape keys"):
-        bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "curves.npz"))

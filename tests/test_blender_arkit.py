@@ -1,4 +1,5 @@
-"""*Drive ARKit Shape Keys* turns the rig's head bone by the files' head yaw, pitch and roll (real Blender).
+"""*Drive ARKit Shape Keys* in real Blender: the mesh's ARKit-named shape keys from .npz, CSV and JSON curves,
+and the rig's head bone by the files' head yaw, pitch and roll.
 
 The expected directions are derived here from first principles, not from the add-on's maths: a
 character faces -Y with +Z up in Blender, so its left is +X; yaw + turns the face to the subject's left
@@ -13,7 +14,7 @@ import math
 
 import numpy as np
 import pytest
-from blender_fixtures import MODULE, arkit_head_mesh
+from blender_fixtures import MODULE, arkit_head_mesh, key_values
 from blender_test_data import talking_face
 
 from kpanim.face import constants
@@ -161,3 +162,46 @@ def test_without_a_head_bone_the_shapes_are_still_keyed(addon, bpy, tmp_path):  
     # a file without head channels: skipped silently
     (tmp_path / "nohead.csv").write_text("Timecode,BlendShapeCount,JawOpen\n00:00:00:00.000,61,0.5\n")
     assert ops.drive_shape_keys(bpy.context, mesh, tmp_path / "nohead.csv")["head_note"] is None
+
+
+# ------------------------------------------------------------------------------------ shape keys
+def test_drive_arkit_keys_from_npz_and_csv_at_scene_fps(addon, bpy, tmp_path):
+    from kpanim.animate import arkit
+
+    anim, _, _ = talking_face(n_frames=50, fps=25.0)
+    curves = np.zeros((50, 52), np.float32)
+    curves[:, arkit.NAMES.index("jawOpen")] = np.linspace(0, 1, 50)
+    curves[:, arkit.NAMES.index("eyeBlinkLeft")] = 0.5
+    anim = anim.replace(arkit=curves)
+    anim.save(tmp_path / "talk.npz")
+    arkit.write_curves(anim, tmp_path / "talk.arkit.csv")
+    # an avatar with a few ARKit keys, in other spellings, and one unrelated key
+    head = arkit_head_mesh(bpy, ["JawOpen", "eye_blink_L", "MOUTHFUNNEL", "Smile"])
+    bpy.context.scene.render.fps, bpy.context.scene.render.fps_base = 50, 1.0
+    assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.npz")) == {"FINISHED"}
+    key = head.data.shape_keys
+    frames = np.arange(1, 99)
+    jaw = key_values(addon, key, "JawOpen", frames)
+    np.testing.assert_allclose(jaw, np.interp((frames - 1) / 50, np.arange(50) / 25, curves[:, 25]), atol=1e-5)
+    np.testing.assert_allclose(key_values(addon, key, "eye_blink_L", frames), 0.5, atol=1e-6)
+    paths = {fc.data_path for fc in addon.bl_scene.action_fcurves(key.animation_data.action)}
+    assert paths == {f'key_blocks["{n}"].value' for n in ("JawOpen", "eye_blink_L", "MOUTHFUNNEL")}  # not "Smile"
+    missing = list(bpy.context.scene["kpanim_arkit_missing"])
+    assert len(missing) == 51 - 3 and "jawOpen" not in missing and "tongueOut" not in missing
+    assert bpy.context.scene.frame_end >= 98
+    # the same curves from the Live Link Face CSV (25 fps rows, timecodes counting 60 fps frames as the app's)
+    head2 = arkit_head_mesh(bpy, ["jawOpen"])
+    assert bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "talk.arkit.csv")) == {"FINISHED"}
+    np.testing.assert_allclose(key_values(addon, head2.data.shape_keys, "jawOpen", frames), jaw, atol=1e-5)
+
+
+def test_drive_arkit_errors_reach_the_user(addon, bpy, tmp_path):
+    anim, _, _ = talking_face(n_frames=10)
+    anim.save(tmp_path / "plain.npz")  # no curves
+    arkit_head_mesh(bpy, ["jawOpen"])
+    with pytest.raises(RuntimeError, match="no ARKit curves"):
+        bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "plain.npz"))
+    anim.replace(arkit=np.zeros((10, 52), np.float32)).save(tmp_path / "curves.npz")
+    arkit_head_mesh(bpy, ["Smile"])
+    with pytest.raises(RuntimeError, match="none of the 52 ARKit shape keys"):
+        bpy.ops.kpanim.drive_arkit(filepath=str(tmp_path / "curves.npz"))
