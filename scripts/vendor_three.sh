@@ -18,6 +18,13 @@ files=(
   "examples/jsm/utils/BufferGeometryUtils.js:addons/utils/BufferGeometryUtils.js"  # imported by GLTFLoader
   "examples/jsm/utils/SkeletonUtils.js:addons/utils/SkeletonUtils.js"              # imported by GLTFLoader
   "examples/jsm/controls/OrbitControls.js:addons/controls/OrbitControls.js"
+  # decoders for compressed characters (kpanim view --avatar): meshopt (MIT, in its header) and Draco's
+  # glTF build (Apache-2.0: its README, with the licence text copied below)
+  "examples/jsm/libs/meshopt_decoder.module.js:addons/libs/meshopt_decoder.module.js"
+  "examples/jsm/loaders/DRACOLoader.js:addons/loaders/DRACOLoader.js"
+  "examples/jsm/libs/draco/gltf/draco_decoder.wasm:addons/libs/draco/gltf/draco_decoder.wasm"
+  "examples/jsm/libs/draco/gltf/draco_wasm_wrapper.js:addons/libs/draco/gltf/draco_wasm_wrapper.js"
+  "examples/jsm/libs/draco/README.md:addons/libs/draco/README.md"
   "LICENSE:LICENSE"
 )
 rm -rf "$dst"
@@ -26,6 +33,7 @@ for pair in "${files[@]}"; do
   mkdir -p "$dst/$(dirname "$to")"
   cp "$src/$from" "$dst/$to"
 done
+cp kpanim/data/LICENSE-MediaPipe-Apache-2.0.txt "$dst/addons/libs/draco/LICENSE"  # the Apache-2.0 text
 version=$(node -p "require('./$src/package.json').version")
 echo "$version" > "$dst/VERSION"
 echo "vendored three.js $version into $dst ($(du -sh "$dst" | cut -f1))"

@@ -28,7 +28,9 @@ def test_subpackages_and_data_are_included(wheel_files):
     for required in ("kpanim/renderer/__init__.py", "kpanim/training/__init__.py",
                      "kpanim/blender_addon/__init__.py", "kpanim/data/face_constants.npz", "kpanim/commands/cli.py",
                      "kpanim/data/arkit_blendshapes.npz", "kpanim/data/LICENSE-MediaPipe-Apache-2.0.txt",
-                     "kpanim/data/NOTICE-arkit.txt"):
+                     "kpanim/data/NOTICE-arkit.txt", "kpanim/data/viewer/vendor/three/addons/libs/draco/LICENSE",
+                     "kpanim/data/viewer/vendor/three/addons/libs/draco/gltf/draco_decoder.wasm",
+                     "kpanim/data/viewer/vendor/three/addons/libs/meshopt_decoder.module.js"):
         assert required in wheel_files, required
 
 

@@ -17,10 +17,9 @@ from ..errors import FormatError, KpanimError
 # A .vrm is a glTF binary with VRM extensions; a .gltf (JSON + separate buffers and textures) is refused:
 # the viewer serves the one file the user named, nothing next to it.
 AVATAR_SUFFIXES = (".glb", ".vrm")
-# Compression the page's three.js (vendored without decoders, to work offline) cannot read. three.js fails on
-# Draco whenever a file uses it, on the others only when the file has no uncompressed fallback (required).
-NEEDS_DECODER = {"KHR_draco_mesh_compression": "Draco", "EXT_meshopt_compression": "meshopt",
-                 "KHR_meshopt_compression": "meshopt", "KHR_texture_basisu": "Basis (KTX2)"}
+# Compression the page cannot read: it ships the Draco and meshopt decoders, not the Basis (KTX2) texture
+# transcoder. three.js fails on it only when the file has no uncompressed fallback, i.e. lists it as required.
+NEEDS_DECODER = {"KHR_texture_basisu": "Basis (KTX2)"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,11 +74,11 @@ def check_avatar(path: Path) -> AvatarCheck:
     except FormatError as err:  # its advice is for kpanim's own files: say what fits a character
         reason = str(err).split(": ", 1)[-1].split(";", 1)[0]
         raise KpanimError(f"--avatar {path.name}: {reason}; export the character again as .glb") from None
-    used, required = set(gltf.extensionsUsed or []), set(gltf.extensionsRequired or [])
-    blocked = sorted(e for e in NEEDS_DECODER if e in required or (e == "KHR_draco_mesh_compression" and e in used))
+    required = set(gltf.extensionsRequired or [])
+    blocked = sorted(e for e in NEEDS_DECODER if e in required)
     if blocked:
         raise KpanimError(f"--avatar {path.name}: compressed with {NEEDS_DECODER[blocked[0]]} ({blocked[0]}), which "
-                          "the viewer cannot decode; export the character without mesh/texture compression")
+                          "the viewer cannot decode; export the character without it (Draco and meshopt work)")
     names = morph_target_names(gltf)
     keys = {normalise_name(n) for n in names}
     matched = tuple(n for n in APPLE_NAMES if normalise_name(n) in keys)

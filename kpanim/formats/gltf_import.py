@@ -79,6 +79,8 @@ def check_glb_layout(path: str | Path, data: bytes) -> dict:
     try:
         buffers = doc.get("buffers") or []
         for i, buf in enumerate(buffers):
+            if _is_meshopt_fallback(buf):  # holds no bytes: meshopt-compressed views are decoded into it
+                continue
             if "uri" not in buf and buf.get("byteLength", 0) > bin_len:
                 raise FormatError(f"{damaged}: buffer {i} needs {buf['byteLength']} bytes, the binary chunk holds "
                                   f"{bin_len}; {fix}")
@@ -99,6 +101,13 @@ def check_glb_layout(path: str | Path, data: bytes) -> dict:
     except (KeyError, IndexError, TypeError, AttributeError):
         raise FormatError(f"{damaged}: its buffers, views or accessors are inconsistent; {fix}") from None
     return doc
+
+
+def _is_meshopt_fallback(buffer: dict) -> bool:
+    """A meshopt "fallback" buffer (EXT_/KHR_meshopt_compression): declared size, no data in the file."""
+    ext = buffer.get("extensions") or {}
+    return any((ext.get(name) or {}).get("fallback") for name in ("EXT_meshopt_compression",
+                                                                  "KHR_meshopt_compression"))
 
 
 def accessor_array(gltf: gl.GLTF2, index: int) -> np.ndarray:

@@ -170,7 +170,14 @@ export function makeAvatarDriver(gltf) {
 // Returns { driver, render }; window.kpanimAvatar carries the driver's status for tests and the curious.
 export async function loadAvatar(canvas, names) {
   const { GLTFLoader } = await import("three/addons/loaders/GLTFLoader.js");
-  const gltf = await new GLTFLoader().loadAsync("./avatar.glb");
+  const loader = new GLTFLoader();
+  // Compressed characters (Draco, meshopt: Ready Player Me's meshCompression, gltf-transform's optimize) decode
+  // with the vendored decoders; nothing is fetched from the network.
+  const { DRACOLoader } = await import("three/addons/loaders/DRACOLoader.js");
+  const { MeshoptDecoder } = await import("three/addons/libs/meshopt_decoder.module.js");
+  loader.setDRACOLoader(new DRACOLoader().setDecoderPath("./vendor/three/addons/libs/draco/gltf/"));
+  loader.setMeshoptDecoder(MeshoptDecoder);
+  const gltf = await loader.loadAsync("./avatar.glb");
   document.body.classList.add("with-avatar");
   canvas.hidden = false;
   const view = makeScene(canvas, 1000);
