@@ -19,13 +19,13 @@ ALL_BLOCKS = list(BLOCKS)
 
 async def stream_audio(url: str, audio, realtime: bool = True, chunk_ms: float = 20.0, seed: int = 0,
                        streams: list[str] | None = None, fmt: str = "binary", on_frames=None,
-                       open_timeout: float = 10.0) -> dict:
+                       open_timeout: float = 10.0, on_hello=None) -> dict:
     """Send speech (a path or (N,) float32 16 kHz samples) to a kpanim server in ``chunk_ms`` pieces, at
     real-time pace if ``realtime``, and collect the frames.
 
     Returns {"hello": the server's hello, "index": (F,) frame numbers, "blocks": {block: (F, dim)},
     "latency_ms": (F,) per frame (realtime only; else empty), "n_frames": F}. ``on_frames(index, blocks)``
-    is called for every message of frames. Raises KpanimError when the server cannot be reached, refuses
+    is called for every message of frames, ``on_hello(hello)`` once with the server's hello. Raises KpanimError when the server cannot be reached, refuses
     or reports an error.
     """
     from websockets.asyncio.client import connect
@@ -57,6 +57,8 @@ async def stream_audio(url: str, audio, realtime: bool = True, chunk_ms: float =
                 req = json.loads(msg)
                 if req["type"] == "hello":
                     result["hello"] = req
+                    if on_hello is not None:
+                        on_hello(req)
                     continue
                 if req["type"] == "error":
                     msg = req["message"]
