@@ -320,6 +320,13 @@ CASES: dict[str, list[tuple[str, list[str], str]]] = {
         ("output_is_input", ["speech.wav", "-o", "speech.wav"], "must be a .npz"),
         ("output_folder", ["speech.wav", "-o", "folder.npz"], "is a directory"),
         ("chunk_zero", ["speech.wav", "--chunk-ms", "0"], "--chunk-ms"),
+        ("livelink_port_text", ["speech.wav", "--livelink", "host:notaport"], "port 'notaport' is not a number"),
+        ("livelink_port_range", ["speech.wav", "--livelink", "127.0.0.1:70000"], "out of range 1-65535"),
+        ("livelink_no_host", ["speech.wav", "--livelink", ":11111"], "no host"),
+        ("livelink_unresolvable", ["speech.wav", "--livelink", "no-such-host.invalid"], "cannot resolve host"),
+        ("livelink_subject_empty", ["speech.wav", "--livelink", "127.0.0.1", "--livelink-subject", " "],
+         "--livelink-subject"),
+        ("livelink_subject_alone", ["speech.wav", "--livelink-subject", "Face"], "add --livelink"),
     ],
     "prepare": [
         ("missing", ["missing.mp4", "-o", "out_ds"], "no such file or folder"),

@@ -159,6 +159,59 @@ def test_python_client_through_the_server(server, stream_model, speech, tmp_path
     assert Animation.load(tmp_path / "f.npz").n_frames == 25
 
 
+def test_cli_stream_livelink_sends_one_unreal_packet_per_frame(server, speech, tmp_path):
+    """``kpanim stream --livelink``: a UDP socket gets one Live Link Face packet per frame, in order, which a
+    reader written from Unreal's receiver rules (tests/livelink_reader.py) accepts; every value equals the
+    .arkit.csv written by -o, by name (Unreal's order swaps JawLeft/JawRight and MouthLeft/MouthRight)."""
+    import csv
+    import socket
+
+    from livelink_reader import MIN_BLEND_SHAPE_PACKET_SIZE, read_packet
+
+    from kpanim.speech.audio import save_wav
+
+    wav = save_wav(tmp_path / "s.wav", speech[:16000])
+
+    def run(*args) -> tuple[str, list[bytes]]:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as recv:
+            recv.bind(("127.0.0.1", 0))
+            out = CliRunner().invoke(cli, ["stream", str(wav), "--server", server.url, "--fast", "--livelink",
+                                           f"127.0.0.1:{recv.getsockname()[1]}", *args])
+            assert out.exit_code == 0, out.output
+            recv.settimeout(0.5)
+            got = []
+            try:
+                while True:
+                    got.append(recv.recv(4096))
+            except TimeoutError:
+                return out.output, got
+
+    output, data = run("--livelink-subject", "MetaHuman_01", "-o", str(tmp_path / "f.arkit.csv"))
+    with open(tmp_path / "f.arkit.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    n = len(rows)
+    assert n == 25 and "Sent 25 Live Link packets to 127.0.0.1:" in output and "'MetaHuman_01'" in output
+    assert len(data) == n and all(len(d) > MIN_BLEND_SHAPE_PACKET_SIZE for d in data)
+    packets = [read_packet(d) for d in data]
+    assert [p["frame"] for p in packets] == list(range(n))  # one per frame, in order
+    assert {(p["rate"], p["subframe"], p["subject"]) for p in packets} == {((25, 1), 0.0, "MetaHuman_01")}
+    assert len({p["device_id"] for p in packets}) == 1 and len(packets[0]["device_id"]) == 36
+    names = [k for k in rows[0] if k not in ("Timecode", "BlendShapeCount")]
+    assert sorted(names) == sorted(packets[0]["values"])
+    for name in names:  # the CSV has 6 decimals; the packets float32
+        csv_values = np.array([float(r[name]) for r in rows])
+        assert np.allclose([p["values"][name] for p in packets], csv_values, atol=1.5e-6), name
+    jaw = np.array([[p["values"]["JawLeft"], p["values"]["JawRight"]] for p in packets])
+    assert np.abs(jaw[:, 0] - jaw[:, 1]).max() > 1e-3  # a swap would be seen
+    assert np.abs([p["values"]["HeadYaw"] for p in packets]).max() > 0  # the head and eyes move
+    assert np.abs([p["values"]["LeftEyeYaw"] for p in packets]).max() > 0
+    # without -o the client asks for the dense face too (eye angles): the same packets
+    output, again = run()
+    assert [(p["frame"], p["values"]) for p in map(read_packet, again)] == [(p["frame"], p["values"]) for p in packets]
+    assert read_packet(again[0])["subject"] == "kpanim"  # the default subject
+    assert output.strip().splitlines()[-2].startswith("Sent 25 Live Link packets to 127.0.0.1:")
+
+
 def _wait_idle(server, seconds: float = 5.0) -> None:
     import time
 
