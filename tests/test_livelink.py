@@ -5,6 +5,8 @@ tests/test_stream.py, next to the test server."""
 from __future__ import annotations
 
 import socket
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -107,3 +109,36 @@ def test_sender_resolves_at_once_and_sends_one_packet_per_frame():
     assert got[0]["values"]["JawOpen"] == 0.25 and got[0]["values"]["TongueOut"] == 0.25  # as given
     with pytest.raises(KpanimError, match="lack"):
         livelink.block_values({"arkit": blocks["arkit"]})
+
+
+def _receive_times(recv, n, out):
+    for _ in range(n):
+        data = recv.recv(2048)
+        out.append((time.monotonic(), read_packet(data)["frame"]))
+
+
+@pytest.mark.parametrize("pace", [True, False])
+def test_paced_sender_spreads_bursts_evenly(pace):
+    """A live stream delivers frames 3 at a time every 120 ms, and Unreal stamps packets on arrival: the paced
+    sender spaces them one frame period (40 ms) apart; unpaced, each burst arrives at once."""
+    recv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    recv.bind(("127.0.0.1", 0))
+    recv.settimeout(10)
+    blocks = {"arkit": np.zeros((3, 52), np.float32), "head": np.zeros((3, 3), np.float32),
+              "dense": np.zeros((3, 1434), np.float32)}
+    arrivals = []
+    listener = threading.Thread(target=_receive_times, args=(recv, 18, arrivals))
+    with recv:
+        listener.start()
+        sender = livelink.LiveLinkSender(f"127.0.0.1:{recv.getsockname()[1]}", fps=25, pace=pace, hop_frames=3)
+        for burst in range(6):  # 18 frames, as a server sends them
+            sender.send_blocks(np.arange(3 * burst, 3 * burst + 3), blocks)
+            time.sleep(0.12)
+        sender.close()  # sends what is still queued first
+        listener.join(10)
+    assert [f for _, f in arrivals] == list(range(18)) and sender.sent == 18
+    gaps = np.diff([t for t, _ in arrivals]) * 1000  # ms
+    if pace:
+        assert 30 < np.median(gaps) < 50 and (gaps < 10).sum() <= 1, np.round(gaps)
+    else:
+        assert (gaps < 10).sum() >= 10, np.round(gaps)  # two of every three packets come together

@@ -60,14 +60,15 @@ def stream_command(audio, url, output, seed, chunk_ms, fast, livelink, subject):
     if livelink is not None:  # resolved before any audio is sent
         from ..serving.livelink import LiveLinkSender
 
-        sender = LiveLinkSender(livelink, subject=subject)
+        sender = LiveLinkSender(livelink, subject=subject, pace=not fast)  # even packets for a live face
     streams = ALL_BLOCKS if output is not None else ["arkit", "head", "head_pose"]
     if sender is not None and "dense" not in streams:
         streams = [*streams, "dense"]  # the eye angles come from the dense face, as in the .arkit.csv
     try:
         res = asyncio.run(stream_audio(
             url, samples, realtime=not fast, chunk_ms=chunk_ms, seed=seed, streams=streams,
-            on_hello=None if sender is None else lambda hello: sender.set_fps(hello.get("fps", 25)),
+            on_hello=None if sender is None else lambda hello: sender.set_fps(hello.get("fps", 25),
+                                                                               hello.get("hop_frames")),
             on_frames=None if sender is None else sender.send_blocks))
     finally:
         if sender is not None:

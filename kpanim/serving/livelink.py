@@ -22,8 +22,11 @@ int32 length prefixes a packet has at least 270 (empty names), and the sender's 
 
 from __future__ import annotations
 
+import queue
 import socket
 import struct
+import threading
+import time
 import unicodedata
 import uuid
 from fractions import Fraction
@@ -168,18 +171,32 @@ def device_id_for(subject: str) -> str:
 
 
 class LiveLinkSender:
-    """Sends frames to a Live Link Face receiver over UDP, one packet per frame, as they are given.
+    """Sends frames to a Live Link Face receiver over UDP, one packet per frame.
 
     ``LiveLinkSender("192.168.1.20:11111", subject="kpanim")`` parses and resolves the address at once
     (KpanimError for a bad one); :meth:`send_blocks` then sends received stream frames; ``sent`` counts
-    packets. A context manager (closes the socket)."""
+    packets. A context manager (:meth:`close` sends what is still queued, then closes the socket).
 
-    def __init__(self, target: str, subject: str = DEFAULT_SUBJECT, fps: float = 25.0, device_id: str | None = None):
+    ``pace=True`` (a live stream): the server finalises frames in bursts (``hop_frames`` at a time, every
+    120 ms), and Unreal's ARKit source stamps each packet with its arrival time, so sending a burst at once
+    would move the face in 8 jumps a second. A paced sender holds each frame back to its own slot,
+    ``first arrival + one burst period + (frame - first frame) / fps``: evenly spaced packets, one burst
+    period (120 ms) later. A frame that arrives after its slot goes at once, and the slots restart from it
+    when it is more than a burst period late (a stall, not jitter)."""
+
+    def __init__(self, target: str, subject: str = DEFAULT_SUBJECT, fps: float = 25.0, device_id: str | None = None,
+                 pace: bool = False, hop_frames: int = 3):
         self.host, self.port = parse_target(target)
         self.subject = check_subject(subject)
         self.device_id = device_id or device_id_for(subject)
         self.rate = frame_rate(fps)
+        self.hop_frames = hop_frames
         self.sent = 0
+        self.pace = pace
+        self._queue: queue.Queue | None = None
+        self._thread: threading.Thread | None = None
+        self._error: KpanimError | None = None
+        self._anchor: tuple[float, int] | None = None  # (slot of frame k0, k0)
         try:
             infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
         except (socket.gaierror, UnicodeError) as err:
@@ -192,9 +209,12 @@ class LiveLinkSender:
     def target(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
-    def set_fps(self, fps: float) -> None:
-        """Use the stream's frame rate (its hello message's ``fps``) for the packets' frame times."""
+    def set_fps(self, fps: float, hop_frames: int | None = None) -> None:
+        """Use the stream's frame rate (its hello message's ``fps``) for the packets' frame times, and its
+        burst size (``hop_frames``) for the pacing delay."""
         self.rate = frame_rate(fps)
+        if hop_frames:
+            self.hop_frames = int(hop_frames)
 
     def send(self, frame: int, values) -> None:
         """Send one frame's (61,) values (:data:`LIVELINK_NAMES` order)."""
@@ -207,12 +227,50 @@ class LiveLinkSender:
         self.sent += 1
 
     def send_blocks(self, index: np.ndarray, blocks: dict[str, np.ndarray]) -> None:
-        """Send received frames: (n,) frame numbers and their blocks (see :func:`block_values`)."""
+        """Send received frames: (n,) frame numbers and their blocks (see :func:`block_values`); paced, they
+        are queued for their slots and this returns at once."""
+        if self._error is not None:
+            raise self._error
         for frame, values in zip(np.asarray(index).tolist(), block_values(blocks)):
-            self.send(frame, values)
+            if self.pace:
+                self._schedule(frame, values)
+            else:
+                self.send(frame, values)
+
+    def _schedule(self, frame: int, values) -> None:
+        now = time.monotonic()
+        period = self.rate[1] / self.rate[0]  # seconds per frame
+        burst = self.hop_frames * period
+        if self._anchor is None or now > self._slot(frame, period) + burst:  # the first frame, or after a stall
+            self._anchor = (now + burst, frame)
+        if self._thread is None:
+            self._queue = queue.Queue()
+            self._thread = threading.Thread(target=self._send_loop, name="kpanim-livelink", daemon=True)
+            self._thread.start()
+        self._queue.put((self._slot(frame, period), frame, values))
+
+    def _slot(self, frame: int, period: float) -> float:
+        start, first = self._anchor
+        return start + (frame - first) * period
+
+    def _send_loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            slot, frame, values = item
+            time.sleep(max(0.0, slot - time.monotonic()))
+            try:
+                self.send(frame, values)
+            except KpanimError as err:
+                self._error = err
 
     def close(self) -> None:
+        """Send the queued frames (at their slots), then close the socket."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
         self.sock.close()
+        if self._error is not None:
+            raise self._error
 
     def __enter__(self) -> LiveLinkSender:
         return self
