@@ -91,13 +91,12 @@ def frame_values(arkit_apple: np.ndarray, head: np.ndarray, eyes: np.ndarray) ->
         head: (n, 3) head yaw, pitch, roll in radians (:func:`kpanim.animate.arkit.head_angles`).
         eyes: (n, 6) Left/RightEye Yaw, Pitch, Roll in radians (:func:`kpanim.animate.arkit.eye_angles`).
     """
-    from ..animate.arkit import APPLE_NAMES, ROTATION_COLUMNS
+    from ..animate.arkit import LIVELINK_HEADER
 
     n = len(arkit_apple)
-    named = {a[0].upper() + a[1:]: np.clip(np.asarray(arkit_apple, np.float64)[:, j], 0, 1)
-             for j, a in enumerate(APPLE_NAMES)}
-    rot = np.concatenate([np.asarray(head, np.float64).reshape(n, 3), np.asarray(eyes, np.float64).reshape(n, 6)], 1)
-    named.update({name: rot[:, k] for k, name in enumerate(ROTATION_COLUMNS)})
+    csv_row = np.concatenate([np.clip(np.asarray(arkit_apple, np.float64), 0, 1), np.asarray(head, np.float64).reshape(n, 3),
+                              np.asarray(eyes, np.float64).reshape(n, 6)], 1)  # the .arkit.csv's 61 value columns
+    named = dict(zip(LIVELINK_HEADER[2:], csv_row.T))
     missing = sorted(set(LIVELINK_NAMES) - set(named))
     if missing:  # a renamed column would otherwise be sent as garbage in the wrong slot
         raise KpanimError(f"Live Link values without a source: {missing}")
