@@ -50,14 +50,8 @@ def stream_command(audio, url, output, seed, chunk_ms, fast, livelink, subject):
         check_output(output, {"AUDIO": audio}, (".npz", ".csv", ".json"))
     if livelink is None and subject != "kpanim":
         raise KpanimError("--livelink-subject names the subject of --livelink; add --livelink HOST (e.g. --livelink 127.0.0.1)")
-    if livelink is not None:  # parse the address before reading the audio (resolving it comes below)
-        from ..serving.livelink import check_subject, parse_target
-
-        parse_target(livelink)
-        check_subject(subject)
-    samples = load_audio(audio)
     sender = None
-    if livelink is not None:  # resolved before any audio is sent
+    if livelink is not None:  # address parsed and resolved, subject checked, before the audio is read
         from ..serving.livelink import LiveLinkSender
 
         sender = LiveLinkSender(livelink, subject=subject, pace=not fast)  # even packets for a live face
@@ -65,6 +59,7 @@ def stream_command(audio, url, output, seed, chunk_ms, fast, livelink, subject):
     if sender is not None and "dense" not in streams:
         streams = [*streams, "dense"]  # the eye angles come from the dense face, as in the .arkit.csv
     try:
+        samples = load_audio(audio)
         res = asyncio.run(stream_audio(
             url, samples, realtime=not fast, chunk_ms=chunk_ms, seed=seed, streams=streams,
             on_hello=None if sender is None else lambda hello: sender.set_fps(hello.get("fps", 25),
