@@ -121,11 +121,12 @@ export function makeAvatarDriver(gltf) {
   gltf.scene.updateMatrixWorld(true);
   const restWorld = head ? head.getWorldQuaternion(new THREE.Quaternion()) : null;
   const euler = new THREE.Euler(0, 0, 0, "YXZ"), delta = new THREE.Quaternion(), parentWorld = new THREE.Quaternion();
-  let names = [], bindings = [], matched = new Set();
+  let bindings = [], matched = new Set(), missing = [], shown = [];
 
+  // Binds the curves (their names, in order) to morph targets; what status() reports of the binding is
+  // worked out here, once, not per frame.
   function setNames(curveNames) {
-    names = curveNames;
-    const index = new Map(names.map((n, i) => [normaliseName(n), i]));
+    const index = new Map(curveNames.map((n, i) => [normaliseName(n), i]));
     bindings = [];
     matched = new Set();
     for (const [mesh, targetNames] of meshes) {
@@ -134,6 +135,8 @@ export function makeAvatarDriver(gltf) {
         if (k !== undefined) { bindings.push([k, mesh, t]); matched.add(k); }
       });
     }
+    missing = curveNames.filter((n, k) => !matched.has(k));
+    shown = SHOWN_INFLUENCES.map((name) => [name, bindings.find(([k]) => curveNames[k] === name)]);
   }
 
   function apply(values, angles) {
@@ -148,13 +151,10 @@ export function makeAvatarDriver(gltf) {
 
   function status() {
     const influences = {};
-    for (const name of SHOWN_INFLUENCES) {
-      const b = bindings.find(([k]) => names[k] === name);
-      influences[name] = b ? b[1].morphTargetInfluences[b[2]] : null;
-    }
+    for (const [name, b] of shown) influences[name] = b ? b[1].morphTargetInfluences[b[2]] : null;
     const headWorld = head ? head.getWorldQuaternion(new THREE.Quaternion()).toArray() : null;
     return { loaded: true, matched: matched.size, targets: bindings.length, headBone: headName, facing,
-             missing: names.filter((n, k) => !matched.has(k)), influences, headWorld };
+             missing, influences, headWorld };
   }
 
   // The part to look at: the driven meshes (the face), else the whole character.
