@@ -78,12 +78,17 @@ def view_command(path: Path | None, audio: Path | None, subject: Path | None, fp
                       avatar=_serve_avatar(character)) as server:
         click.echo(f"Serving {path.name}" + (f" with audio {audio}" if audio else " (no audio found)") +
                    f" at {server.url}  (Ctrl+C to stop)")
-        if not no_browser:
-            webbrowser.open(server.url)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            click.echo("Stopped.")
+        _open_and_wait(server.url, no_browser)
+
+
+def _open_and_wait(url: str, no_browser: bool) -> None:
+    """Open the page in the browser (unless --no-browser) and serve until Ctrl+C."""
+    if not no_browser:
+        webbrowser.open(url)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        click.echo("Stopped.")
 
 
 def _avatar(path: Path | None) -> AvatarCheck | None:
@@ -133,12 +138,7 @@ def _view_live(subject: Path | None, port: int, no_browser: bool, server_url: st
                                                 live={"server": server_url, "neutral": neutral},
                                                 avatar=_serve_avatar(avatar)))
         click.echo(f"Live page at {page.url} (streams to {server_url}); press Start and speak  (Ctrl+C to stop)")
-        if not no_browser:
-            webbrowser.open(page.url)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            click.echo("Stopped.")
+        _open_and_wait(page.url, no_browser)
 
 
 def _template() -> np.ndarray:
